@@ -1,0 +1,79 @@
+# mediagw — run `make help` for the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+
+BIN := $(abspath bin)
+BUF_VERSION := v1.75.0
+BUF := $(BIN)/buf
+BUF_STAMP := $(BIN)/.buf-$(BUF_VERSION)
+GO_TEST_FLAGS ?=
+BENCH ?= .
+
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help
+help: ## Describe the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## Run the X emulator on 127.0.0.1:8090 (cmd/xfake)
+	go run ./cmd/xfake
+
+.PHONY: test
+test: ## Run every test with the race detector
+	go test -race -count=1 $(GO_TEST_FLAGS) ./...
+
+.PHONY: shorttest
+shorttest: ## Run the fast tests only (-short)
+	go test -short -count=1 $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: ## Run the Go benchmarks (BENCH=regexp selects)
+	go test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+.PHONY: generate
+generate: $(BUF_STAMP) ## Regenerate gen/ from proto/
+	rm -rf gen/mediagw gen/openapi/mediagw
+	$(BUF) generate
+
+.PHONY: check-generate
+check-generate: generate ## Fail when gen/ differs from what proto/ generates
+	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
+		git status --porcelain -- gen; git diff --stat -- gen; \
+		echo "gen/ is out of date: run make generate and commit the result" >&2; exit 1; fi
+
+.PHONY: lint
+lint: $(BUF_STAMP) check-imports ## Run go vet, gofmt, go mod tidy -diff, buf lint and buf format
+	go vet ./...
+	go mod tidy -diff
+	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))"; \
+		if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+
+.PHONY: check-imports
+check-imports: ## Enforce the one-way import rule (cmd -> service, upstream, gen)
+	@bad="$$(go list -f '{{.ImportPath}}{{range .Imports}} {{.}}{{end}}' ./... | awk ' \
+		{ pkg = $$1; for (i = 2; i <= NF; i++) { imp = $$i; \
+		  if (imp ~ /^mediagw\/cmd/) print pkg " imports " imp; \
+		  if (pkg ~ /^mediagw\/upstream/ && (imp ~ /^mediagw\/(gen|service)/ || imp ~ /^google\.golang\.org\/grpc/)) print pkg " imports " imp; \
+		  if (pkg ~ /^mediagw\/service/ && imp ~ /^mediagw\/upstream/) print pkg " imports " imp; \
+		  if (pkg ~ /^mediagw\/gen/ && imp ~ /^mediagw\/(service|upstream)/) print pkg " imports " imp; } }')"; \
+		if [ -n "$$bad" ]; then echo "import rule broken:" >&2; echo "$$bad" >&2; exit 1; fi
+
+.PHONY: tools
+tools: $(BUF_STAMP) ## Install the pinned tools into ./bin
+
+$(BUF_STAMP):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+
+.PHONY: clean
+clean: ## Remove ./bin and test caches
+	rm -rf $(BIN)
+	go clean -testcache
