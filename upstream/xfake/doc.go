@@ -1,0 +1,136 @@
+// Package xfake emulates X's media upload API strictly enough to be the
+// ground truth of mediagw's tests: same status codes, same body shapes, same
+// limits, plus knobs for latency, bandwidth, faults and processing time. An
+// emulator more lenient than X would hide bugs, so when X's behaviour is
+// known it is copied, and when it is not, the stricter choice is taken.
+//
+// [Server] is an [net/http.Handler]: mount it in-process (httptest, see
+// package xfaketest) or run it standalone with cmd/xfake.
+//
+// # Endpoints
+//
+// v2 dedicated endpoints (current; FACTS §1C). Answers are wrapped in
+// "data" and ids are strings:
+//
+//	POST /2/media/upload/initialize        JSON only {media_type, total_bytes, media_category,
+//	                                       additional_owners, shared}; unknown members 400; 200
+//	POST /2/media/upload/{id}/append       multipart (media, segment_index) or JSON (base64
+//	                                       media, segment_index); 200 {"data":{"expires_at":<ms>}}
+//	POST /2/media/upload/{id}/finalize     no body needed; 200
+//	GET  /2/media/upload?command=STATUS&media_id=   (command optional); 200
+//
+// v2 command style (deprecated; FACTS §1B): POST /2/media/upload with
+// command=INIT|APPEND|FINALIZE as urlencoded form, multipart fields or query
+// parameters. INIT 202, APPEND 204 empty, FINALIZE 200. A JSON body is 400
+// {"errors":[{"code":38,"message":"media parameter is missing."}]}.
+//
+// v1.1 (FACTS §1A): POST /1.1/media/upload.json with the same fields (and
+// media_data, base64, on APPEND). INIT 202 {media_id, media_id_string,
+// expires_after_secs[, media_key]}, APPEND 204 empty, FINALIZE 201 when
+// synchronous, 200 with processing_info when not. STATUS is GET only; a POST
+// STATUS is 400 code 38. v1.1 takes OAuth 1.0a only: a bearer token is 403
+// code 220.
+//
+// OAuth 2.0: POST /2/oauth2/token with grant_type=refresh_token, the client
+// authenticated by HTTP Basic. Refresh tokens rotate; minted access tokens
+// work until expires_in passes, then 401.
+//
+// # Errors
+//
+// v2 answers RFC 7807 Problems (application/problem+json) for 401, 429 and
+// 503, and 400s in X's hybrid shape (v2_07, v2_10):
+//
+//	{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}
+//	{"errors":[{"message":"…"}],"title":"Invalid Request",
+//	 "detail":"One or more parameters to your request was invalid.",
+//	 "type":"https://api.twitter.com/2/problems/invalid-request"}
+//
+// A 500 fault is {"errors":["internal server error"]} (v2_12). v1.1 answers
+// {"errors":[{"code":N,"message":"…"}]} (32 auth, 38 missing parameter, 88
+// rate limit, 130/131 faults, 220 wrong auth type, 324 media id) or
+// {"request":"/1.1/media/upload.json","error":"…"}.
+//
+// # Validation
+//
+//   - media_type and media_category must be in X's lists; total_bytes in
+//     1..17179869184; segment_index in 0..999 ("SegmentIndex must be between
+//     0 and 999.").
+//   - APPEND media over MaxSegment: 413 with an empty body.
+//   - APPEND or FINALIZE on unknown, expired or finalized media: 400
+//     ("BadRequest: Not found", "BadRequest: Media already finalized"; v1.1
+//     code 324).
+//   - A re-sent segment replaces the earlier one; segments may arrive in
+//     parallel and out of order. FINALIZE needs segments exactly 0..n-1
+//     summing to total_bytes, else "Segments do not add up to provided total
+//     file size.".
+//   - Without media_category, a video over 15 MiB is "Large file can not be
+//     finalized synchronously." and a GIF over 5 MiB "File size exceeds
+//     5242880 bytes."; other images are capped at 5 MiB, GIFs with a category
+//     at 15 MiB.
+//   - STATUS on media that never had processing: v2 400 "BadRequest: Not
+//     found"; v1.1 404 code 324.
+//
+// # Processing
+//
+// Video or GIF media INITed with a media_category is processed
+// asynchronously: FINALIZE answers processing_info {pending,
+// check_after_secs 1}; STATUS then reports pending for the first tenth of
+// ProcessingTime, in_progress with a rising progress_percent, then succeeded.
+// Media whose first bytes do not match its media_type (mp4/quicktime ftyp at
+// offset 4, webm EBML, mp2t sync byte, GIF87a/89a, PNG, JPEG, WebP, BMP, TIFF,
+// WEBVTT, glTF, zip) ends failed with error {1, InvalidMedia, "Unsupported
+// video format"} ("file is invalid" for GIFs). Synchronous media that does not
+// match fails FINALIZE with 400 "InvalidMedia". Image answers carry w and h
+// for PNG and GIF, 0 otherwise.
+//
+// Sessions expire SessionTTL after INIT, media MediaTTL after FINALIZE;
+// afterwards every call on them is answered as for unknown media. Expiry is
+// applied on every lookup and by a janitor.
+//
+// # Rate limits
+//
+// Fixed windows per token (bearer token, or oauth_token) and endpoint key:
+// init, append, finalize, status (both v2 dialects), v1.1-init, v1.1-append,
+// v1.1-finalize, v1.1-status, with X's limits by default
+// ([DefaultRateLimits]). Every answer of a limited endpoint carries
+// x-rate-limit-limit, -remaining and -reset (epoch seconds). An exhausted
+// window answers 429 (v2 Problem; v1.1 code 88). Requests rejected by
+// authentication do not count.
+//
+// # Faults
+//
+// With probability FaultRate an upload or status call (never inspection or
+// token calls) gets one of FaultKinds: 503, 500, a TCP reset, or a stall of
+// StallFor followed by a dropped connection. Each fault hits, with equal
+// odds, before the request is applied or after (the work is done and the
+// answer lost), so clients must cope with both: a re-sent segment replaces
+// the first, a FINALIZE retry sees "already finalized". Faults and ids are
+// deterministic for a given Seed and request order.
+//
+// Latency is added to every upload, status and token request. Bandwidth caps
+// every connection accepted through [Server.Listener].
+//
+// # Inspection
+//
+// Emulator-only, unauthenticated, never delayed or faulted:
+//
+//	GET /_xfake/media/{id}   JSON [MediaInfo]: sha256 of the segments in index order
+//	                         (computed at FINALIZE), size, segments, state,
+//	                         max_concurrent_appends, append_requests, ...; 404 when unknown
+//	GET /_xfake/stats        JSON [Stats]
+//
+// # Memory
+//
+// Segment bytes are streamed to files in SpillDir as they arrive and hashed
+// from there at FINALIZE, after which they are removed; base64 media is
+// decoded while streaming. A 2 GiB upload needs disk, not 2 GiB of memory.
+//
+// # Command
+//
+// cmd/xfake runs the emulator standalone; its flags map onto [Options]:
+// --addr, --token, --latency, --bandwidth, --fault-rate, --fault-kinds,
+// --stall-for, --processing-time, --max-segment, --seed, --rate-limit,
+// --consumer-key, --consumer-secret, --access-token, --access-token-secret,
+// --client-id, --client-secret, --refresh-token, --session-ttl, --media-ttl,
+// --spill-dir, --log-format, --log-level. Sizes use [ParseSize].
+package xfake
