@@ -1,0 +1,186 @@
+package upstream_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"mediagw/upstream"
+	"mediagw/upstream/xfake"
+	"mediagw/upstream/xfake/xfaketest"
+)
+
+func TestProcessingProgression(t *testing.T) {
+	t.Parallel()
+	srv := xfaketest.New(t, xfake.Options{Seed: 10, ProcessingTime: 2500 * time.Millisecond})
+	c := newClient(t, srv, nil)
+	data := mp4(200*kib, 10)
+	p := upstream.InitParams{MediaType: "video/mp4", MediaCategory: "tweet_video", TotalBytes: int64(len(data))}
+	m, err := c.Upload(context.Background(), nil, p, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMedia(t, srv, m, data, 4)
+	if m.Processing == nil || m.Processing.State != upstream.StatePending {
+		t.Fatalf("FINALIZE processing = %+v", m.Processing)
+	}
+	var states []string
+	final, err := c.Wait(context.Background(), nil, m.ID, m.Processing, func(u *upstream.Media) {
+		states = append(states, u.Processing.State)
+	})
+	if err != nil || !final.Ready() || final.Processing.State != upstream.StateSucceeded {
+		t.Fatalf("Wait = %+v, %v", final, err)
+	}
+	seenInProgress := false
+	for _, s := range states {
+		seenInProgress = seenInProgress || s == upstream.StateInProgress
+	}
+	if !seenInProgress || states[len(states)-1] != upstream.StateSucceeded {
+		t.Fatalf("states %v", states)
+	}
+}
+
+func TestProcessingFailure(t *testing.T) {
+	t.Parallel()
+	srv := xfaketest.New(t, xfake.Options{Seed: 11, ProcessingTime: time.Second})
+	c := newClient(t, srv, nil)
+	data := payload(100*kib, 11) // no ftyp box: X cannot process it
+	data[0] = 0
+	p := upstream.InitParams{MediaType: "video/mp4", MediaCategory: "tweet_video", TotalBytes: int64(len(data))}
+	m, err := c.Upload(context.Background(), nil, p, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Wait(context.Background(), nil, m.ID, m.Processing, nil)
+	var pe *upstream.ProcessingError
+	if !errors.As(err, &pe) || pe.Name != "InvalidMedia" || pe.Code != 1 {
+		t.Fatalf("Wait err = %v", err)
+	}
+}
+
+func TestWaitWithoutProcessingSendsNoStatus(t *testing.T) {
+	t.Parallel()
+	srv := xfaketest.New(t, xfake.Options{Seed: 12})
+	c := newClient(t, srv, nil)
+	data := payload(10*kib, 12)
+	m, err := c.Upload(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(context.Background(), nil, m.ID, m.Processing, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.X.Stats().Requests["status"]; n != 0 {
+		t.Fatalf("%d STATUS requests for ready media", n)
+	}
+	// STATUS on such media is X's 400 "Not found".
+	_, err = c.Status(context.Background(), nil, m.ID)
+	var ae *upstream.APIError
+	if !errors.As(err, &ae) || ae.StatusCode() != 400 {
+		t.Fatalf("Status = %v", err)
+	}
+}
+
+func TestWaitDeadline(t *testing.T) {
+	t.Parallel()
+	srv := xfaketest.New(t, xfake.Options{Seed: 13, ProcessingTime: time.Minute})
+	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.PollDeadline = 1500 * time.Millisecond })
+	data := mp4(10*kib, 13)
+	p := upstream.InitParams{MediaType: "video/mp4", MediaCategory: "tweet_video", TotalBytes: int64(len(data))}
+	m, err := c.Upload(context.Background(), nil, p, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	last, err := c.Wait(context.Background(), nil, m.ID, m.Processing, nil)
+	if !errors.Is(err, upstream.ErrPollDeadline) || last == nil || last.Processing == nil {
+		t.Fatalf("Wait = %+v, %v", last, err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("deadline of 1.5 s took %v", d)
+	}
+}
+
+// TestCancelMidUpload is not parallel so that goleak sees only its own
+// goroutines.
+func TestCancelMidUpload(t *testing.T) {
+	srv := xfaketest.New(t, xfake.Options{Seed: 14, Latency: 200 * time.Millisecond})
+	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize = 16 * kib })
+	ignore := goleak.IgnoreCurrent()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	data := payload(1<<20, 14)
+	pr, pw := io.Pipe()
+	go func() {
+		// Feed one segment at a time, slowly, and never finish.
+		for off := 0; off < len(data)/2; off += 16 * kib {
+			if _, err := pw.Write(data[off : off+16*kib]); err != nil {
+				return
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Upload(ctx, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, pr)
+		done <- err
+	}()
+	// Cancel once APPENDs are in flight.
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.X.Stats().Requests["append"] < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no APPEND started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	cancel()
+	pw.CloseWithError(context.Canceled) // the caller's stream ends too
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("upload did not stop within 2 s of cancellation")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("cancellation took %v", d)
+	}
+	if held, _ := upstream.BuffersHeld(c); held != 0 {
+		t.Fatalf("%d buffers still held after cancellation", held)
+	}
+	c.CloseIdleConnections()
+	goleak.VerifyNone(t, ignore)
+}
+
+// TestAbortFromAnotherGoroutine aborts while the writer is blocked on
+// back-pressure.
+func TestAbortFromAnotherGoroutine(t *testing.T) {
+	t.Parallel()
+	srv := xfaketest.New(t, xfake.Options{Seed: 15, Latency: 300 * time.Millisecond})
+	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.Parallelism = 8*kib, 1 })
+	data := payload(200*kib, 15)
+	u, err := c.Begin(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abortErr := errors.New("client stream broke")
+	time.AfterFunc(100*time.Millisecond, func() { u.Abort(abortErr) })
+	start := time.Now()
+	_, err = u.Write(data) // blocks: one APPEND in flight, 300 ms each
+	if !errors.Is(err, abortErr) || time.Since(start) > time.Second {
+		t.Fatalf("Write = %v after %v", err, time.Since(start))
+	}
+	if _, err := u.Finish(context.Background()); !errors.Is(err, abortErr) {
+		t.Fatalf("Finish after Abort = %v", err)
+	}
+	u.Abort(nil) // idempotent
+	if held, _ := upstream.BuffersHeld(c); held != 0 {
+		t.Fatalf("%d buffers held", held)
+	}
+}

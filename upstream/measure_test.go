@@ -1,0 +1,150 @@
+package upstream_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"mediagw/upstream"
+	"mediagw/upstream/xfake"
+	"mediagw/upstream/xfake/xfaketest"
+)
+
+// genReader yields n pseudo-random bytes that sniff as MP4, hashing them
+// as they go, without holding the file in memory.
+type genReader struct {
+	left  int64
+	first bool
+	src   *rand.ChaCha8
+	h     hash.Hash
+}
+
+func newGen(n int64, seed byte) *genReader {
+	return &genReader{left: n, first: true, src: rand.NewChaCha8([32]byte{seed}), h: sha256.New()}
+}
+
+func (g *genReader) Read(p []byte) (int, error) {
+	if g.left == 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), g.left)]
+	_, _ = g.src.Read(p)
+	if g.first && len(p) >= 12 {
+		copy(p, "\x00\x00\x00\x18ftypmp42")
+		g.first = false
+	}
+	if g.h != nil {
+		g.h.Write(p)
+	}
+	g.left -= int64(len(p))
+	return len(p), nil
+}
+
+// memPeak samples the process's memory until stopped.
+type memPeak struct {
+	heapInuse, sys atomic.Uint64
+	stop           chan struct{}
+	wg             sync.WaitGroup
+}
+
+func sampleMemory(every time.Duration) *memPeak {
+	m := &memPeak{stop: make(chan struct{})}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > m.heapInuse.Load() {
+				m.heapInuse.Store(ms.HeapInuse)
+			}
+			if ms.Sys > m.sys.Load() {
+				m.sys.Store(ms.Sys)
+			}
+			select {
+			case <-t.C:
+			case <-m.stop:
+				return
+			}
+		}
+	}()
+	return m
+}
+
+func (m *memPeak) done() (heapInuse, sys uint64) {
+	close(m.stop)
+	m.wg.Wait()
+	return m.heapInuse.Load(), m.sys.Load()
+}
+
+// TestMeasureThroughput uploads 256 MiB through the emulator with 50 ms of
+// latency per request, at P=1 and P=4, and reports MB/s, the ratio and the
+// process's peak memory (the emulator runs in the same process). It runs
+// only with MEDIAGW_MEASURE=1, e.g.
+//
+//	MEDIAGW_MEASURE=1 go test -run TestMeasureThroughput -v ./upstream/
+func TestMeasureThroughput(t *testing.T) {
+	if os.Getenv("MEDIAGW_MEASURE") == "" {
+		t.Skip("set MEDIAGW_MEASURE=1 to measure")
+	}
+	const total = 256 << 20
+	srv := xfaketest.New(t, xfake.Options{Latency: 50 * time.Millisecond, Seed: 20, SpillDir: t.TempDir()})
+	rates := map[int]float64{}
+	for _, p := range []int{1, 4} {
+		c := newClient(t, srv, func(cfg *upstream.Config) {
+			cfg.SegmentSize, cfg.Parallelism = upstream.DefaultSegmentSize, p
+		})
+		runtime.GC()
+		mem := sampleMemory(10 * time.Millisecond)
+		// Hash the stream beforehand so that the timed upload does not pay
+		// for the client-side digest.
+		pre := newGen(total, byte(p))
+		if _, err := io.Copy(io.Discard, pre); err != nil {
+			t.Fatal(err)
+		}
+		want := hex.EncodeToString(pre.h.Sum(nil))
+		gen := newGen(total, byte(p))
+		gen.h = nil
+		start := time.Now()
+		var m *upstream.Media
+		var tInit, tStream time.Duration
+		u, err := c.Begin(context.Background(), nil, upstream.InitParams{MediaType: "video/mp4",
+			MediaCategory: "tweet_video", TotalBytes: total})
+		if err == nil {
+			tInit = time.Since(start)
+			_, err = u.ReadFrom(gen)
+			tStream = time.Since(start) - tInit
+		}
+		if err == nil {
+			m, err = u.Finish(context.Background())
+		}
+		elapsed := time.Since(start)
+		heap, sys := mem.done()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := srv.Media(t, m.ID); info.SHA256 != want {
+			t.Fatalf("P=%d: sha256 mismatch", p)
+		} else if info.MaxConcurrentAppends > p {
+			t.Fatalf("P=%d: %d concurrent APPENDs", p, info.MaxConcurrentAppends)
+		}
+		_, peakBuf := upstream.BuffersHeld(c)
+		rates[p] = float64(total) / 1e6 / elapsed.Seconds()
+		t.Logf("P=%d: 256 MiB in %v = %.1f MB/s (INIT %v, streaming %v, APPEND wait+FINALIZE %v); "+
+			"peak HeapInuse %.1f MiB, peak Sys %.1f MiB, peak segment buffers %d",
+			p, elapsed.Round(time.Millisecond), rates[p], tInit.Round(time.Millisecond), tStream.Round(time.Millisecond),
+			(elapsed - tInit - tStream).Round(time.Millisecond), float64(heap)/(1<<20), float64(sys)/(1<<20), peakBuf)
+	}
+	t.Logf("ratio P=4/P=1: %.2f", rates[4]/rates[1])
+}

@@ -1,0 +1,145 @@
+package upstream
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// budget is the client's view of one X rate-limit window for one user and
+// endpoint. All uploads of a Client that share credentials share it.
+type budget struct {
+	mu        sync.Mutex
+	known     bool      // a response told us limit/remaining/reset
+	limit     int       // x-rate-limit-limit
+	remaining int       // requests left, decremented as requests leave
+	reset     time.Time // when the window resets
+}
+
+// budgets maps credential identity + endpoint key to a budget.
+type budgets struct {
+	mu sync.Mutex
+	m  map[string]*budget
+}
+
+func (b *budgets) get(identity, key string) *budget {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = make(map[string]*budget)
+	}
+	k := identity + "|" + key
+	bg := b.m[k]
+	if bg == nil {
+		bg = &budget{}
+		b.m[k] = bg
+	}
+	return bg
+}
+
+// resetMargin is added to X's reset time: x-rate-limit-reset has a one
+// second resolution, so waking exactly at it may still land in the old
+// window.
+const resetMargin = 250 * time.Millisecond
+
+// acquire waits until the budget allows one more request and counts it. It
+// returns the reset time and false when the wait would exceed maxWait (the
+// caller then fails with a RateLimitError without sending anything).
+func (b *budget) acquire(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
+	for {
+		b.mu.Lock()
+		t := now()
+		if b.known && !t.Before(b.reset) {
+			// The window has rolled over: we know nothing about the new one
+			// until a response tells us.
+			b.known = false
+		}
+		if !b.known || b.remaining > 0 {
+			if b.known {
+				b.remaining--
+			}
+			b.mu.Unlock()
+			return time.Time{}, true, nil
+		}
+		reset := b.reset
+		b.mu.Unlock()
+		wait := reset.Sub(t) + resetMargin
+		if wait > maxWait {
+			return reset, false, nil
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return reset, true, err
+		}
+	}
+}
+
+// observe records the x-rate-limit-* headers of a response. Responses come
+// back out of order, so within one window remaining only decreases.
+func (b *budget) observe(h http.Header) {
+	limit, okL := headerInt(h, "x-rate-limit-limit")
+	remaining, okR := headerInt(h, "x-rate-limit-remaining")
+	reset := parseReset(h.Get("x-rate-limit-reset"))
+	if !okR || reset.IsZero() {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case !b.known || reset.After(b.reset):
+		b.known, b.reset, b.remaining = true, reset, remaining
+	case reset.Equal(b.reset):
+		b.remaining = min(b.remaining, remaining)
+	default:
+		return // a late answer from an older window
+	}
+	if okL {
+		b.limit = limit
+	}
+}
+
+// exhaust marks the budget empty until reset (after a 429).
+func (b *budget) exhaust(reset time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if reset.After(b.reset) || !b.known {
+		b.reset = reset
+	}
+	b.known, b.remaining = true, 0
+}
+
+// snapshot returns limit and reset for error reports.
+func (b *budget) snapshot() (int, time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.limit, b.reset
+}
+
+func headerInt(h http.Header, name string) (int, bool) {
+	v := strings.TrimSpace(h.Get(name))
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// sleep waits for d or until ctx is done, returning the context's cause.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return context.Cause(ctx)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}

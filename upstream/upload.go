@@ -1,0 +1,336 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// UploadOption adjusts one upload.
+type UploadOption func(*uploadOptions)
+
+type uploadOptions struct {
+	progress func(int64)
+}
+
+// WithProgress registers fn, called with the total bytes X has acknowledged
+// (committed) each time an APPEND succeeds. Calls are serialized and the
+// value only grows; all calls happen before Finish returns. fn must return
+// quickly, as it runs on the APPEND path, and must not call Abort or Finish.
+func WithProgress(fn func(committed int64)) UploadOption {
+	return func(o *uploadOptions) { o.progress = fn }
+}
+
+// Upload is one media upload in progress: INIT has been sent, and bytes
+// given to Write or ReadFrom are cut into segments whose APPENDs start as
+// soon as each segment is full. Write, ReadFrom and Finish must be called
+// from one goroutine at a time; Abort and MediaID may be called from any.
+// Every Upload must end with Finish or Abort, which release its context.
+type Upload struct {
+	c        *Client
+	creds    Credentials
+	p        InitParams
+	opts     uploadOptions
+	mediaID  string
+	key      string
+	segSize  int64
+	segments int
+	boundary string
+
+	ctx    context.Context // Begin's context; cancelled by Abort or failure
+	cancel context.CancelCauseFunc
+	slots  chan struct{} // per-upload APPEND slots (Parallelism)
+	wg     sync.WaitGroup
+
+	// writer state: owned by the goroutine calling Write/ReadFrom/Finish.
+	wmu      sync.Mutex
+	buf      *[]byte // segment being filled
+	fill     int64   // bytes in buf
+	received int64   // bytes accepted in total
+	next     int     // index of the segment being filled
+	finished bool
+
+	// shared state
+	mu        sync.Mutex
+	err       error // first failure
+	committed int64
+	progMu    sync.Mutex   // serializes progress callbacks
+	retries   atomic.Int64 // retried attempts of this upload's calls
+}
+
+// Begin validates p, plans the segments and sends INIT. ctx governs the whole
+// upload: cancelling it stops every in-flight call. creds nil means
+// Config.Credentials.
+func (c *Client) Begin(ctx context.Context, creds Credentials, p InitParams, opts ...UploadOption) (*Upload, error) {
+	creds, err := c.creds(creds)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	segSize, segments, err := PlanSegments(p.TotalBytes, c.cfg.SegmentSize, c.cfg.MaxSegmentSize)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.d.initReq(p)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := c.call(ctx, creds, r, callOpts{})
+	if err != nil {
+		return nil, err
+	}
+	if !validMediaID(m.ID) {
+		return nil, fmt.Errorf("upstream: X INIT answered without a usable media id (%q)", truncate(m.ID, 32))
+	}
+	u := &Upload{
+		c: c, creds: creds, p: p, mediaID: m.ID, key: m.Key,
+		segSize: segSize, segments: segments, boundary: newBoundary(),
+		slots: make(chan struct{}, c.cfg.Parallelism),
+	}
+	for _, o := range opts {
+		o(&u.opts)
+	}
+	u.ctx, u.cancel = context.WithCancelCause(ctx)
+	c.log.Debug("upstream: INIT done", "media_id", m.ID, "segments", segments, "segment_size", segSize)
+	return u, nil
+}
+
+// MediaID returns the media id X assigned at INIT.
+func (u *Upload) MediaID() string { return u.mediaID }
+
+// Segments returns the planned segment size and count.
+func (u *Upload) Segments() (size int64, count int) { return u.segSize, u.segments }
+
+// Retries returns how many attempts of this upload's X calls (INIT
+// excluded) were retried so far.
+func (u *Upload) Retries() int64 { return u.retries.Load() }
+
+// failure returns the upload's error, if any.
+func (u *Upload) failure() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// fail records the first error and cancels the upload's in-flight work.
+func (u *Upload) fail(err error) {
+	u.mu.Lock()
+	if u.err == nil {
+		u.err = err
+	}
+	err = u.err
+	u.mu.Unlock()
+	u.cancel(err)
+}
+
+// segLen is the length of segment i.
+func (u *Upload) segLen(i int) int64 {
+	return min(u.segSize, u.p.TotalBytes-int64(i)*u.segSize)
+}
+
+// current returns the buffer being filled, taking one from the pool if
+// needed. Called with wmu held.
+func (u *Upload) current() []byte {
+	if u.buf == nil {
+		u.buf = u.c.buffer(u.segSize)
+		u.fill = 0
+	}
+	return (*u.buf)[:u.segLen(u.next)]
+}
+
+// Write copies p into segment buffers; each full segment's APPEND starts at
+// once. It blocks while Parallelism APPENDs of this upload (or MaxInFlight
+// across the Client) are in flight. Bytes beyond TotalBytes are refused
+// with ErrTooManyBytes, which fails the upload; after any failure Write
+// returns the upload's error.
+func (u *Upload) Write(p []byte) (int, error) {
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	defer u.dropIfFailed()
+	if err := u.usable(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for len(p) > 0 {
+		if u.received == u.p.TotalBytes {
+			return n, u.tooMany()
+		}
+		seg := u.current()
+		k := copy(seg[u.fill:], p)
+		u.fill += int64(k)
+		u.received += int64(k)
+		n += k
+		p = p[k:]
+		if err := u.maybeDispatch(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// ReadFrom reads r straight into segment buffers until EOF, dispatching full
+// segments as Write does. It implements io.ReaderFrom, so io.Copy(u, r)
+// needs no intermediate buffer. A reader that ends early is not an error
+// here: Finish reports the shortfall.
+func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	defer u.dropIfFailed()
+	if err := u.usable(); err != nil {
+		return 0, err
+	}
+	var n int64
+	for {
+		if u.received == u.p.TotalBytes {
+			// io.ReaderFrom reads to EOF: anything more is too much.
+			var one [1]byte
+			k, err := io.ReadFull(r, one[:])
+			if k > 0 {
+				return n, u.tooMany()
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return n, nil
+			}
+			return n, err
+		}
+		seg := u.current()
+		k, err := r.Read(seg[u.fill:])
+		if k < 0 || int64(k) > int64(len(seg))-u.fill {
+			u.fail(errors.New("upstream: reader returned an invalid count"))
+			return n, u.failure()
+		}
+		u.fill += int64(k)
+		u.received += int64(k)
+		n += int64(k)
+		if derr := u.maybeDispatch(); derr != nil {
+			return n, derr
+		}
+		switch {
+		case err == io.EOF:
+			return n, nil
+		case err != nil:
+			return n, err
+		}
+	}
+}
+
+func (u *Upload) usable() error {
+	if err := u.failure(); err != nil {
+		return err
+	}
+	if err := context.Cause(u.ctx); err != nil {
+		return err
+	}
+	if u.finished {
+		return fmt.Errorf("%w: Finish was already called", ErrAborted)
+	}
+	return nil
+}
+
+func (u *Upload) tooMany() error {
+	err := fmt.Errorf("%w: declared %d bytes", ErrTooManyBytes, u.p.TotalBytes)
+	u.fail(err)
+	return err
+}
+
+// maybeDispatch starts the APPEND of the current segment once it is full.
+// It blocks for a per-upload slot and then a global one (FIFO), which is
+// what pauses the caller while Parallelism APPENDs are in flight.
+func (u *Upload) maybeDispatch() error {
+	if u.buf == nil || u.fill < u.segLen(u.next) {
+		return nil
+	}
+	select {
+	case u.slots <- struct{}{}:
+	case <-u.ctx.Done():
+		return u.stopped()
+	}
+	if err := u.c.global.Acquire(u.ctx, 1); err != nil {
+		<-u.slots
+		return u.stopped()
+	}
+	buf, idx, n := u.buf, u.next, u.fill
+	u.buf, u.fill = nil, 0
+	u.next++
+	u.wg.Add(1)
+	go u.appendSegment(buf, idx, n)
+	return nil
+}
+
+// stopped returns the reason the upload's context ended.
+func (u *Upload) stopped() error {
+	if err := u.failure(); err != nil {
+		return err
+	}
+	return context.Cause(u.ctx)
+}
+
+// appendSegment sends one APPEND with retries and releases its buffer and
+// slots when done.
+func (u *Upload) appendSegment(buf *[]byte, idx int, n int64) {
+	defer u.wg.Done()
+	defer func() {
+		u.c.release(buf)
+		u.c.global.Release(1)
+		<-u.slots
+	}()
+	r := u.c.d.appendReq(u.mediaID, idx, (*buf)[:n], u.boundary)
+	r.mediaID, r.segBytes = u.mediaID, n
+	if _, _, err := u.c.call(u.ctx, u.creds, r, callOpts{retries: &u.retries}); err != nil {
+		if u.ctx.Err() == nil || u.failure() == nil {
+			err = fmt.Errorf("upstream: APPEND segment %d of media %s: %w", idx, u.mediaID, err)
+		}
+		u.fail(err)
+		return
+	}
+	u.progMu.Lock()
+	defer u.progMu.Unlock()
+	u.c.tel.bytesSent.Add(u.ctx, n)
+	u.mu.Lock()
+	u.committed += n
+	c := u.committed
+	u.mu.Unlock()
+	if u.opts.progress != nil {
+		u.opts.progress(c)
+	}
+}
+
+// dropIfFailed returns the filling buffer to the pool once the upload has
+// failed. Called with wmu held, on the way out of Write/ReadFrom/Finish.
+func (u *Upload) dropIfFailed() {
+	if u.buf != nil && (u.failure() != nil || u.ctx.Err() != nil) {
+		u.c.release(u.buf)
+		u.buf, u.fill = nil, 0
+	}
+}
+
+// Committed returns the bytes X has acknowledged so far.
+func (u *Upload) Committed() int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.committed
+}
+
+// Abort stops the upload: in-flight APPENDs are cancelled and awaited, and
+// buffers go back to the pool. err is recorded as the upload's error (nil
+// means ErrAborted). Abort is safe to call from any goroutine, more than
+// once, and after Finish. A ReadFrom blocked inside its reader returns when
+// the reader does (close it to unblock); its buffer is released then. The
+// media id is left to expire on X's side: X has no call to delete an
+// unfinished upload.
+func (u *Upload) Abort(err error) {
+	if err == nil {
+		err = ErrAborted
+	}
+	u.fail(err)
+	u.wg.Wait()
+	if u.wmu.TryLock() {
+		u.dropIfFailed()
+		u.wmu.Unlock()
+	}
+}
