@@ -9,8 +9,11 @@ BIN := $(abspath bin)
 BUF_VERSION := v1.75.0
 BUF := $(BIN)/buf
 BUF_STAMP := $(BIN)/.buf-$(BUF_VERSION)
+GRPCURL_VERSION := v1.9.4
+GRPCURL_STAMP := $(BIN)/.grpcurl-$(GRPCURL_VERSION)
 GO_TEST_FLAGS ?=
 BENCH ?= .
+ARGS ?=
 
 export PATH := $(BIN):$(PATH)
 
@@ -20,8 +23,12 @@ help: ## Describe the targets
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## Run the X emulator on 127.0.0.1:8090 (cmd/xfake)
-	go run ./cmd/xfake
+run: ## Run mediagw on the built-in X emulator (gRPC 127.0.0.1:9090, REST 127.0.0.1:8080)
+	go run ./cmd/mediagw $(ARGS)
+
+.PHONY: run-xfake
+run-xfake: ## Run the X emulator alone on 127.0.0.1:8090 (cmd/xfake)
+	go run ./cmd/xfake $(ARGS)
 
 .PHONY: test
 test: ## Run every test with the race detector
@@ -67,6 +74,14 @@ check-imports: ## Enforce the one-way import rule (cmd -> service, upstream, gen
 
 .PHONY: tools
 tools: $(BUF_STAMP) ## Install the pinned tools into ./bin
+
+.PHONY: grpcurl
+grpcurl: $(GRPCURL_STAMP) ## Install grpcurl into ./bin (for the README's gRPC examples)
+
+$(GRPCURL_STAMP):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	@touch $@
 
 $(BUF_STAMP):
 	@mkdir -p $(BIN)

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"golang.org/x/oauth2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"mediagw/gen"
+	"mediagw/service"
+	"mediagw/upstream"
+	"mediagw/upstream/xfake"
+)
+
+// app is a running mediagw: the gRPC server, the REST gateway in front of
+// it, and, without --x-api-url, the built-in X emulator.
+type app struct {
+	cfg *config
+	log *slog.Logger
+
+	grpcLis, httpLis net.Listener
+	grpcSrv          *grpc.Server
+	httpSrv          *http.Server
+	health           *health.Server
+	svc              *service.Server
+	conn             *grpc.ClientConn
+	emulator         *http.Server
+	xURL             string
+}
+
+// newApp builds every part and opens the listeners; serve runs them.
+func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, xURL: cfg.XAPIURL}
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
+	if a.xURL == "" {
+		if err := a.startEmulator(); err != nil {
+			return nil, err
+		}
+	}
+	creds, hasDefault, err := a.credentials()
+	if err != nil {
+		return nil, err
+	}
+	client, err := upstream.New(upstream.Config{
+		BaseURL:          a.xURL,
+		Dialect:          upstream.Dialect(cfg.XDialect),
+		Credentials:      creds,
+		SegmentSize:      int64(cfg.SegmentSize),
+		Parallelism:      cfg.Parallelism,
+		MaxInFlight:      cfg.MaxInFlight,
+		MaxAttempts:      cfg.MaxAttempts,
+		RateLimitMaxWait: cfg.RateLimitWait,
+		Logger:           log.With("component", "upstream"),
+		TracerProvider:   tel.tp,
+		MeterProvider:    tel.mp,
+		Propagator:       tel.prop,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("X client: %w", err)
+	}
+	if a.svc, err = service.New(service.Config{
+		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism},
+		MaxVideoBytes:  int64(cfg.MaxVideoBytes),
+		WatchTimeout:   cfg.WatchTimeout,
+		Logger:         log,
+		TracerProvider: tel.tp,
+		MeterProvider:  tel.mp,
+	}); err != nil {
+		return nil, err
+	}
+
+	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("gRPC listener: %w", err)
+	}
+	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	otelOpts := []otelgrpc.Option{
+		otelgrpc.WithTracerProvider(tel.tp), otelgrpc.WithMeterProvider(tel.mp), otelgrpc.WithPropagators(tel.prop),
+	}
+	a.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxMessage)+1024),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelOpts, otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))...)))
+	a.svc.Register(a.grpcSrv)
+	a.health = health.NewServer()
+	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
+	reflection.Register(a.grpcSrv)
+
+	a.conn, err = grpc.NewClient(a.grpcLis.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelOpts...)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(int(cfg.MaxMessage)+1024)))
+	if err != nil {
+		return nil, fmt.Errorf("gateway connection: %w", err)
+	}
+	gw, err := service.NewGateway(ctx, a.conn, service.GatewayOptions{OpenAPI: gen.OpenAPI})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.Handle("GET /metrics", tel.metrics)
+	mux.Handle("/", gw)
+	handler := otelhttp.NewHandler(mux, "mediagw",
+		otelhttp.WithTracerProvider(tel.tp), otelhttp.WithMeterProvider(tel.mp), otelhttp.WithPropagators(tel.prop),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }),
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/metrics" && r.URL.Path != "/healthz" }))
+	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	return a, nil
+}
+
+// startEmulator runs the built-in X emulator on a loopback port.
+func (a *app) startEmulator() error {
+	x := xfake.New(xfake.Options{
+		Latency:        a.cfg.EmulatorLatency,
+		ProcessingTime: a.cfg.EmulatorProcessingTime,
+		Logger:         a.log.With("component", "xfake"),
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("emulator listener: %w", err)
+	}
+	a.emulator = &http.Server{Handler: x, ReadHeaderTimeout: 10 * time.Second}
+	a.emulator.RegisterOnShutdown(func() { _ = x.Close() })
+	go func() { _ = a.emulator.Serve(x.Listener(l)) }()
+	a.xURL = "http://" + l.Addr().String()
+	a.log.Info("no --x-api-url set: using the built-in X emulator", "x_api_url", a.xURL)
+	return nil
+}
+
+// credentials builds the default X credentials from the configuration.
+func (a *app) credentials() (upstream.Credentials, bool, error) {
+	c := a.cfg
+	switch {
+	case c.XConsumerKey != "":
+		return upstream.OAuth1(c.XConsumerKey, c.XConsumerSecret, c.XOAuth1Token, c.XOAuth1TokenSecret), true, nil
+	case c.XRefreshToken != "":
+		tokenURL := c.XTokenURL
+		if tokenURL == "" {
+			tokenURL = strings.TrimRight(a.xURL, "/") + "/2/oauth2/token"
+		}
+		oc := &oauth2.Config{
+			ClientID:     c.XClientID,
+			ClientSecret: c.XClientSecret,
+			Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+		}
+		return upstream.OAuth2(oc, &oauth2.Token{AccessToken: c.XToken, RefreshToken: c.XRefreshToken}), true, nil
+	case c.XToken != "":
+		return upstream.BearerToken(c.XToken), true, nil
+	case a.emulator != nil:
+		// The built-in emulator accepts any bearer token.
+		return upstream.BearerToken("mediagw-embedded"), true, nil
+	}
+	a.log.Warn("no X credentials configured: every call must carry its own x-access-token")
+	return nil, false, nil
+}
+
+// serve runs until ctx ends, then drains: it stops accepting, lets
+// in-flight calls finish within the drain timeout, and cancels the rest.
+func (a *app) serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- a.grpcSrv.Serve(a.grpcLis) }()
+	go func() { errc <- a.httpSrv.Serve(a.httpLis) }()
+	a.log.Info("mediagw serving", "grpc_addr", a.grpcLis.Addr().String(), "http_addr", a.httpLis.Addr().String(),
+		"x_api_url", a.xURL, "x_dialect", a.cfg.XDialect)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	a.log.Info("mediagw shutting down", "drain_timeout", a.cfg.DrainTimeout.String())
+	a.drain()
+	a.log.Info("mediagw stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && !errors.Is(serveErr, grpc.ErrServerStopped) {
+		return serveErr
+	}
+	return nil
+}
+
+func (a *app) drain() {
+	a.health.Shutdown()
+	dctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := a.httpSrv.Shutdown(dctx); err != nil {
+			_ = a.httpSrv.Close()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		done := make(chan struct{})
+		go func() { a.grpcSrv.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-dctx.Done():
+			a.log.Warn("drain timeout: cancelling in-flight calls")
+			a.grpcSrv.Stop()
+			<-done
+		}
+	}()
+	wg.Wait()
+	a.closeAll()
+}
+
+// closeAll releases what newApp opened; safe on a partly built app.
+func (a *app) closeAll() {
+	if a.svc != nil {
+		a.svc.Close()
+	}
+	if a.conn != nil {
+		_ = a.conn.Close()
+	}
+	for _, l := range []net.Listener{a.grpcLis, a.httpLis} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+	if a.emulator != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = a.emulator.Shutdown(ctx)
+	}
+}

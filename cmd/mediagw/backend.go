@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+
+	"mediagw/service"
+	"mediagw/upstream"
+)
+
+// backend connects the upstream adapter to the interfaces the service
+// declares; it only converts types.
+type backend struct {
+	c *upstream.Client
+	// hasDefault is false when no X credentials are configured, so calls
+	// without their own token are refused before reaching X.
+	hasDefault  bool
+	parallelism int
+}
+
+var _ service.Backend = backend{}
+
+// errNoCredentials is returned for calls that carry no token when mediagw
+// has no default credentials. It reads as HTTP 401 to the service.
+type errNoCredentials struct{}
+
+func (errNoCredentials) Error() string {
+	return "no X credentials: pass an X user token as x-access-token metadata (REST: X-Access-Token header)"
+}
+func (errNoCredentials) StatusCode() int { return 401 }
+
+func (b backend) creds(a service.Auth) (upstream.Credentials, error) {
+	if a.Token != "" {
+		return upstream.BearerToken(a.Token), nil
+	}
+	if !b.hasDefault {
+		return nil, errNoCredentials{}
+	}
+	return nil, nil // the client's default
+}
+
+func (b backend) Begin(ctx context.Context, a service.Auth, s service.Spec) (service.Session, error) {
+	creds, err := b.creds(a)
+	if err != nil {
+		return nil, err
+	}
+	u, err := b.c.Begin(ctx, creds, upstream.InitParams{
+		MediaType:        s.MediaType,
+		MediaCategory:    s.Category,
+		TotalBytes:       s.TotalBytes,
+		AdditionalOwners: s.AdditionalOwners,
+		Shared:           s.Shared,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return session{u: u, parallelism: b.parallelism}, nil
+}
+
+func (b backend) Status(ctx context.Context, a service.Auth, mediaID string) (service.Media, error) {
+	creds, err := b.creds(a)
+	if err != nil {
+		return service.Media{}, err
+	}
+	m, err := b.c.Status(ctx, creds, mediaID)
+	if err != nil {
+		return service.Media{}, err
+	}
+	return toMedia(m), nil
+}
+
+type session struct {
+	u           *upstream.Upload
+	parallelism int
+}
+
+func (s session) MediaID() string             { return s.u.MediaID() }
+func (s session) Write(p []byte) (int, error) { return s.u.Write(p) }
+func (s session) Abort(err error)             { s.u.Abort(err) }
+
+func (s session) Info() service.SessionInfo {
+	size, n := s.u.Segments()
+	return service.SessionInfo{SegmentSize: size, Segments: n, Parallelism: min(s.parallelism, n), Retries: s.u.Retries()}
+}
+
+func (s session) Finish(ctx context.Context) (service.Media, error) {
+	m, err := s.u.Finish(ctx)
+	if err != nil {
+		return service.Media{}, err
+	}
+	return toMedia(m), nil
+}
+
+func toMedia(m *upstream.Media) service.Media {
+	if m == nil {
+		return service.Media{}
+	}
+	out := service.Media{ID: m.ID, Key: m.Key, Size: m.Size, ExpiresAfterSecs: m.ExpiresAfterSecs}
+	if p := m.Processing; p != nil {
+		out.Processing = &service.Processing{
+			State:           string(p.State),
+			ProgressPercent: p.ProgressPercent,
+			CheckAfterSecs:  p.CheckAfterSecs,
+		}
+		if e := p.Error; e != nil {
+			out.Processing.Error = &service.ProcessingError{Code: e.Code, Name: e.Name, Message: e.Message}
+		}
+	}
+	return out
+}

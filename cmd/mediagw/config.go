@@ -1,0 +1,145 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"mediagw/upstream/xfake"
+)
+
+// config is mediagw's configuration: every flag has an environment twin
+// (MEDIAGW_ + the flag name in upper case, dashes as underscores); a flag
+// given on the command line wins over its variable.
+type config struct {
+	GRPCAddr string
+	HTTPAddr string
+
+	XAPIURL  string // empty: start the built-in X emulator
+	XDialect string
+	// OAuth 2.0 user context: a static token, or a refresh token exchanged
+	// through XTokenURL with the client id/secret.
+	XToken        string
+	XClientID     string
+	XClientSecret string
+	XRefreshToken string
+	XTokenURL     string
+	// OAuth 1.0a user context.
+	XConsumerKey, XConsumerSecret    string
+	XOAuth1Token, XOAuth1TokenSecret string
+
+	SegmentSize   sizeFlag
+	Parallelism   int
+	MaxInFlight   int
+	MaxAttempts   int
+	MaxVideoBytes sizeFlag
+	MaxMessage    sizeFlag
+	RateLimitWait time.Duration
+	DrainTimeout  time.Duration
+	WatchTimeout  time.Duration
+
+	LogFormat string
+	LogLevel  string
+
+	// Emulator settings, used only when XAPIURL is empty.
+	EmulatorLatency        time.Duration
+	EmulatorProcessingTime time.Duration
+}
+
+// sizeFlag is a byte count written as 4MiB, 40MB or 1048576.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return fmt.Sprint(int64(*s)) }
+func (s *sizeFlag) Set(v string) error {
+	n, err := xfake.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeFlag(n)
+	return nil
+}
+
+// parseConfig reads args and then, for flags not given, the environment.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20}
+	fs := flag.NewFlagSet("mediagw", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "REST gateway listen address")
+	fs.StringVar(&c.XAPIURL, "x-api-url", "", "X API base URL; empty starts the built-in X emulator on a loopback port")
+	fs.StringVar(&c.XDialect, "x-dialect", "v2", "X upload API dialect: v2, v2-command or v1.1")
+	fs.StringVar(&c.XToken, "x-token", "", "default X OAuth 2.0 user access token (media.write scope)")
+	fs.StringVar(&c.XClientID, "x-client-id", "", "OAuth 2.0 client id, to refresh the token with --x-refresh-token")
+	fs.StringVar(&c.XClientSecret, "x-client-secret", "", "OAuth 2.0 client secret")
+	fs.StringVar(&c.XRefreshToken, "x-refresh-token", "", "OAuth 2.0 refresh token; access tokens are then refreshed automatically")
+	fs.StringVar(&c.XTokenURL, "x-token-url", "", "OAuth 2.0 token endpoint; default <x-api-url>/2/oauth2/token")
+	fs.StringVar(&c.XConsumerKey, "x-consumer-key", "", "OAuth 1.0a consumer key (user context instead of OAuth 2.0)")
+	fs.StringVar(&c.XConsumerSecret, "x-consumer-secret", "", "OAuth 1.0a consumer secret")
+	fs.StringVar(&c.XOAuth1Token, "x-oauth1-token", "", "OAuth 1.0a access token")
+	fs.StringVar(&c.XOAuth1TokenSecret, "x-oauth1-token-secret", "", "OAuth 1.0a access token secret")
+	fs.Var(&c.SegmentSize, "segment-size", "preferred X APPEND segment size (e.g. 4MiB)")
+	fs.IntVar(&c.Parallelism, "parallelism", 4, "APPENDs in flight per upload")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", 64, "segments in flight across all uploads")
+	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "attempts per X call on timeouts, connection errors, 408 and 5xx")
+	fs.Var(&c.MaxVideoBytes, "max-video-bytes", "largest accepted video (e.g. 512MiB)")
+	fs.Var(&c.MaxMessage, "max-message", "largest gRPC message accepted (Upload chunk size limit)")
+	fs.DurationVar(&c.RateLimitWait, "rate-limit-wait", time.Minute, "longest wait for an X rate-limit reset before ResourceExhausted")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight uploads may take before they are cancelled")
+	fs.DurationVar(&c.WatchTimeout, "watch-timeout", 30*time.Minute, "how long one media id is polled for STATUS")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.EmulatorLatency, "emulator-latency", 0, "built-in emulator: latency added per request")
+	fs.DurationVar(&c.EmulatorProcessingTime, "emulator-processing-time", 5*time.Second, "built-in emulator: how long video processing takes")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		if v := getenv(name); v != "" && !given[f.Name] && err == nil {
+			if serr := f.Value.Set(v); serr != nil {
+				err = fmt.Errorf("%s: %w", name, serr)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+func envName(flagName string) string {
+	return "MEDIAGW_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (c *config) validate() error {
+	switch c.XDialect {
+	case "v2", "v2-command", "v1.1":
+	default:
+		return fmt.Errorf("--x-dialect must be v2, v2-command or v1.1, not %q", c.XDialect)
+	}
+	if c.Parallelism < 1 || c.MaxInFlight < 1 || c.MaxAttempts < 1 {
+		return fmt.Errorf("--parallelism, --max-in-flight and --max-attempts must be at least 1")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return fmt.Errorf("--log-format must be json or text, not %q", c.LogFormat)
+	}
+	if c.XRefreshToken != "" && (c.XClientID == "") {
+		return fmt.Errorf("--x-refresh-token needs --x-client-id")
+	}
+	oauth1 := c.XConsumerKey != "" || c.XConsumerSecret != "" || c.XOAuth1Token != "" || c.XOAuth1TokenSecret != ""
+	if oauth1 && (c.XConsumerKey == "" || c.XConsumerSecret == "" || c.XOAuth1Token == "" || c.XOAuth1TokenSecret == "") {
+		return fmt.Errorf("OAuth 1.0a needs all of --x-consumer-key, --x-consumer-secret, --x-oauth1-token and --x-oauth1-token-secret")
+	}
+	if oauth1 && (c.XToken != "" || c.XRefreshToken != "") {
+		return fmt.Errorf("choose OAuth 1.0a or OAuth 2.0 credentials, not both")
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+// Command mediagw is the media upload front for X: a gRPC service (and a
+// REST gateway in front of it) that streams media bytes into X's
+// INIT/APPEND/FINALIZE calls and relays X's processing status.
+//
+// Without --x-api-url it runs on a built-in X emulator, so it works with no
+// X account. Run `mediagw -h` for the flags; each has an environment twin
+// (--x-token is MEDIAGW_X_TOKEN).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "mediagw:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses the configuration, starts mediagw and serves until ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	tel, err := setupTelemetry(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := tel.shutdown(sctx); err != nil {
+			log.Warn("telemetry shutdown", "error", err.Error())
+		}
+	}()
+	a, err := newApp(ctx, cfg, log, tel)
+	if err != nil {
+		return err
+	}
+	return a.serve(ctx)
+}
+
+func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(traceHandler{slog.NewTextHandler(w, opts)}), nil
+	}
+	return slog.New(traceHandler{slog.NewJSONHandler(w, opts)}), nil
+}

@@ -1,0 +1,81 @@
+package service
+
+import "context"
+
+// Backend is what the service needs from X. The upstream adapter satisfies
+// it through a small bridge in cmd/mediagw; the service never imports the
+// adapter.
+type Backend interface {
+	// Begin sends INIT for spec and returns the session that takes the
+	// bytes. ctx bounds the whole upload: cancelling it stops every call.
+	Begin(ctx context.Context, auth Auth, spec Spec) (Session, error)
+	// Status asks X for the processing state of mediaID.
+	Status(ctx context.Context, auth Auth, mediaID string) (Media, error)
+}
+
+// Session is one upload in progress at X.
+type Session interface {
+	// MediaID is X's id for the upload, known once INIT succeeded.
+	MediaID() string
+	// Write hands the next bytes to the upload. It blocks while the
+	// upload's segments in flight are at their limit and returns the
+	// upload's error once it failed.
+	Write(p []byte) (int, error)
+	// Finish waits for every segment and sends FINALIZE.
+	Finish(ctx context.Context) (Media, error)
+	// Abort stops the upload and releases its buffers.
+	Abort(err error)
+	// Info describes how the upload is cut and how it went so far.
+	Info() SessionInfo
+}
+
+// SessionInfo describes an upload at X for logs and traces.
+type SessionInfo struct {
+	SegmentSize int64 // bytes per APPEND (the last one may be shorter)
+	Segments    int   // APPENDs the upload needs
+	Parallelism int   // APPENDs in flight at most
+	Retries     int64 // attempts of X calls retried so far
+}
+
+// Auth is the X user credential a call carries. An empty Token selects the
+// backend's configured default credentials.
+type Auth struct {
+	// Token is an OAuth 2.0 user access token with the media.write scope.
+	Token string
+}
+
+// Spec is a validated upload as the backend takes it: X's wire names.
+type Spec struct {
+	MediaType        string
+	Category         string // X's media_category, empty when none applies
+	TotalBytes       int64
+	AdditionalOwners []string
+	Shared           bool
+}
+
+// Media is X's answer about one media id.
+type Media struct {
+	ID               string
+	Key              string
+	Size             int64
+	ExpiresAfterSecs int64
+	// Processing is nil when X does not process the media: it is ready.
+	Processing *Processing
+}
+
+// Processing is X's processing_info.
+type Processing struct {
+	// State is X's state as sent (pending, in_progress, succeeded, failed,
+	// or a state X added later, which counts as in progress).
+	State           string
+	ProgressPercent int
+	CheckAfterSecs  int
+	Error           *ProcessingError
+}
+
+// ProcessingError is X's processing_info.error.
+type ProcessingError struct {
+	Code    int
+	Name    string
+	Message string
+}

@@ -1,0 +1,108 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// inputError is a request the service refuses before anything reaches X.
+type inputError struct {
+	code codes.Code
+	msg  string
+}
+
+func (e *inputError) Error() string { return e.msg }
+
+func invalidf(format string, args ...any) error {
+	return &inputError{code: codes.InvalidArgument, msg: fmt.Sprintf(format, args...)}
+}
+
+func notFoundf(format string, args ...any) error {
+	return &inputError{code: codes.NotFound, msg: fmt.Sprintf(format, args...)}
+}
+
+// The small interfaces through which the service reads the backend's
+// errors without importing it.
+type (
+	httpStatusError   interface{ StatusCode() int }
+	retryDelayError   interface{ RetryDelay() time.Duration }
+	invalidInputError interface{ InvalidInput() bool }
+)
+
+// toStatus is the one place where errors become gRPC statuses. Every RPC
+// returns through it.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+		return err
+	}
+	var in *inputError
+	if errors.As(err, &in) {
+		return status.Error(in.code, in.msg)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return status.Error(codes.DeadlineExceeded, err.Error())
+		}
+		return status.Error(codes.Canceled, err.Error())
+	}
+	var ii invalidInputError
+	if errors.As(err, &ii) && ii.InvalidInput() {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	var hs httpStatusError
+	if errors.As(err, &hs) {
+		return fromHTTP(hs.StatusCode(), err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return status.Error(codes.Unavailable, "X is unreachable: "+err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// fromHTTP maps an error X answered with an HTTP status to a gRPC status.
+func fromHTTP(code int, err error) error {
+	msg := err.Error()
+	switch {
+	case code == http.StatusUnauthorized:
+		return status.Error(codes.Unauthenticated, msg)
+	case code == http.StatusForbidden:
+		return status.Error(codes.PermissionDenied, msg)
+	case code == http.StatusNotFound:
+		return status.Error(codes.NotFound, msg)
+	case code == http.StatusTooManyRequests:
+		return withRetry(status.New(codes.ResourceExhausted, msg), err)
+	case code == http.StatusConflict || code == http.StatusPreconditionFailed:
+		return status.Error(codes.FailedPrecondition, msg)
+	case code == http.StatusRequestTimeout || code >= 500:
+		return withRetry(status.New(codes.Unavailable, msg), err)
+	case code >= 400:
+		return status.Error(codes.InvalidArgument, msg)
+	}
+	return status.Error(codes.Unknown, msg)
+}
+
+// withRetry attaches RetryInfo when the error says when to try again.
+func withRetry(st *status.Status, err error) error {
+	var rd retryDelayError
+	if !errors.As(err, &rd) || rd.RetryDelay() <= 0 {
+		return st.Err()
+	}
+	detailed, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(rd.RetryDelay())})
+	if derr != nil {
+		return st.Err()
+	}
+	return detailed.Err()
+}

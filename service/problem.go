@@ -1,0 +1,70 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+)
+
+// problem is an RFC 7807 problem document, the body of every REST error.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	// Code is the gRPC status code name (for example INVALID_ARGUMENT).
+	Code string `json:"code"`
+	// RetryAfterSeconds repeats the Retry-After header when X's rate limit
+	// says when to try again.
+	RetryAfterSeconds int64 `json:"retry_after_seconds,omitempty"`
+}
+
+// newProblem converts a gRPC status error to the HTTP status the gateway
+// uses for its code and a problem document.
+func newProblem(err error) problem {
+	st := status.Convert(err)
+	code := runtime.HTTPStatusFromCode(st.Code())
+	p := problem{
+		Type:   "about:blank",
+		Title:  http.StatusText(code),
+		Status: code,
+		Detail: st.Message(),
+		Code:   codeName(st),
+	}
+	if p.Title == "" {
+		p.Title = "Client Closed Request" // 499, which net/http has no text for
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			p.RetryAfterSeconds = int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+		}
+	}
+	return p
+}
+
+func codeName(st *status.Status) string {
+	if n, ok := code.Code_name[int32(st.Code())]; ok {
+		return n
+	}
+	return st.Code().String()
+}
+
+// writeProblem is the gateway's error handler.
+func writeProblem(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	p := newProblem(err)
+	h := w.Header()
+	h.Del("Trailer")
+	h.Set("Content-Type", "application/problem+json")
+	if p.RetryAfterSeconds > 0 {
+		h.Set("Retry-After", strconv.FormatInt(p.RetryAfterSeconds, 10))
+	}
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}

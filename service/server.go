@@ -1,0 +1,147 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	mediagwv1 "mediagw/gen/mediagw/v1"
+)
+
+// TokenMetadataKey is the gRPC metadata key (REST header X-Access-Token)
+// through which a caller passes the X user token an upload or status call
+// runs with.
+const TokenMetadataKey = "x-access-token"
+
+// Config configures a Server.
+type Config struct {
+	// Backend talks to X. Required.
+	Backend Backend
+	// MaxVideoBytes is the largest accepted video (tweet_video,
+	// amplify_video, dm_video). X's own limit follows the user's plan
+	// (512 MB to 16 GB); default 512 MiB.
+	MaxVideoBytes int64
+	// PollMin and PollMax clamp X's check_after_secs between two STATUS
+	// calls of one media id; defaults 1s and 30s.
+	PollMin, PollMax time.Duration
+	// WatchTimeout bounds how long one media id is polled before watchers
+	// get DeadlineExceeded; default 30m.
+	WatchTimeout time.Duration
+	// StatusTTL is how long a terminal state is remembered when X did not
+	// say how long the media id lives; default 24h.
+	StatusTTL time.Duration
+	// Logger receives one line per upload; default slog.Default(). Tokens
+	// and media bytes are never logged.
+	Logger *slog.Logger
+	// TracerProvider and MeterProvider default to the otel globals.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+}
+
+// Server implements mediagw.v1.MediaUploadService.
+type Server struct {
+	mediagwv1.UnimplementedMediaUploadServiceServer
+
+	cfg     Config
+	backend Backend
+	log     *slog.Logger
+	status  *statusHub
+	tel     *telemetry
+}
+
+var _ mediagwv1.MediaUploadServiceServer = (*Server)(nil)
+
+// New returns a Server. Close it to stop its STATUS pollers.
+func New(cfg Config) (*Server, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("service: Config.Backend is required")
+	}
+	if cfg.MaxVideoBytes <= 0 {
+		cfg.MaxVideoBytes = defaultVideoM
+	}
+	if cfg.PollMin <= 0 {
+		cfg.PollMin = time.Second
+	}
+	if cfg.PollMax < cfg.PollMin {
+		cfg.PollMax = max(30*time.Second, cfg.PollMin)
+	}
+	if cfg.WatchTimeout <= 0 {
+		cfg.WatchTimeout = 30 * time.Minute
+	}
+	if cfg.StatusTTL <= 0 {
+		cfg.StatusTTL = 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	tel, err := newTelemetry(cfg.TracerProvider, cfg.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("service: telemetry: %w", err)
+	}
+	s := &Server{cfg: cfg, backend: cfg.Backend, log: cfg.Logger, tel: tel}
+	s.status = newStatusHub(s)
+	return s, nil
+}
+
+// Close stops the STATUS pollers; watchers still open end with Unavailable.
+func (s *Server) Close() {
+	s.status.close()
+}
+
+// Register adds the service to a gRPC server.
+func (s *Server) Register(r grpc.ServiceRegistrar) {
+	mediagwv1.RegisterMediaUploadServiceServer(r, s)
+}
+
+// GetStatus implements mediagw.v1.MediaUploadService.
+func (s *Server) GetStatus(ctx context.Context, req *mediagwv1.GetStatusRequest) (*mediagwv1.ProcessingStatus, error) {
+	if err := validMediaID(req.GetMediaId()); err != nil {
+		return nil, toStatus(err)
+	}
+	st, err := s.status.get(ctx, authFrom(ctx), req.GetMediaId())
+	return st, toStatus(err)
+}
+
+// WatchStatus implements mediagw.v1.MediaUploadService.
+func (s *Server) WatchStatus(req *mediagwv1.WatchStatusRequest, stream grpc.ServerStreamingServer[mediagwv1.ProcessingStatus]) error {
+	if err := validMediaID(req.GetMediaId()); err != nil {
+		return toStatus(err)
+	}
+	ctx := stream.Context()
+	s.tel.watchers.Add(ctx, 1)
+	defer s.tel.watchers.Add(ctx, -1)
+	return toStatus(s.status.watch(ctx, authFrom(ctx), req.GetMediaId(), stream.Send))
+}
+
+// authFrom reads the caller's X token from the call's metadata.
+func authFrom(ctx context.Context) Auth {
+	if v := metadata.ValueFromIncomingContext(ctx, TokenMetadataKey); len(v) > 0 {
+		return Auth{Token: v[0]}
+	}
+	return Auth{}
+}
+
+// validMediaID accepts X's numeric media ids only, so nothing else is ever
+// put into an upstream URL.
+func validMediaID(id string) error {
+	if id == "" {
+		return invalidf("media_id is required")
+	}
+	if len(id) > 20 {
+		return invalidf("media_id %q is not an X media id", id)
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return invalidf("media_id %q is not an X media id", id)
+		}
+	}
+	return nil
+}
