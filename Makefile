@@ -42,6 +42,10 @@ shorttest: ## Run the fast tests only (-short)
 bench: ## Run the Go benchmarks (BENCH=regexp selects)
 	go test -run '^$$' -bench '$(BENCH)' -benchmem ./...
 
+.PHONY: e2e-otel
+e2e-otel: ## Trace one upload into a real OpenTelemetry Collector (builds it once, a few minutes)
+	bash .ci/e2e-otel
+
 .PHONY: generate
 generate: $(BUF_STAMP) ## Regenerate gen/ from proto/
 	rm -rf gen/mediagw gen/openapi/mediagw

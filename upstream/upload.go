@@ -258,6 +258,7 @@ func (u *Upload) maybeDispatch() error {
 	u.buf, u.fill = nil, 0
 	u.next++
 	u.wg.Add(1)
+	u.c.tel.segInFlight.Add(u.ctx, 1)
 	go u.appendSegment(buf, idx, n)
 	return nil
 }
@@ -277,6 +278,7 @@ func (u *Upload) appendSegment(buf *[]byte, idx int, n int64) {
 	defer func() {
 		u.c.release(buf)
 		u.c.global.Release(1)
+		u.c.tel.segInFlight.Add(u.ctx, -1)
 		<-u.slots
 	}()
 	r := u.c.d.appendReq(u.mediaID, idx, (*buf)[:n], u.boundary)
