@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	mediagwv1 "mediagw/gen/mediagw/v1"
+	"mediagw/upstream/xfake"
+)
+
+// TestDrainLetsUploadsFinish starts shutting mediagw down in the middle of
+// an upload: the upload still completes, byte-exact, and serve returns.
+func TestDrainLetsUploadsFinish(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{}, "--drain-timeout=20s")
+	data := media("video/mp4", 300<<10, 31)
+	stream, err := e.client.Upload(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}))
+	_ = stream.Send(chunkMsg(data[:100<<10]))
+	waitFor(t, func() bool { return e.x.X.Stats().Requests["append"] > 0 })
+
+	e.cancel() // SIGTERM
+	time.Sleep(200 * time.Millisecond)
+	if err := stream.Send(chunkMsg(data[100<<10:])); err != nil {
+		t.Fatalf("send during drain: %v", err)
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		t.Fatalf("upload in flight at shutdown: %v", err)
+	}
+	e.checkStored(resp.GetMediaId(), data)
+	select {
+	case err := <-e.done:
+		e.done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after the last upload finished")
+	}
+}
+
+// TestDrainTimeoutCancels holds an upload open past the drain timeout: it
+// is cancelled and mediagw stops.
+func TestDrainTimeoutCancels(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{}, "--drain-timeout=300ms")
+	data := media("video/mp4", 300<<10, 32)
+	stream, err := e.client.Upload(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}))
+	_ = stream.Send(chunkMsg(data[:100<<10]))
+	waitFor(t, func() bool { return e.x.X.Stats().Requests["init"] > 0 })
+	start := time.Now()
+	e.cancel()
+	select {
+	case err := <-e.done:
+		e.done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after the drain timeout")
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Fatalf("stopped after %v, before the drain timeout", d)
+	}
+	if _, err := stream.CloseAndRecv(); err == nil {
+		t.Fatal("an upload cut off by the drain timeout succeeded")
+	}
+	waitFor(t, func() bool { return len(e.uploadLogs()) == 1 })
+	if l := e.uploadLogs()[0]; l["outcome"] == "OK" {
+		t.Fatalf("upload log %v", l)
+	}
+}
