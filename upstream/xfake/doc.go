@@ -121,9 +121,12 @@
 //
 // # Memory
 //
-// Segment bytes are streamed to files in SpillDir as they arrive and hashed
-// from there at FINALIZE, after which they are removed; base64 media is
-// decoded while streaming. A 2 GiB upload needs disk, not 2 GiB of memory.
+// Segment bytes are streamed to files in SpillDir as they arrive; base64
+// media is decoded while streaming. A 2 GiB upload needs disk, not 2 GiB of
+// memory. The SHA-256 of the media is computed as contiguous segments
+// arrive, so FINALIZE only hashes the rest and answers as quickly as X does;
+// a re-sent segment that was already hashed makes FINALIZE hash it all
+// again. Segment files are removed once FINALIZE has hashed them.
 //
 // # Command
 //

@@ -69,3 +69,33 @@ func TestParallelOutOfOrderAppends(t *testing.T) {
 		t.Errorf("max concurrent appends %d (stats %d), want >= 2", info.MaxConcurrentAppends, c.srv.X.Stats().MaxConcurrentAppends)
 	}
 }
+
+// TestReplacedSegmentAfterHashing re-sends a segment the running digest has
+// already consumed: the digest at FINALIZE must be that of the new bytes.
+func TestReplacedSegmentAfterHashing(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, xfake.Options{})
+	const size = 1000
+	data := mp4(3 * size)
+	id := c.v2Init("video/mp4", len(data), "tweet_video")
+	for _, a := range []struct {
+		idx  int
+		data []byte
+	}{
+		{0, filler(size, 9)}, // hashed at once: it starts the prefix
+		{1, data[size : 2*size]},
+		{0, data[:size]}, // replaces a hashed segment
+		{2, data[2*size:]},
+	} {
+		if r := c.v2Append(id, a.idx, a.data); r.status != http.StatusOK {
+			t.Fatalf("APPEND %d: %s", a.idx, r)
+		}
+	}
+	if r := c.v2Finalize(id); r.status != http.StatusOK {
+		t.Fatalf("FINALIZE: %s", r)
+	}
+	want := sha256.Sum256(data)
+	if got := c.srv.Media(t, id).SHA256; got != hex.EncodeToString(want[:]) {
+		t.Fatalf("sha256 %s, want %s (of the replacement bytes)", got, hex.EncodeToString(want[:]))
+	}
+}

@@ -1,8 +1,6 @@
 package xfake
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -72,21 +70,28 @@ func (st *store) endAppend(m *media) {
 // re-sends of one index leave exactly one consistent winner.
 func (st *store) commit(m *media, idx int, tmp string, n int64) *opError {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	switch {
 	case m.state == stateFinalized:
+		m.mu.Unlock()
 		_ = os.Remove(tmp)
 		return opErr(errFinalized)
 	case m.state == stateDeleted || m.expired(st.now()):
+		m.mu.Unlock()
 		_ = os.Remove(tmp)
 		return opErr(errUnknownMedia)
 	}
 	if err := os.Rename(tmp, st.segPath(m, idx)); err != nil {
+		m.mu.Unlock()
 		_ = os.Remove(tmp)
 		return opErr(errUnknownMedia)
 	}
 	m.segs[idx] = n
 	m.appends++
+	if idx < m.hashed || idx == m.hashing {
+		m.dirty = true
+	}
+	m.mu.Unlock()
+	st.advanceHash(m)
 	return nil
 }
 
@@ -107,8 +112,16 @@ func (st *store) finalize(id string, mediaTTL time.Duration) (view, *opError) {
 	if oerr != nil {
 		return view{}, oerr
 	}
+	// Take hashMu first (lock order), then mu again.
+	m.mu.Unlock()
+	m.hashMu.Lock()
+	defer m.hashMu.Unlock()
+	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.state != stateUploading {
+	switch m.state {
+	case stateDeleted:
+		return view{}, opErr(errUnknownMedia)
+	case stateFinalized:
 		return view{}, opErr(errFinalized)
 	}
 	var sum int64
@@ -125,7 +138,7 @@ func (st *store) finalize(id string, mediaTTL time.Duration) (view, *opError) {
 	if oerr := m.checkSize(sum); oerr != nil {
 		return view{}, oerr
 	}
-	digest, head, err := st.hash(m)
+	digest, head, err := st.finishHash(m)
 	if err != nil {
 		return view{}, opErr(errUnknownMedia)
 	}
@@ -158,26 +171,6 @@ func (m *media) checkSize(size int64) *opError {
 		return &opError{kind: errFileSize, limit: maxImage}
 	}
 	return nil
-}
-
-// hash streams the segments in index order through SHA-256, keeping the
-// first sniffLen bytes of the assembled media.
-func (st *store) hash(m *media) (digest string, head []byte, err error) {
-	h := sha256.New()
-	hw := &headWriter{max: sniffLen}
-	w := io.MultiWriter(h, hw)
-	for i := range len(m.segs) {
-		f, err := os.Open(st.segPath(m, i))
-		if err != nil {
-			return "", nil, err
-		}
-		_, err = io.Copy(w, f)
-		_ = f.Close()
-		if err != nil {
-			return "", nil, err
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), hw.buf, nil
 }
 
 // headWriter keeps the first max bytes written to it.

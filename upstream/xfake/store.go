@@ -1,6 +1,7 @@
 package xfake
 
 import (
+	"hash"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,6 +45,16 @@ type media struct {
 	invalid      bool // bytes do not match mediaType
 	width        int
 	height       int
+
+	// The running digest (digest.go). hashMu is held while hashing and is
+	// taken before mu; hashed and hashing are guarded by mu, digest and
+	// head by hashMu.
+	hashMu  sync.Mutex
+	digest  hash.Hash
+	head    headWriter
+	hashed  int  // segments 0..hashed-1 are in digest
+	hashing int  // segment being read into digest, -1 when none
+	dirty   bool // a hashed segment was replaced: FINALIZE rehashes all
 }
 
 // store holds every live media and the directory its segments spill to.
@@ -97,6 +108,7 @@ func (st *store) create(p initParams, ttl time.Duration, newID func() int64) *me
 		async:          p.category != "" && (isVideo(p.mediaType) || p.mediaType == "image/gif"),
 		sessionExpires: st.now().Add(ttl),
 		segs:           map[int]int64{},
+		hashing:        -1,
 	}
 	st.media[id] = m
 	return m
