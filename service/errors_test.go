@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"mediagw/gen"
 )
 
 // nopBackend is never reached by the pure-function tests that use it.
@@ -206,5 +209,47 @@ func TestWatchPath(t *testing.T) {
 		if _, ok := watchPath(p); ok {
 			t.Errorf("%s matched", p)
 		}
+	}
+}
+
+func TestCompleteOpenAPI(t *testing.T) {
+	t.Parallel()
+	doc, err := completeOpenAPI(gen.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct{ Name string } `json:"parameters"`
+			Responses  map[string]struct {
+				Schema struct {
+					Ref string `json:"$ref"`
+				} `json:"schema"`
+			} `json:"responses"`
+		} `json:"paths"`
+		Definitions map[string]json.RawMessage `json:"definitions"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	up := d.Paths["/v1/media:upload"]["post"]
+	if up.Responses["200"].Schema.Ref != "#/definitions/v1UploadResponse" || len(up.Parameters) < 6 {
+		t.Fatalf("upload operation %+v", up)
+	}
+	for path, ops := range d.Paths {
+		for method, op := range ops {
+			if ref := op.Responses["default"].Schema.Ref; ref != "#/definitions/Problem" {
+				t.Errorf("%s %s: default response %q, want Problem", method, path, ref)
+			}
+			for _, r := range op.Responses {
+				ref := strings.TrimPrefix(r.Schema.Ref, "#/definitions/")
+				if _, ok := d.Definitions[ref]; ref != "" && !ok {
+					t.Errorf("%s %s refers to a missing definition %s", method, path, ref)
+				}
+			}
+		}
+	}
+	if _, ok := d.Paths["/v1/media/{media_id}/status"]; !ok {
+		t.Fatalf("paths %v: want proto field names (media_id)", d.Paths)
 	}
 }

@@ -18,16 +18,18 @@ type GatewayOptions struct {
 	// REST upload; default 256 KiB. Memory per REST upload in the gateway
 	// is bounded by a few of these.
 	ChunkSize int
-	// OpenAPI is served at /openapi.json when set.
+	// OpenAPI is the generated OpenAPI document; when set, it is served at
+	// /openapi.json with the upload route and the error schema added.
 	OpenAPI []byte
 }
 
 // Gateway serves the REST API by calling the gRPC service over conn, so
 // REST and gRPC callers share one upload path.
 type Gateway struct {
-	mux    *runtime.ServeMux
-	client mediagwv1.MediaUploadServiceClient
-	opts   GatewayOptions
+	mux        *runtime.ServeMux
+	client     mediagwv1.MediaUploadServiceClient
+	opts       GatewayOptions
+	openapiDoc []byte
 }
 
 // NewGateway returns the REST gateway for the gRPC server behind conn.
@@ -56,6 +58,11 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, opts GatewayOptions)
 		return nil, err
 	}
 	if len(opts.OpenAPI) > 0 {
+		doc, err := completeOpenAPI(opts.OpenAPI)
+		if err != nil {
+			return nil, err
+		}
+		g.openapiDoc = doc
 		if err := g.mux.HandlePath(http.MethodGet, "/openapi.json", g.openAPI); err != nil {
 			return nil, err
 		}
@@ -76,7 +83,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) openAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(g.opts.OpenAPI)
+	_, _ = w.Write(g.openapiDoc)
 }
 
 // headerMatcher forwards X-Access-Token as the x-access-token metadata and

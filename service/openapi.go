@@ -1,0 +1,97 @@
+package service
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// uploadOperation documents POST /v1/media:upload, which the gateway serves
+// itself (HandlePath) and protoc-gen-openapiv2 therefore cannot see.
+const uploadOperation = `{
+  "post": {
+    "summary": "Upload media from a raw body or a multipart/form-data body.",
+    "description": "The body is streamed into the Upload RPC; it is never held whole. A raw body is the media itself; total_bytes defaults to Content-Length (required for chunked bodies) and media_type to the Content-Type when that is a media type. A multipart/form-data body has the fields below as form fields before a 'media' file part (total_bytes is then required). A caller uploading for an X user passes the user's OAuth 2.0 token in X-Access-Token.",
+    "operationId": "MediaUploadService_UploadBody",
+    "consumes": ["application/octet-stream", "multipart/form-data", "video/mp4", "video/quicktime", "video/webm", "video/mp2t", "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff", "text/srt", "text/vtt"],
+    "parameters": [
+      {"name": "media_type", "in": "query", "type": "string", "description": "X media type, e.g. video/mp4."},
+      {"name": "media_category", "in": "query", "type": "string", "description": "X category (tweet_image, tweet_gif, tweet_video, amplify_video, dm_image, dm_gif, dm_video, subtitles); derived from media_type when absent."},
+      {"name": "total_bytes", "in": "query", "type": "string", "format": "int64", "description": "Exact size of the media."},
+      {"name": "additional_owners", "in": "query", "type": "string", "description": "Comma-separated X user ids."},
+      {"name": "shared", "in": "query", "type": "boolean"},
+      {"name": "X-Access-Token", "in": "header", "type": "string", "description": "The X user's OAuth 2.0 access token; default: mediagw's credentials."},
+      {"name": "body", "in": "body", "required": true, "schema": {"type": "string", "format": "binary"}}
+    ],
+    "responses": {
+      "200": {"description": "X accepted the media.", "schema": {"$ref": "#/definitions/v1UploadResponse"}}
+    },
+    "tags": ["MediaUploadService"]
+  }
+}`
+
+// extraDefinitions are the schemas uploadOperation and the error responses
+// refer to.
+const extraDefinitions = `{
+  "v1UploadResponse": {
+    "type": "object",
+    "properties": {
+      "media_id": {"type": "string"},
+      "media_key": {"type": "string"},
+      "size": {"type": "string", "format": "int64"},
+      "expires_after_secs": {"type": "string", "format": "int64"},
+      "processing": {"$ref": "#/definitions/v1ProcessingStatus"}
+    }
+  },
+  "Problem": {
+    "type": "object",
+    "description": "RFC 7807 problem document, the body of every error (application/problem+json).",
+    "properties": {
+      "type": {"type": "string"},
+      "title": {"type": "string"},
+      "status": {"type": "integer"},
+      "detail": {"type": "string"},
+      "code": {"type": "string", "description": "gRPC status code name, e.g. INVALID_ARGUMENT."},
+      "retry_after_seconds": {"type": "integer", "description": "When rate limited: seconds until X's window resets (also in Retry-After)."}
+    }
+  }
+}`
+
+// completeOpenAPI adds the upload route and the Problem schema to the
+// generated document, and makes Problem the default response of every
+// operation: the gateway's errors are problem documents, not rpc Status.
+func completeOpenAPI(generated []byte) ([]byte, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(generated, &doc); err != nil {
+		return nil, fmt.Errorf("openapi: %w", err)
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	defs, _ := doc["definitions"].(map[string]any)
+	if paths == nil || defs == nil {
+		return nil, fmt.Errorf("openapi: the generated document has no paths or definitions")
+	}
+	var op, extra map[string]any
+	if err := json.Unmarshal([]byte(uploadOperation), &op); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(extraDefinitions), &extra); err != nil {
+		return nil, err
+	}
+	paths["/v1/media:upload"] = op
+	for k, v := range extra {
+		defs[k] = v
+	}
+	problem := map[string]any{
+		"description": "An error, as an RFC 7807 problem document.",
+		"schema":      map[string]any{"$ref": "#/definitions/Problem"},
+	}
+	for _, p := range paths {
+		for _, o := range p.(map[string]any) {
+			if resp, ok := o.(map[string]any)["responses"].(map[string]any); ok {
+				resp["default"] = problem
+			}
+		}
+	}
+	delete(defs, "rpcStatus")
+	delete(defs, "protobufAny")
+	return json.MarshalIndent(doc, "", "  ")
+}
