@@ -72,8 +72,11 @@ type Config struct {
 	// Parallelism is the number of APPENDs in flight per upload; default 4.
 	// Memory per upload is at most (Parallelism+1) segments.
 	Parallelism int
-	// MaxInFlight caps segments in flight across all uploads of the Client;
-	// default 64. Waiting uploads are served first come, first served.
+	// MaxInFlight caps the segment buffers held across all uploads of the
+	// Client, being filled or in flight; default 64. It bounds the
+	// Client's buffer memory to MaxInFlight × segment size (256 MiB at the
+	// defaults). A writer that needs a buffer when all are out waits, first
+	// come, first served.
 	MaxInFlight int
 	// MaxAttempts bounds attempts per call (INIT, each APPEND, FINALIZE,
 	// STATUS) on timeouts, connection errors, 408 and 5xx; default 5.
@@ -122,7 +125,7 @@ type Client struct {
 	tel     *telemetry
 
 	poolMu sync.Mutex
-	pools  map[int64]*sync.Pool // segment buffers by size
+	free   []*[]byte // full-size segment buffers ready for reuse
 	// held and peakHeld count segment buffers taken from the pools and not
 	// yet returned (for tests of the memory bound).
 	held, peakHeld atomic.Int64
@@ -152,7 +155,6 @@ func New(cfg Config) (*Client, error) {
 		rt:     cfg.Transport,
 		global: semaphore.NewWeighted(int64(cfg.MaxInFlight)),
 		log:    cfg.Logger,
-		pools:  make(map[int64]*sync.Pool),
 	}
 	if c.rt == nil {
 		c.rt = defaultTransport(cfg.MaxInFlight)
@@ -235,34 +237,43 @@ func (c *Client) creds(cr Credentials) (Credentials, error) {
 
 // buffer returns a pooled segment buffer of exactly size bytes.
 func (c *Client) buffer(size int64) *[]byte {
-	c.poolMu.Lock()
-	p := c.pools[size]
-	if p == nil {
-		p = &sync.Pool{New: func() any { b := make([]byte, size); return &b }}
-		c.pools[size] = p
-	}
-	c.poolMu.Unlock()
 	for h := c.held.Add(1); ; {
 		if p := c.peakHeld.Load(); h <= p || c.peakHeld.CompareAndSwap(p, h) {
 			break
 		}
 	}
-	return p.Get().(*[]byte)
+	if size == c.cfg.SegmentSize {
+		c.poolMu.Lock()
+		if n := len(c.free); n > 0 {
+			b := c.free[n-1]
+			c.free = c.free[:n-1]
+			c.poolMu.Unlock()
+			return b
+		}
+		c.poolMu.Unlock()
+	}
+	b := make([]byte, size)
+	return &b
 }
 
-// release returns a segment buffer to its pool.
+// release returns a segment buffer. Full-size buffers are kept for reuse;
+// since at most MaxInFlight buffers are out at once (the global slots), the
+// free list never holds more than that either, and reused buffers make no
+// garbage for the collector to chase.
 func (c *Client) release(b *[]byte) {
 	if b == nil {
 		return
 	}
-	c.poolMu.Lock()
-	p := c.pools[int64(cap(*b))]
-	c.poolMu.Unlock()
-	if p != nil {
-		c.held.Add(-1)
-		*b = (*b)[:cap(*b)]
-		p.Put(b)
+	c.held.Add(-1)
+	if int64(cap(*b)) != c.cfg.SegmentSize {
+		return
 	}
+	*b = (*b)[:cap(*b)]
+	c.poolMu.Lock()
+	if len(c.free) < c.cfg.MaxInFlight {
+		c.free = append(c.free, b)
+	}
+	c.poolMu.Unlock()
 }
 
 // CloseIdleConnections closes idle connections of the Client's transport,

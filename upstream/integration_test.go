@@ -254,7 +254,7 @@ func TestGlobalInFlightCap(t *testing.T) {
 	srv := xfaketest.New(t, xfake.Options{Latency: 15 * time.Millisecond, Seed: 4})
 	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.Parallelism, cfg.MaxInFlight = 8*kib, 4, 3 })
 	var wg sync.WaitGroup
-	for i := range 3 {
+	for i := range 6 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -270,6 +270,11 @@ func TestGlobalInFlightCap(t *testing.T) {
 	wg.Wait()
 	if got := srv.X.Stats().MaxConcurrentAppends; got > 3 || got < 2 {
 		t.Fatalf("max concurrent APPENDs across uploads %d, want 2..3", got)
+	}
+	// Six uploads each want a buffer to fill and four in flight: the
+	// buffers held at once, filling or in flight, never pass MaxInFlight.
+	if held, peak := upstream.BuffersHeld(c); held != 0 || peak > 3 {
+		t.Fatalf("segment buffers held %d, peak %d; want 0 and at most MaxInFlight (3)", held, peak)
 	}
 }
 

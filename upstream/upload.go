@@ -133,14 +133,23 @@ func (u *Upload) segLen(i int) int64 {
 	return min(u.segSize, u.p.TotalBytes-int64(i)*u.segSize)
 }
 
-// current returns the buffer being filled, taking one from the pool if
-// needed. Called with wmu held.
-func (u *Upload) current() []byte {
+// current returns the buffer being filled. A new one first takes a global
+// slot (FIFO, blocking: this is where a writer waits when MaxInFlight
+// buffers are out across the Client), so every buffer an upload holds,
+// filling or in flight, counts against MaxInFlight. Called with wmu held.
+func (u *Upload) current() ([]byte, error) {
 	if u.buf == nil {
-		u.buf = u.c.buffer(u.segSize)
+		if err := u.c.global.Acquire(u.ctx, 1); err != nil {
+			return nil, u.stopped()
+		}
+		size := u.segSize
+		if u.segments == 1 {
+			size = u.p.TotalBytes // a small file needs no full-size buffer
+		}
+		u.buf = u.c.buffer(size)
 		u.fill = 0
 	}
-	return (*u.buf)[:u.segLen(u.next)]
+	return (*u.buf)[:u.segLen(u.next)], nil
 }
 
 // Write copies p into segment buffers; each full segment's APPEND starts at
@@ -160,7 +169,10 @@ func (u *Upload) Write(p []byte) (int, error) {
 		if u.received == u.p.TotalBytes {
 			return n, u.tooMany()
 		}
-		seg := u.current()
+		seg, err := u.current()
+		if err != nil {
+			return n, err
+		}
 		k := copy(seg[u.fill:], p)
 		u.fill += int64(k)
 		u.received += int64(k)
@@ -198,7 +210,10 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 			}
 			return n, err
 		}
-		seg := u.current()
+		seg, err := u.current()
+		if err != nil {
+			return n, err
+		}
 		k, err := r.Read(seg[u.fill:])
 		if k < 0 || int64(k) > int64(len(seg))-u.fill {
 			u.fail(errors.New("upstream: reader returned an invalid count"))
@@ -239,8 +254,9 @@ func (u *Upload) tooMany() error {
 }
 
 // maybeDispatch starts the APPEND of the current segment once it is full.
-// It blocks for a per-upload slot and then a global one (FIFO), which is
-// what pauses the caller while Parallelism APPENDs are in flight.
+// It blocks for a per-upload slot, which is what pauses the caller while
+// Parallelism APPENDs are in flight; the buffer already holds its global
+// slot (see current).
 func (u *Upload) maybeDispatch() error {
 	if u.buf == nil || u.fill < u.segLen(u.next) {
 		return nil
@@ -248,10 +264,6 @@ func (u *Upload) maybeDispatch() error {
 	select {
 	case u.slots <- struct{}{}:
 	case <-u.ctx.Done():
-		return u.stopped()
-	}
-	if err := u.c.global.Acquire(u.ctx, 1); err != nil {
-		<-u.slots
 		return u.stopped()
 	}
 	buf, idx, n := u.buf, u.next, u.fill
@@ -307,6 +319,7 @@ func (u *Upload) appendSegment(buf *[]byte, idx int, n int64) {
 func (u *Upload) dropIfFailed() {
 	if u.buf != nil && (u.failure() != nil || u.ctx.Err() != nil) {
 		u.c.release(u.buf)
+		u.c.global.Release(1)
 		u.buf, u.fill = nil, 0
 	}
 }
