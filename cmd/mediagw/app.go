@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,16 @@ import (
 	"mediagw/upstream/xfake"
 )
 
+// gRPC flow-control windows of the server: per stream and per connection.
+// defaultRESTChunk is the REST relay's message size: with gRPC's framing
+// (5 bytes) and the chunk field's tag and length it fits grpc's 32 KiB
+// pooled buffer class exactly, so no buffer is oversized.
+const (
+	defaultRESTChunk = 32<<10 - 16
+	streamWindow     = 256 << 10
+	connWindow       = 8 << 20
+)
+
 // app is a running mediagw: the gRPC server, the REST gateway in front of
 // it, and, without --x-api-url, the built-in X emulator.
 type app struct {
@@ -36,6 +47,7 @@ type app struct {
 	grpcLis, httpLis net.Listener
 	grpcSrv          *grpc.Server
 	httpSrv          *http.Server
+	pprofSrv         *http.Server
 	health           *health.Server
 	svc              *service.Server
 	conn             *grpc.ClientConn
@@ -98,6 +110,11 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		otelgrpc.WithTracerProvider(tel.tp), otelgrpc.WithMeterProvider(tel.mp), otelgrpc.WithPropagators(tel.prop),
 	}
 	a.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxMessage)+1024),
+		// Fixed flow-control windows (they also turn off grpc's dynamic
+		// window growth): what a connection's streams may have sent but the
+		// uploads not yet taken stays bounded however many uploads wait for
+		// segment buffers.
+		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelOpts, otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))...)))
 	a.svc.Register(a.grpcSrv)
 	a.health = health.NewServer()
@@ -111,7 +128,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway connection: %w", err)
 	}
-	gw, err := service.NewGateway(ctx, a.conn, service.GatewayOptions{OpenAPI: gen.OpenAPI})
+	gw, err := service.NewGateway(ctx, a.conn, service.GatewayOptions{OpenAPI: gen.OpenAPI, ChunkSize: int(cfg.RESTChunk)})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -124,7 +141,31 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }),
 		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/metrics" && r.URL.Path != "/healthz" }))
 	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	if cfg.PprofAddr != "" {
+		if err := a.startPprof(cfg.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+// startPprof serves the runtime profiles on their own listener, apart from
+// the API port.
+func (a *app) startPprof(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.pprofSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = a.pprofSrv.Serve(l) }()
+	a.log.Info("pprof serving", "pprof_addr", l.Addr().String())
+	return nil
 }
 
 // startEmulator runs the built-in X emulator on a loopback port.
@@ -235,6 +276,9 @@ func (a *app) closeAll() {
 		if l != nil {
 			_ = l.Close()
 		}
+	}
+	if a.pprofSrv != nil {
+		_ = a.pprofSrv.Close()
 	}
 	if a.emulator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
