@@ -13,6 +13,7 @@ GRPCURL_VERSION := v1.9.4
 GRPCURL_STAMP := $(BIN)/.grpcurl-$(GRPCURL_VERSION)
 GO_TEST_FLAGS ?=
 BENCH ?= .
+BENCH_FLAGS ?=
 ARGS ?=
 
 export PATH := $(BIN):$(PATH)
@@ -39,7 +40,15 @@ shorttest: ## Run the fast tests only (-short)
 	go test -short -count=1 $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: ## Run the Go benchmarks (BENCH=regexp selects)
+bench: ## End-to-end benchmark: sequential baseline vs mediagw over gRPC and REST (BENCH_FLAGS=…)
+	go run ./cmd/bench $(BENCH_FLAGS)
+
+.PHONY: bench-quick
+bench-quick: ## The end-to-end benchmark in quick mode (under two minutes)
+	go run ./cmd/bench -quick $(BENCH_FLAGS)
+
+.PHONY: microbench
+microbench: ## Go micro-benchmarks: segment pipeline, planner (BENCH=regexp selects)
 	go test -run '^$$' -bench '$(BENCH)' -benchmem ./...
 
 .PHONY: e2e-otel

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSummarize(t *testing.T) {
+	cases := []struct {
+		in   []float64
+		want Summary
+	}{
+		{nil, Summary{}},
+		{[]float64{5}, Summary{Median: 5, Min: 5, Max: 5, N: 1}},
+		{[]float64{3, 1, 2}, Summary{Median: 2, Min: 1, Max: 3, N: 3}},
+		{[]float64{4, 1, 3, 2}, Summary{Median: 2.5, Min: 1, Max: 4, N: 4}},
+		{[]float64{math.NaN(), 7, 9}, Summary{Median: 8, Min: 7, Max: 9, N: 2}},
+	}
+	for _, c := range cases {
+		if got := summarize(c.in); got != c.want {
+			t.Errorf("summarize(%v) = %+v, want %+v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestIdealRatio(t *testing.T) {
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	cases := []struct {
+		s, p, c, m int
+		want       float64
+	}{
+		{64, 4, 1, 64, 66.0 / 18.0},   // 256 MiB at P=4: the issue's 3.67×
+		{16, 4, 1, 64, 18.0 / 6.0},    // 64 MiB
+		{128, 4, 1, 64, 130.0 / 34.0}, // 512 MiB
+		{1, 4, 1, 64, 1},              // one segment: nothing to overlap
+		{5, 1, 1, 64, 1},              // P=1 is the baseline
+		{5, 4, 1, 2, 7.0 / 5.0},       // global cap below P
+		{5, 4, 100, 64, 7.0 / 10.0},   // 100×20 MiB: 500 APPENDs through 64 slots
+		{5, 4, 10, 64, 7.0 / 4.0},     // 10×20 MiB: 50 APPENDs, 40 slots
+		{0, 4, 1, 64, 0},
+	}
+	for _, c := range cases {
+		if got := idealRatio(c.s, c.p, c.c, c.m); !near(got, c.want) {
+			t.Errorf("idealRatio(S=%d, P=%d, C=%d, M=%d) = %v, want %v", c.s, c.p, c.c, c.m, got, c.want)
+		}
+	}
+	if got := segmentsOf(256<<20, baselineSegment); got != 64 {
+		t.Errorf("segmentsOf(256MiB) = %d", got)
+	}
+	if got := segmentsOf(20<<20+1, baselineSegment); got != 6 {
+		t.Errorf("segmentsOf(20MiB+1) = %d", got)
+	}
+}
+
+func TestFillRatios(t *testing.T) {
+	rows := []Row{
+		{Mode: modeBaseline, SizeBytes: 256 << 20, Concurrency: 1, MBps: Summary{Median: 50, N: 3}},
+		{Mode: modeGRPC, SizeBytes: 256 << 20, Concurrency: 1, MBps: Summary{Median: 165, N: 3}},
+		{Mode: modeREST, SizeBytes: 256 << 20, Concurrency: 1}, // every run failed
+	}
+	fillRatios(rows, 50*time.Millisecond, 4, 64)
+	if rows[0].Ratio != 1 || rows[0].Ideal != 0 {
+		t.Errorf("baseline row: %+v", rows[0])
+	}
+	if math.Abs(rows[1].Ratio-3.3) > 1e-9 || math.Abs(rows[1].Ideal-66.0/18) > 1e-9 || math.Abs(rows[1].OfIdeal-3.3/(66.0/18)) > 1e-9 {
+		t.Errorf("grpc row: %+v", rows[1])
+	}
+	if rows[2].Ratio != 0 || rows[2].OfIdeal != 0 {
+		t.Errorf("failed row got a ratio: %+v", rows[2])
+	}
+	fillRatios(rows, 0, 4, 64)
+	if rows[1].Ideal != 66.0/18 { // unchanged from before: no latency, no new ideal
+		t.Errorf("ideal recomputed without latency: %+v", rows[1])
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	rep := Report{Date: "2026-01-02T03:04:05Z", GoVersion: "go version go1.26 linux/amd64", CPU: "Test CPU", Cores: 2,
+		LoadBefore: "1.00 1.00 1.00", LoadAfter: "2.00 1.00 1.00", Runs: 3, GRPCChunk: 256 << 10, Parallelism: 4, MaxInFlight: 64,
+		Notes: []string{"a note"},
+		Rows: []Row{
+			{Scenario: "lat50ms/1x64MiB", Mode: modeBaseline, MBps: Summary{Median: 40, Min: 39.5, Max: 41, N: 3}, Ratio: 1,
+				FirstAppendMS: Summary{Median: 101, N: 3}, FirstBeforeEnd: 3, Uploads: 3, Verified: 3, EmulatorCPUSecPerGiB: 3.5, ClientCPUSecPerGiB: 0.25},
+			{Scenario: "lat50ms/1x64MiB", Mode: modeREST, MBps: Summary{Median: 120, Min: 110, Max: 130, N: 3}, Ratio: 3, Ideal: 3, OfIdeal: 1,
+				FirstAppendMS: Summary{Median: 160, N: 3}, FirstBeforeEnd: 3, Uploads: 3, Verified: 2, Errors: 1,
+				PeakRSSMiB: 60.4, CPUSecPerGiB: 1.234, ErrorSamples: []string{"sha256 mismatch"}},
+		},
+		Failures: []string{"bw40MB/1x64MiB: mediagw exited"},
+	}
+	md := markdown(rep)
+	for _, want := range []string{
+		"## mediagw benchmark, 2026-01-02T03:04:05Z",
+		"CPU Test CPU, 2 cores",
+		"full mode, 3 run(s) per row",
+		"gRPC chunks of 256KiB",
+		"- a note\n",
+		"| scenario | path | MB/s median (min–max) |",
+		"| lat50ms/1x64MiB | baseline | 40.0 (39.5–41.0) | 1.00 | – | – | 101 | 3/3 | – | – | 3.50, 0.25 | 0 | 3/3 |",
+		"| lat50ms/1x64MiB | rest | 120.0 (110.0–130.0) | 3.00 | 3.00 | 1.00 | 160 | 3/3 | 60 | 1.23 | –, – | 1 | 2/3 |",
+		"- bw40MB/1x64MiB: mediagw exited",
+		"- lat50ms/1x64MiB rest: sha256 mismatch",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	header := strings.Count(strings.Split(md, "\n|---")[0][strings.LastIndex(strings.Split(md, "\n|---")[0], "\n"):], "|")
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| lat") && strings.Count(line, "|") != header {
+			t.Errorf("row has %d cells, header %d: %s", strings.Count(line, "|"), header, line)
+		}
+	}
+}
+
+func TestSizeText(t *testing.T) {
+	for n, want := range map[int64]string{512 << 20: "512MiB", 256 << 10: "256KiB", 1000: "1000B", 3<<20 + 1: "3145729B"} {
+		if got := sizeText(n); got != want {
+			t.Errorf("sizeText(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestGen checks that Read, Chunk and WriteTo produce the same bytes, that
+// digest hashes them, and that blocks are tagged.
+func TestGen(t *testing.T) {
+	const size = 3*blockSize + 7
+	g := newGen(size)
+	var viaRead bytes.Buffer
+	buf := make([]byte, 12345) // odd sizes cross tags and block ends
+	for {
+		n, err := g.Read(buf)
+		viaRead.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+	}
+	if viaRead.Len() != size || g.doneAt.IsZero() {
+		t.Fatalf("Read gave %d bytes (doneAt %v)", viaRead.Len(), g.doneAt)
+	}
+	var viaChunk bytes.Buffer
+	gc := &gen{id: g.id, size: size}
+	for _, n := range []int{5, 11, 256 << 10, blockSize, 100} {
+		viaChunk.Write(gc.Chunk(n))
+	}
+	for p := gc.Chunk(256 << 10); p != nil; p = gc.Chunk(256 << 10) {
+		viaChunk.Write(p)
+	}
+	var viaWriteTo bytes.Buffer
+	if _, err := (&gen{id: g.id, size: size}).WriteTo(&viaWriteTo); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(viaRead.Bytes(), viaChunk.Bytes()) || !bytes.Equal(viaRead.Bytes(), viaWriteTo.Bytes()) {
+		t.Fatal("Read, Chunk and WriteTo disagree")
+	}
+	data := viaRead.Bytes()
+	if string(data[4:8]) != "ftyp" {
+		t.Errorf("bytes 4..8 = %q, want ftyp", data[4:8])
+	}
+	sum := sha256.Sum256(data)
+	if got := digest(g.id, size); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("digest = %s, want %s", got, hex.EncodeToString(sum[:]))
+	}
+	// Every block differs from every other, and from another upload's.
+	other := make([]byte, size)
+	if _, err := io.ReadFull(newGen(size), other); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 3; k++ {
+		blk := data[k*blockSize : (k+1)*blockSize]
+		if bytes.Equal(blk, other[k*blockSize:(k+1)*blockSize]) {
+			t.Errorf("block %d equal across uploads", k)
+		}
+		if k > 0 && bytes.Equal(blk, data[:blockSize]) {
+			t.Errorf("block %d equals block 0", k)
+		}
+		if !bytes.Equal(blk[tagLen:], dataBlock[tagLen:]) {
+			t.Errorf("block %d differs from dataBlock past its tag", k)
+		}
+	}
+}
+
+func TestReadyLines(t *testing.T) {
+	if addr, ok := xfakeReady("xfake listening on http://127.0.0.1:4321"); !ok || addr != "http://127.0.0.1:4321" {
+		t.Errorf("xfakeReady = %q, %v", addr, ok)
+	}
+	if _, ok := xfakeReady(`time=... level=INFO msg="xfake shutting down"`); ok {
+		t.Error("xfakeReady matched another line")
+	}
+	line := `{"time":"2026-01-01T00:00:00Z","level":"INFO","msg":"mediagw serving","grpc_addr":"127.0.0.1:1","http_addr":"127.0.0.1:2"}`
+	if v, ok := mediagwReady(line); !ok || v != "127.0.0.1:1 127.0.0.1:2" {
+		t.Errorf("mediagwReady = %q, %v", v, ok)
+	}
+	if _, ok := mediagwReady(`{"msg":"upload"}`); ok {
+		t.Error("mediagwReady matched another line")
+	}
+}
+
+func TestScenarios(t *testing.T) {
+	cfg, err := parseConfig([]string{"-quick"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scs, err := cfg.scenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range scs {
+		names = append(names, s.Name)
+	}
+	want := "lat0/1x16MiB lat0/1x64MiB lat0/10x20MiB lat50ms/1x16MiB lat50ms/1x64MiB lat50ms/10x20MiB bw40MB/1x16MiB"
+	if got := strings.Join(names, " "); got != want || cfg.runs != 2 {
+		t.Errorf("quick scenarios = %s (runs %d), want %s (runs 2)", got, cfg.runs, want)
+	}
+	cfg, err = parseConfig([]string{"-run", "^lat50ms/1x", "-sizes", "256MiB", "-modes", "baseline,rest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scs, err = cfg.scenarios(); err != nil || len(scs) != 1 || scs[0].Size != 256<<20 || scs[0].Latency != 50*time.Millisecond {
+		t.Errorf("filtered scenarios = %+v, %v", scs, err)
+	}
+	if _, err := parseConfig([]string{"-modes", "ftp"}); err == nil {
+		t.Error("unknown mode accepted")
+	}
+	if cfg, err := parseConfig([]string{"-concurrent", "lots"}); err == nil {
+		if _, err := cfg.scenarios(); err == nil {
+			t.Error("bad -concurrent accepted")
+		}
+	}
+}

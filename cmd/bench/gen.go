@@ -1,0 +1,153 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+)
+
+// blockSize is the period of the generated data: one fixed random block,
+// repeated, with a 16-byte tag at the start of every block.
+const (
+	blockSize = 1 << 20
+	tagLen    = 16
+)
+
+// dataBlock is the random block every upload repeats. It is never written
+// after init, so its slices can be handed to transports as they are.
+var dataBlock = func() []byte {
+	b := make([]byte, blockSize)
+	r := rand.New(rand.NewChaCha8([32]byte{'m', 'e', 'd', 'i', 'a', 'g', 'w'}))
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
+	}
+	return b
+}()
+
+// uploadIDs numbers the uploads of one bench process; each upload's bytes
+// differ from every other's in the tag of every block.
+var uploadIDs atomic.Uint64
+
+func init() { uploadIDs.Store(uint64(time.Now().UnixNano())) }
+
+// gen generates the bytes of one upload: dataBlock repeated, with block 0
+// starting like an mp4 ("....ftyp") and every block tagged with the upload
+// id and its index, so a segment sent to the wrong upload or position
+// changes the digest. Generation is a copy (Read) or no copy at all
+// (Chunk, WriteTo); hashing is done separately by digest, after timing.
+type gen struct {
+	id     uint64
+	size   int64
+	off    int64
+	doneAt time.Time // when the last byte was handed out
+}
+
+func newGen(size int64) *gen { return &gen{id: uploadIDs.Add(1), size: size} }
+
+// tag returns the 16 bytes that replace the start of block k.
+func (g *gen) tag(k int64) [tagLen]byte {
+	var t [tagLen]byte
+	if k == 0 {
+		copy(t[:], "\x00\x00\x00\x18ftyp")
+		binary.BigEndian.PutUint64(t[8:], g.id)
+		return t
+	}
+	binary.BigEndian.PutUint64(t[:8], g.id)
+	binary.BigEndian.PutUint64(t[8:], uint64(k))
+	return t
+}
+
+// fill writes the bytes at [off, off+len(p)) into p.
+func (g *gen) fill(p []byte, off int64) {
+	for done := 0; done < len(p); {
+		pos := off + int64(done)
+		in := pos % blockSize
+		c := copy(p[done:], dataBlock[in:])
+		if in < tagLen {
+			t := g.tag(pos / blockSize)
+			copy(p[done:done+c], t[in:])
+		}
+		done += c
+	}
+}
+
+// remaining returns the bytes not handed out yet.
+func (g *gen) remaining() int64 { return g.size - g.off }
+
+func (g *gen) advance(n int) {
+	g.off += int64(n)
+	if g.off == g.size {
+		g.doneAt = time.Now()
+	}
+}
+
+// Read implements io.Reader.
+func (g *gen) Read(p []byte) (int, error) {
+	if g.off >= g.size {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > g.remaining() {
+		p = p[:g.remaining()]
+	}
+	g.fill(p, g.off)
+	g.advance(len(p))
+	return len(p), nil
+}
+
+// Chunk returns the next up to max bytes. A chunk that lies inside one
+// block and misses its tag is a slice of dataBlock (no copy; the caller
+// must not modify it); others are freshly allocated. It returns nil at the
+// end.
+func (g *gen) Chunk(max int) []byte {
+	n := int(min(int64(max), g.remaining()))
+	if n <= 0 {
+		return nil
+	}
+	in := g.off % blockSize
+	var p []byte
+	if in >= tagLen && in+int64(n) <= blockSize {
+		p = dataBlock[in : in+int64(n) : in+int64(n)]
+	} else {
+		p = make([]byte, n)
+		g.fill(p, g.off)
+	}
+	g.advance(n)
+	return p
+}
+
+// WriteTo writes the remaining bytes to w in pieces of at most one block,
+// taken straight from dataBlock and the tags.
+func (g *gen) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for g.off < g.size {
+		in := g.off % blockSize
+		var piece []byte
+		if in < tagLen {
+			t := g.tag(g.off / blockSize)
+			piece = t[in:]
+		} else {
+			piece = dataBlock[in:]
+		}
+		if int64(len(piece)) > g.remaining() {
+			piece = piece[:g.remaining()]
+		}
+		n, err := w.Write(piece)
+		total += int64(n)
+		g.advance(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// digest returns the hex SHA-256 of all the bytes of upload id of size.
+func digest(id uint64, size int64) string {
+	h := sha256.New()
+	_, _ = (&gen{id: id, size: size}).WriteTo(h)
+	return hex.EncodeToString(h.Sum(nil))
+}
