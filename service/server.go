@@ -35,6 +35,9 @@ type Config struct {
 	// WatchTimeout bounds how long one media id is polled before watchers
 	// get DeadlineExceeded; default 30m.
 	WatchTimeout time.Duration
+	// IdleTimeout fails an upload whose caller sent nothing for this long
+	// (DeadlineExceeded), releasing its segment buffer; default 1m.
+	IdleTimeout time.Duration
 	// StatusTTL is how long a terminal state is remembered when X did not
 	// say how long the media id lives; default 24h.
 	StatusTTL time.Duration
@@ -75,6 +78,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.WatchTimeout <= 0 {
 		cfg.WatchTimeout = 30 * time.Minute
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = time.Minute
 	}
 	if cfg.StatusTTL <= 0 {
 		cfg.StatusTTL = 24 * time.Hour

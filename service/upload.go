@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
@@ -25,9 +27,11 @@ type uploadStream = grpc.ClientStreamingServer[mediagwv1.UploadRequest, mediagwv
 func (s *Server) Upload(stream uploadStream) error {
 	ctx, span := s.tel.tracer.Start(stream.Context(), "upload")
 	defer span.End()
-	u := &upload{s: s, stream: stream, started: time.Now()}
+	u := &upload{s: s, stream: stream, started: time.Now(), msgs: make(chan received), done: make(chan struct{})}
 	s.tel.inFlight.Add(ctx, 1)
 	defer s.tel.inFlight.Add(ctx, -1)
+	go u.receive()
+	defer close(u.done)
 	resp, err := u.run(ctx)
 	err = toStatus(err)
 	u.finish(ctx, span, err)
@@ -46,10 +50,55 @@ type upload struct {
 	mediaID  string
 	received int64
 	info     SessionInfo // zero until INIT succeeded
+
+	// The stream is read by receive, so that waiting for the caller can
+	// time out (Config.IdleTimeout): a stalled caller must not keep its
+	// segment buffer, which other uploads may be waiting for.
+	msgs chan received
+	done chan struct{} // closed when Upload returns
+	idle *time.Timer
+}
+
+// received is one Recv result.
+type received struct {
+	msg *mediagwv1.UploadRequest
+	err error
+}
+
+// receive reads the stream until it ends or Upload returns.
+func (u *upload) receive() {
+	for {
+		msg, err := u.stream.Recv()
+		select {
+		case u.msgs <- received{msg, err}:
+		case <-u.done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// recv returns the next message, or fails when the caller sent nothing for
+// IdleTimeout.
+func (u *upload) recv() (*mediagwv1.UploadRequest, error) {
+	if u.idle == nil {
+		u.idle = time.NewTimer(u.s.cfg.IdleTimeout)
+	} else {
+		u.idle.Reset(u.s.cfg.IdleTimeout)
+	}
+	select {
+	case r := <-u.msgs:
+		return r.msg, r.err
+	case <-u.idle.C:
+		return nil, &inputError{code: grpccodes.DeadlineExceeded,
+			msg: fmt.Sprintf("no data from the caller for %s: upload abandoned after %d of %d bytes", u.s.cfg.IdleTimeout, u.received, u.spec.TotalBytes)}
+	}
 }
 
 func (u *upload) run(ctx context.Context) (*mediagwv1.UploadResponse, error) {
-	first, err := u.stream.Recv()
+	first, err := u.recv()
 	if errors.Is(err, io.EOF) {
 		return nil, invalidf("the stream ended before its start message")
 	}
@@ -140,7 +189,7 @@ func (u *upload) pump(ctx context.Context, sess Session, held [][]byte) (Media, 
 // fail at once, before the excess reaches the session.
 func (u *upload) next() ([]byte, error) {
 	for {
-		msg, err := u.stream.Recv()
+		msg, err := u.recv()
 		if err != nil {
 			return nil, err
 		}

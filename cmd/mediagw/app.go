@@ -93,6 +93,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism},
 		MaxVideoBytes:  int64(cfg.MaxVideoBytes),
 		WatchTimeout:   cfg.WatchTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
 		Logger:         log,
 		TracerProvider: tel.tp,
 		MeterProvider:  tel.mp,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +72,38 @@ func TestDrainTimeoutCancels(t *testing.T) {
 	waitFor(t, func() bool { return len(e.uploadLogs()) == 1 })
 	if l := e.uploadLogs()[0]; l["outcome"] == "OK" {
 		t.Fatalf("upload log %v", l)
+	}
+}
+
+// TestIdleUploadReleasesItsBuffer stalls an upload that holds the only
+// segment buffer (--max-in-flight=1): after --idle-timeout it fails with
+// DeadlineExceeded, and the next upload gets the buffer.
+func TestIdleUploadReleasesItsBuffer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{}, "--max-in-flight=1", "--idle-timeout=500ms")
+	data := media("video/mp4", 200<<10, 33)
+	stalled, err := e.client.Upload(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stalled.Send(startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}))
+	_ = stalled.Send(chunkMsg(data[:1000])) // a partly filled buffer, then silence
+	waitFor(t, func() bool { return e.x.X.Stats().Requests["init"] == 1 })
+
+	start := time.Now()
+	other := media("video/mp4", 100<<10, 34)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	resp, err := e.upload(ctx, &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(other))}, other, fixed(32<<10))
+	if err != nil {
+		t.Fatalf("upload behind a stalled one: %v", err)
+	}
+	e.checkStored(resp.GetMediaId(), other)
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("the second upload finished after %v, before the stalled one timed out: the buffer bound did not hold", d)
+	}
+	_, err = stalled.CloseAndRecv()
+	if codeOf(err) != "DeadlineExceeded" || !strings.Contains(err.Error(), "no data from the caller for 500ms") {
+		t.Fatalf("stalled upload: %v, want DeadlineExceeded naming the idle timeout", err)
 	}
 }
