@@ -197,7 +197,10 @@ func TestUploadSizes(t *testing.T) {
 func TestPipelineStreamsAndBounds(t *testing.T) {
 	t.Parallel()
 	const p, seg, segs = 3, 16 * kib, 40
-	srv := xfaketest.New(t, xfake.Options{Latency: 20 * time.Millisecond, Seed: 3})
+	// A per-connection bandwidth cap makes each APPEND body take ~16 ms at
+	// X, so APPENDs in flight together are seen together (latency is
+	// added before X counts an APPEND as active).
+	srv := xfaketest.New(t, xfake.Options{Latency: 20 * time.Millisecond, Bandwidth: 1 << 20, Seed: 3})
 	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.Parallelism = seg, p })
 	data := payload(seg*segs, 3)
 	var mu sync.Mutex
@@ -251,7 +254,7 @@ func TestPipelineStreamsAndBounds(t *testing.T) {
 // cap is below their combined parallelism.
 func TestGlobalInFlightCap(t *testing.T) {
 	t.Parallel()
-	srv := xfaketest.New(t, xfake.Options{Latency: 15 * time.Millisecond, Seed: 4})
+	srv := xfaketest.New(t, xfake.Options{Latency: 15 * time.Millisecond, Bandwidth: 1 << 20, Seed: 4})
 	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.Parallelism, cfg.MaxInFlight = 8*kib, 4, 3 })
 	var wg sync.WaitGroup
 	for i := range 6 {
