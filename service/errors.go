@@ -51,19 +51,22 @@ func toStatus(err error) error {
 	if errors.As(err, &in) {
 		return status.Error(in.code, in.msg)
 	}
+	var ii invalidInputError
+	if errors.As(err, &ii) && ii.InvalidInput() {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	// X's answer (or its silence: a call that timed out on every attempt
+	// says 504) decides before any context error it wraps; the caller's own
+	// cancellation comes back bare and is handled below.
+	var hs httpStatusError
+	if errors.As(err, &hs) {
+		return fromHTTP(hs.StatusCode(), err)
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return status.Error(codes.DeadlineExceeded, err.Error())
 		}
 		return status.Error(codes.Canceled, err.Error())
-	}
-	var ii invalidInputError
-	if errors.As(err, &ii) && ii.InvalidInput() {
-		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	var hs httpStatusError
-	if errors.As(err, &hs) {
-		return fromHTTP(hs.StatusCode(), err)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {

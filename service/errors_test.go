@@ -47,6 +47,14 @@ type invalidInput struct{}
 func (invalidInput) Error() string      { return "more bytes than the declared total" }
 func (invalidInput) InvalidInput() bool { return true }
 
+// xTimeout stands for the adapter's error after every attempt timed out:
+// it says 504 and wraps the attempt's context.DeadlineExceeded.
+type xTimeout struct{}
+
+func (xTimeout) Error() string   { return "X STATUS failed after 5 attempts: context deadline exceeded" }
+func (xTimeout) StatusCode() int { return http.StatusGatewayTimeout }
+func (xTimeout) Unwrap() error   { return context.DeadlineExceeded }
+
 type timeoutErr struct{}
 
 func (timeoutErr) Error() string   { return "i/o timeout" }
@@ -81,6 +89,7 @@ func TestToStatus(t *testing.T) {
 		{"X 500", xError{code: 500}, codes.Unavailable, 0},
 		{"X 408", xError{code: 408}, codes.Unavailable, 0},
 		{"network", &net.OpError{Op: "dial", Err: timeoutErr{}}, codes.Unavailable, 0},
+		{"X timed out on every attempt", xTimeout{}, codes.Unavailable, 0},
 		{"other", errors.New("boom"), codes.Internal, 0},
 	}
 	for _, tc := range cases {

@@ -56,8 +56,11 @@ func (c *Client) attempt(ctx context.Context, creds Credentials, r *request) (*r
 	c.tel.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	hc := http.Client{
 		Transport: creds.authorize(c.rt),
-		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
-			if len(via) >= 3 {
+		// The transport adds credentials to every request it sends, so a
+		// redirect is followed only on X's own scheme and host: a token or a
+		// segment never goes anywhere else.
+		CheckRedirect: func(next *http.Request, via []*http.Request) error {
+			if len(via) >= 3 || next.URL.Scheme != c.base.Scheme || next.URL.Host != c.base.Host {
 				return http.ErrUseLastResponse
 			}
 			return nil

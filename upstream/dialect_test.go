@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -194,6 +195,25 @@ func TestAppendBodyReplayedOnRedirect(t *testing.T) {
 	}
 	if _, media := multipartFields(t, g[1]); !bytes.Equal(media, seg) {
 		t.Fatal("replayed segment differs")
+	}
+}
+
+// TestNoRedirectToAnotherHost checks that a redirect to another host is
+// not followed: the token and the segment stay with X.
+func TestNoRedirectToAnotherHost(t *testing.T) {
+	t.Parallel()
+	other, reached := capture(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	srv, _ := capture(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	})
+	c := newTestClient(t, srv.URL, nil)
+	_, _, err := c.call(context.Background(), c.cfg.Credentials, c.d.appendReq("9", 0, []byte("segment"), newBoundary()), callOpts{})
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.HTTPStatus != http.StatusTemporaryRedirect {
+		t.Fatalf("cross-host redirect: %v, want the 307 as an APIError", err)
+	}
+	if n := len(reached()); n != 0 {
+		t.Fatalf("the other host received %d requests", n)
 	}
 }
 

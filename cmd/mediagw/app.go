@@ -239,6 +239,9 @@ func (a *app) serve(ctx context.Context) error {
 
 func (a *app) drain() {
 	a.health.Shutdown()
+	// Status watches could stay open for --watch-timeout: end them now
+	// (Unavailable, "shutting down"), so the drain waits for uploads only.
+	a.svc.Close()
 	dctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -107,3 +107,41 @@ func TestIdleUploadReleasesItsBuffer(t *testing.T) {
 		t.Fatalf("stalled upload: %v, want DeadlineExceeded naming the idle timeout", err)
 	}
 }
+
+// TestDrainEndsWatches keeps a status watch open at SIGTERM: shutdown does
+// not wait the drain timeout for it, and the watcher is told Unavailable.
+func TestDrainEndsWatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{ProcessingTime: time.Hour}, "--drain-timeout=20s")
+	data := media("video/mp4", 64<<10, 35)
+	resp, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}, data, fixed(32<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := e.client.WatchStatus(context.Background(), &mediagwv1.WatchStatusRequest{MediaId: resp.GetMediaId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("first state: %v", err)
+	}
+	start := time.Now()
+	e.cancel()
+	select {
+	case err := <-e.done:
+		e.done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown waited for the open watch")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v with a watch open", d)
+	}
+	for {
+		if _, err = stream.Recv(); err != nil {
+			break
+		}
+	}
+	if codeOf(err) != "Unavailable" || !strings.Contains(err.Error(), "shutting down") {
+		t.Fatalf("watch ended with %v, want Unavailable: shutting down", err)
+	}
+}
