@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,8 +39,10 @@ func (c *Client) attempt(ctx context.Context, creds Credentials, r *request) (*r
 		u.RawQuery = r.query.Encode()
 	}
 	var body io.Reader = http.NoBody
+	var bodies detachables
+	defer bodies.detach()
 	if r.body != nil {
-		body = r.body()
+		body = bodies.open(r.body)
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
 	if err != nil {
@@ -47,8 +50,7 @@ func (c *Client) attempt(ctx context.Context, creds Credentials, r *request) (*r
 	}
 	if r.body != nil {
 		req.ContentLength = r.size
-		mk := r.body
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(mk()), nil }
+		req.GetBody = func() (io.ReadCloser, error) { return bodies.open(r.body), nil }
 		req.Header.Set("Content-Type", r.contentType)
 	}
 	req.Header.Set("Accept", "application/json")
@@ -82,6 +84,54 @@ func (c *Client) attempt(ctx context.Context, creds Credentials, r *request) (*r
 	}
 	return out, nil
 }
+
+// errBodyDetached is what a request body reads after its attempt ended.
+var errBodyDetached = errors.New("upstream: request body read after its attempt ended")
+
+// detachables are the bodies of one attempt. A body reads the caller's
+// segment buffer in place; net/http may still be sending it after the
+// answer arrived (X may answer before reading it all), so when the attempt
+// ends every body is detached: later reads fail instead of touching a
+// buffer that is about to go back to the pool and be refilled.
+type detachables struct {
+	mu     sync.Mutex
+	bodies []*detachableBody
+}
+
+func (d *detachables) open(mk func() io.Reader) *detachableBody {
+	b := &detachableBody{r: mk()}
+	d.mu.Lock()
+	d.bodies = append(d.bodies, b)
+	d.mu.Unlock()
+	return b
+}
+
+// detach returns once no body is being read and none will be again.
+func (d *detachables) detach() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range d.bodies {
+		b.mu.Lock()
+		b.r = nil
+		b.mu.Unlock()
+	}
+}
+
+type detachableBody struct {
+	mu sync.Mutex
+	r  io.Reader // nil once detached
+}
+
+func (b *detachableBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.r == nil {
+		return 0, errBodyDetached
+	}
+	return b.r.Read(p)
+}
+
+func (b *detachableBody) Close() error { return nil }
 
 // TransportError reports that X could not be reached or did not answer in
 // time, after all retries.
