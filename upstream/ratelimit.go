@@ -21,15 +21,33 @@ type budget struct {
 
 // budgets maps credential identity + endpoint key to a budget.
 type budgets struct {
-	mu sync.Mutex
-	m  map[string]*budget
+	mu        sync.Mutex
+	m         map[string]*budget
+	lastSweep time.Time
 }
+
+// sweepEvery is how often get drops the budgets that know nothing: never
+// told a window, or past their reset. Callers come and go (every user
+// token is an identity), so without this the map would only grow; a
+// dropped budget is exactly what a new one starts as.
+const sweepEvery = time.Minute
 
 func (b *budgets) get(identity, key string) *budget {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil {
 		b.m = make(map[string]*budget)
+	}
+	if t := now(); t.Sub(b.lastSweep) >= sweepEvery {
+		b.lastSweep = t
+		for k, bg := range b.m {
+			bg.mu.Lock()
+			stale := !bg.known || !t.Before(bg.reset)
+			bg.mu.Unlock()
+			if stale {
+				delete(b.m, k)
+			}
+		}
 	}
 	k := identity + "|" + key
 	bg := b.m[k]

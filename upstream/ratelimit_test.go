@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
@@ -139,4 +140,35 @@ func (d formDialect) initReqMust(t *testing.T) *request {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestBudgetsForgetStaleWindows: budgets of callers that have gone are
+// dropped once their window passed, so the map does not grow with every
+// token ever seen; a live window is kept.
+func TestBudgetsForgetStaleWindows(t *testing.T) {
+	var b budgets
+	live := b.get("user-live", "append")
+	h := http.Header{}
+	h.Set("x-rate-limit-limit", "10")
+	h.Set("x-rate-limit-remaining", "3")
+	h.Set("x-rate-limit-reset", strconv.FormatInt(now().Add(time.Hour).Unix(), 10))
+	live.observe(h)
+	for i := range 1000 {
+		bg := b.get(fmt.Sprintf("user-%d", i), "append")
+		past := http.Header{}
+		past.Set("x-rate-limit-remaining", "0")
+		past.Set("x-rate-limit-reset", strconv.FormatInt(now().Add(-time.Second).Unix(), 10))
+		bg.observe(past)
+	}
+	b.mu.Lock()
+	b.lastSweep = time.Time{} // the next get sweeps
+	b.mu.Unlock()
+	if got := b.get("user-live", "append"); got != live {
+		t.Fatal("the live window's budget was replaced")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.m) != 1 {
+		t.Fatalf("%d budgets after the sweep, want only the live one", len(b.m))
+	}
 }
