@@ -24,7 +24,10 @@ type MediaInfo struct {
 	SHA256 string `json:"sha256"`
 	// Segments is the number of distinct segment indexes received.
 	Segments int `json:"segments"`
-	// MaxConcurrentAppends is the most APPENDs that were in flight at once.
+	// MaxConcurrentAppends is the most APPENDs whose bodies were being read
+	// and stored at once. --latency is added before that window, so tests
+	// that must see parallel APPENDs overlap cap Bandwidth to give each body
+	// measurable time.
 	MaxConcurrentAppends int `json:"max_concurrent_appends"`
 	// AppendRequests counts APPENDs applied, re-sent segments included.
 	AppendRequests int       `json:"append_requests"`
@@ -43,7 +46,7 @@ type Stats struct {
 	// command-style requests whose command was never read count under
 	// v2-command or v1.1.
 	Requests map[string]int64 `json:"requests"`
-	// MaxConcurrentAppends is the most APPENDs in flight at once over all
+	// MaxConcurrentAppends is the most APPENDs being read and stored at once over all
 	// media.
 	MaxConcurrentAppends int64 `json:"max_concurrent_appends"`
 	// Faults counts injected faults by kind; FaultsInjected is their sum.
