@@ -29,13 +29,9 @@ import (
 )
 
 // gRPC flow-control windows of the server: per stream and per connection.
-// defaultRESTChunk is the REST relay's message size: with gRPC's framing
-// (5 bytes) and the chunk field's tag and length it fits grpc's 32 KiB
-// pooled buffer class exactly, so no buffer is oversized.
 const (
-	defaultRESTChunk = 32<<10 - 16
-	streamWindow     = 256 << 10
-	connWindow       = 8 << 20
+	streamWindow = 256 << 10
+	connWindow   = 8 << 20
 )
 
 // app is a running mediagw: the gRPC server, the REST gateway in front of

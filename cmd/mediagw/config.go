@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"mediagw/service"
 	"mediagw/upstream/xfake"
 )
 
@@ -66,7 +67,7 @@ func (s *sizeFlag) Set(v string) error {
 
 // parseConfig reads args and then, for flags not given, the environment.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
-	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20, RESTChunk: defaultRESTChunk}
+	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20, RESTChunk: service.DefaultChunkSize}
 	fs := flag.NewFlagSet("mediagw", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
