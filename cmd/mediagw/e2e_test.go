@@ -113,6 +113,20 @@ func TestBinaryOnEmbeddedEmulator(t *testing.T) {
 		t.Fatalf("watch ended in %q", last)
 	}
 
+	res, err = http.Get("http://" + httpAddr + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Swagger string                    `json:"swagger"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&doc)
+	res.Body.Close()
+	if doc.Swagger != "2.0" || doc.Paths["/v1/media:upload"]["post"] == nil || doc.Paths["/v1/media/{media_id}/status:watch"] == nil {
+		t.Fatalf("/openapi.json: swagger %q, paths %v", doc.Swagger, doc.Paths)
+	}
+
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -247,3 +247,31 @@ func TestRESTWatch(t *testing.T) {
 		}
 	})
 }
+
+// TestWatchThroughXFaults: X answers 503 to some STATUS calls (and to some
+// upload calls, which the adapter retries); the poller backs off and the
+// watch still ends in SUCCEEDED.
+func TestWatchThroughXFaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{ProcessingTime: 2 * time.Second, FaultRate: 0.3,
+		FaultKinds: []xfake.FaultKind{xfake.Fault503}, Seed: 7}, "--max-attempts=1")
+	data := media("video/mp4", 100<<10, 36)
+	var resp *mediagwv1.UploadResponse
+	var err error
+	for range 10 { // with one attempt per call, X's 503s fail some uploads: try again
+		if resp, err = e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}, data, fixed(32<<10)); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	seq, err := watchAll(context.Background(), e, resp.GetMediaId())
+	if err != nil {
+		t.Fatalf("watch through 503s: %v after %v", err, seq)
+	}
+	checkProgression(t, seq, mediagwv1.ProcessingState_PROCESSING_STATE_SUCCEEDED)
+	if e.x.X.Stats().Faults[xfake.Fault503] == 0 {
+		t.Fatal("the emulator injected no fault: the test proved nothing")
+	}
+}
