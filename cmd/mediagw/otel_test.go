@@ -189,6 +189,9 @@ func TestOTLPExport(t *testing.T) {
 	if _, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}, data, fixed(32<<10)); err != nil {
 		t.Fatal(err)
 	}
+	// The server's spans end as its handlers return, which can be just after
+	// the client has its answer: stop mediagw (it waits for them) first.
+	e.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := tel.shutdown(ctx); err != nil { // flushes the batch exporter
