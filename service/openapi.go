@@ -19,6 +19,7 @@ const uploadOperation = `{
       {"name": "total_bytes", "in": "query", "type": "string", "format": "int64", "description": "Exact size of the media."},
       {"name": "additional_owners", "in": "query", "type": "string", "description": "Comma-separated X user ids."},
       {"name": "shared", "in": "query", "type": "boolean"},
+      {"name": "sha256", "in": "query", "type": "string", "description": "Hex SHA-256 of the whole media: when the bytes received do not match, the upload fails with 400 and is not finalized."},
       {"name": "X-Access-Token", "in": "header", "type": "string", "description": "The X user's OAuth 2.0 access token; default: mediagw's credentials."},
       {"name": "body", "in": "body", "required": true, "schema": {"type": "string", "format": "binary"}}
     ],

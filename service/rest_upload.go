@@ -170,7 +170,7 @@ func readField(part *multipart.Part, v url.Values) error {
 
 // startFromValues parses the REST fields of an upload.
 func startFromValues(v url.Values) (*mediagwv1.UploadStart, error) {
-	st := &mediagwv1.UploadStart{MediaType: v.Get("media_type")}
+	st := &mediagwv1.UploadStart{MediaType: v.Get("media_type"), Sha256: v.Get("sha256")}
 	cat, err := ParseCategory(v.Get("media_category"))
 	if err != nil {
 		return nil, err

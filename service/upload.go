@@ -1,9 +1,13 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"time"
@@ -50,6 +54,11 @@ type upload struct {
 	mediaID  string
 	received int64
 	info     SessionInfo // zero until INIT succeeded
+
+	// want is the SHA-256 the caller declared, digest the running hash of
+	// the bytes received; both nil when the caller declared none.
+	want   []byte
+	digest hash.Hash
 
 	// The stream is read by receive, so that waiting for the caller can
 	// time out (Config.IdleTimeout): a stalled caller must not keep its
@@ -111,6 +120,12 @@ func (u *upload) run(ctx context.Context) (*mediagwv1.UploadResponse, error) {
 	}
 	if u.spec, err = u.s.validateStart(start); err != nil {
 		return nil, err
+	}
+	if d := start.GetSha256(); d != "" {
+		if u.want, err = hex.DecodeString(d); err != nil || len(u.want) != sha256.Size {
+			return nil, invalidf("sha256 %q is not a hex SHA-256 digest (64 hex digits)", d)
+		}
+		u.digest = sha256.New()
 	}
 	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(attrMediaType.String(u.spec.MediaType), attrCategory.String(u.spec.Category),
@@ -182,6 +197,12 @@ func (u *upload) pump(ctx context.Context, sess Session, held [][]byte) (Media, 
 	if u.received != u.spec.TotalBytes {
 		return Media{}, u.short()
 	}
+	if u.digest != nil {
+		if got := u.digest.Sum(nil); !bytes.Equal(got, u.want) {
+			return Media{}, invalidf("sha256 mismatch: the %d bytes received hash to %x, the start message declared %x; the upload was not finalized",
+				u.received, got, u.want)
+		}
+	}
 	return sess.Finish(ctx)
 }
 
@@ -204,6 +225,9 @@ func (u *upload) next() ([]byte, error) {
 			return nil, invalidf("received more than total_bytes (%d)", u.spec.TotalBytes)
 		}
 		u.received += int64(len(chunk))
+		if u.digest != nil {
+			u.digest.Write(chunk)
+		}
 		return chunk, nil
 	}
 }

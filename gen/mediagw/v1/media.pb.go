@@ -260,7 +260,12 @@ type UploadStart struct {
 	// additional_owners are X user ids that may also use the media (at most 100).
 	AdditionalOwners []string `protobuf:"bytes,4,rep,name=additional_owners,json=additionalOwners,proto3" json:"additional_owners,omitempty"`
 	// shared marks media that may be used in direct messages by other users.
-	Shared        bool `protobuf:"varint,5,opt,name=shared,proto3" json:"shared,omitempty"`
+	Shared bool `protobuf:"varint,5,opt,name=shared,proto3" json:"shared,omitempty"`
+	// sha256 is the optional hex SHA-256 of the whole media. When set,
+	// mediagw hashes the bytes as they arrive and, if they do not match,
+	// fails the upload with INVALID_ARGUMENT instead of finalizing it: X
+	// never makes a corrupted file usable.
+	Sha256        string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +333,13 @@ func (x *UploadStart) GetShared() bool {
 		return x.Shared
 	}
 	return false
+}
+
+func (x *UploadStart) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
 }
 
 // UploadResponse describes media X has accepted.
@@ -661,7 +673,7 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\rUploadRequest\x12/\n" +
 	"\x05start\x18\x01 \x01(\v2\x17.mediagw.v1.UploadStartH\x00R\x05start\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
-	"\apayload\"\xd4\x01\n" +
+	"\apayload\"\xec\x01\n" +
 	"\vUploadStart\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x01 \x01(\tR\tmediaType\x12@\n" +
@@ -669,7 +681,8 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x03 \x01(\x03R\n" +
 	"totalBytes\x12+\n" +
 	"\x11additional_owners\x18\x04 \x03(\tR\x10additionalOwners\x12\x16\n" +
-	"\x06shared\x18\x05 \x01(\bR\x06shared\"\xc8\x01\n" +
+	"\x06shared\x18\x05 \x01(\bR\x06shared\x12\x16\n" +
+	"\x06sha256\x18\x06 \x01(\tR\x06sha256\"\xc8\x01\n" +
 	"\x0eUploadResponse\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x12\x1b\n" +
 	"\tmedia_key\x18\x02 \x01(\tR\bmediaKey\x12\x12\n" +
