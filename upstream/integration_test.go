@@ -196,10 +196,11 @@ func TestUploadSizes(t *testing.T) {
 // progress is reported as it happens.
 func TestPipelineStreamsAndBounds(t *testing.T) {
 	t.Parallel()
-	const p, seg, segs = 3, 16 * kib, 40
-	// A per-connection bandwidth cap makes each APPEND body take ~16 ms at
-	// X, so APPENDs in flight together are seen together (latency is
-	// added before X counts an APPEND as active).
+	const p, seg, segs = 3, 64 * kib, 20
+	// A per-connection bandwidth cap makes each APPEND body take ~30 ms at
+	// X, so APPENDs in flight together are seen together (latency is added
+	// before X counts an APPEND as active). Segments must be larger than
+	// the cap's 32 KiB burst, which is read at once.
 	srv := xfaketest.New(t, xfake.Options{Latency: 20 * time.Millisecond, Bandwidth: 1 << 20, Seed: 3})
 	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.Parallelism = seg, p })
 	data := payload(seg*segs, 3)
@@ -255,19 +256,19 @@ func TestPipelineStreamsAndBounds(t *testing.T) {
 func TestGlobalInFlightCap(t *testing.T) {
 	t.Parallel()
 	srv := xfaketest.New(t, xfake.Options{Latency: 15 * time.Millisecond, Bandwidth: 1 << 20, Seed: 4})
-	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.Parallelism, cfg.MaxInFlight = 8*kib, 4, 3 })
+	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.Parallelism, cfg.MaxInFlight = 64*kib, 4, 3 })
 	var wg sync.WaitGroup
 	for i := range 6 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			data := payload(200*kib, uint64(i))
+			data := payload(5*64*kib, uint64(i)) // 5 segments, each larger than the cap's burst
 			m, err := c.Upload(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			checkMedia(t, srv, m, data, 25)
+			checkMedia(t, srv, m, data, 5)
 		}()
 	}
 	wg.Wait()
