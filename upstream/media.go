@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"strconv"
 	"time"
 )
 
@@ -134,5 +133,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
