@@ -16,12 +16,7 @@ func TestDrainLetsUploadsFinish(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, xfake.Options{}, "--drain-timeout=20s")
 	data := media("video/mp4", 300<<10, 31)
-	stream, err := e.client.Upload(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = stream.Send(startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}))
-	_ = stream.Send(chunkMsg(data[:100<<10]))
+	stream := e.openUpload(context.Background(), data, 100<<10)
 	waitFor(t, func() bool { return e.x.X.Stats().Requests["append"] > 0 })
 
 	e.cancel() // SIGTERM
@@ -34,12 +29,7 @@ func TestDrainLetsUploadsFinish(t *testing.T) {
 		t.Fatalf("upload in flight at shutdown: %v", err)
 	}
 	e.checkStored(resp.GetMediaId(), data)
-	select {
-	case err := <-e.done:
-		e.done <- err
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not return after the last upload finished")
-	}
+	e.waitServed("serve did not return after the last upload finished")
 }
 
 // TestDrainTimeoutCancels holds an upload open past the drain timeout: it
@@ -48,21 +38,11 @@ func TestDrainTimeoutCancels(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, xfake.Options{}, "--drain-timeout=300ms")
 	data := media("video/mp4", 300<<10, 32)
-	stream, err := e.client.Upload(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = stream.Send(startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}))
-	_ = stream.Send(chunkMsg(data[:100<<10]))
+	stream := e.openUpload(context.Background(), data, 100<<10)
 	waitFor(t, func() bool { return e.x.X.Stats().Requests["init"] > 0 })
 	start := time.Now()
 	e.cancel()
-	select {
-	case err := <-e.done:
-		e.done <- err
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not return after the drain timeout")
-	}
+	e.waitServed("serve did not return after the drain timeout")
 	if d := time.Since(start); d < 250*time.Millisecond {
 		t.Fatalf("stopped after %v, before the drain timeout", d)
 	}
@@ -82,12 +62,7 @@ func TestIdleUploadReleasesItsBuffer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, xfake.Options{}, "--max-in-flight=1", "--idle-timeout=500ms")
 	data := media("video/mp4", 200<<10, 33)
-	stalled, err := e.client.Upload(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = stalled.Send(startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}))
-	_ = stalled.Send(chunkMsg(data[:1000])) // a partly filled buffer, then silence
+	stalled := e.openUpload(context.Background(), data, 1000) // a partly filled buffer, then silence
 	waitFor(t, func() bool { return e.x.X.Stats().Requests["init"] == 1 })
 
 	start := time.Now()
@@ -127,12 +102,7 @@ func TestDrainEndsWatches(t *testing.T) {
 	}
 	start := time.Now()
 	e.cancel()
-	select {
-	case err := <-e.done:
-		e.done <- err
-	case <-time.After(10 * time.Second):
-		t.Fatal("shutdown waited for the open watch")
-	}
+	e.waitServed("shutdown waited for the open watch")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("shutdown took %v with a watch open", d)
 	}

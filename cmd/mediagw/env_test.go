@@ -117,6 +117,31 @@ func (e *env) stop() {
 	}
 }
 
+// openUpload starts an Upload stream, sends the start message for data and
+// its first n bytes, and leaves the stream open.
+func (e *env) openUpload(ctx context.Context, data []byte, n int) mediagwv1.MediaUploadService_UploadClient {
+	e.t.Helper()
+	stream, err := e.client.Upload(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_ = stream.Send(&mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Start{Start: &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}}})
+	_ = stream.Send(&mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Chunk{Chunk: data[:n]}})
+	return stream
+}
+
+// waitServed waits for serve to return after e.cancel, failing with why
+// when it has not within 10s.
+func (e *env) waitServed(why string) {
+	e.t.Helper()
+	select {
+	case err := <-e.done:
+		e.done <- err
+	case <-time.After(10 * time.Second):
+		e.t.Fatal(why)
+	}
+}
+
 // upload sends start and data over gRPC in chunks whose sizes come from
 // chunk (called with the chunk number).
 func (e *env) upload(ctx context.Context, start *mediagwv1.UploadStart, data []byte, chunk func(int) int) (*mediagwv1.UploadResponse, error) {

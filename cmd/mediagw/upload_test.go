@@ -177,13 +177,7 @@ func TestCancelStopsUpstream(t *testing.T) {
 	e := newEnv(t, xfake.Options{Latency: 20 * time.Millisecond})
 	data := media("video/mp4", 4<<20, 9)
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := e.client.Upload(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}
-	_ = stream.Send(&mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Start{Start: start}})
-	_ = stream.Send(&mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Chunk{Chunk: data[:1<<20]}})
+	e.openUpload(ctx, data, 1<<20)
 	deadline := time.Now().Add(10 * time.Second)
 	for e.x.X.Stats().Requests["append"] == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
