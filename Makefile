@@ -15,6 +15,8 @@ GO_TEST_FLAGS ?=
 BENCH ?= .
 BENCH_FLAGS ?=
 ARGS ?=
+# buf breaking compares proto/ with this input (main's committed proto by default).
+BREAKING_AGAINST ?= $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)\#branch=main
 
 export PATH := $(BIN):$(PATH)
 
@@ -67,13 +69,14 @@ check-generate: generate ## Fail when gen/ differs from what proto/ generates
 		echo "gen/ is out of date: run make generate and commit the result" >&2; exit 1; fi
 
 .PHONY: lint
-lint: $(BUF_STAMP) check-imports ## Run go vet, gofmt, go mod tidy -diff, buf lint and buf format
+lint: $(BUF_STAMP) check-imports ## Run go vet, gofmt, go mod tidy -diff, buf lint, buf format and buf breaking
 	go vet ./...
 	go mod tidy -diff
 	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))"; \
 		if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	$(BUF) lint
 	$(BUF) format -d --exit-code
+	$(BUF) breaking --against '$(BREAKING_AGAINST)'
 
 .PHONY: check-imports
 check-imports: ## Enforce the one-way import rule (cmd -> service, upstream, gen)

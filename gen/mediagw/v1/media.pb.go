@@ -9,6 +9,7 @@ package mediagwv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -20,6 +21,74 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// UploadPhase is the phase of a ledger entry.
+type UploadPhase int32
+
+const (
+	// UPLOAD_PHASE_UNSPECIFIED is never sent.
+	UploadPhase_UPLOAD_PHASE_UNSPECIFIED UploadPhase = 0
+	// UPLOAD_PHASE_RECEIVING means a stream is delivering the bytes now.
+	UploadPhase_UPLOAD_PHASE_RECEIVING UploadPhase = 1
+	// UPLOAD_PHASE_INTERRUPTED means the stream ended early (or mediagw
+	// stopped): resume from committed_bytes.
+	UploadPhase_UPLOAD_PHASE_INTERRUPTED UploadPhase = 2
+	// UPLOAD_PHASE_FINALIZING means every byte is at X and FINALIZE is under
+	// way.
+	UploadPhase_UPLOAD_PHASE_FINALIZING UploadPhase = 3
+	// UPLOAD_PHASE_COMPLETED means X accepted the media; see response.
+	UploadPhase_UPLOAD_PHASE_COMPLETED UploadPhase = 4
+	// UPLOAD_PHASE_FAILED means the upload cannot complete; see error. A new
+	// attempt needs a new key.
+	UploadPhase_UPLOAD_PHASE_FAILED UploadPhase = 5
+)
+
+// Enum value maps for UploadPhase.
+var (
+	UploadPhase_name = map[int32]string{
+		0: "UPLOAD_PHASE_UNSPECIFIED",
+		1: "UPLOAD_PHASE_RECEIVING",
+		2: "UPLOAD_PHASE_INTERRUPTED",
+		3: "UPLOAD_PHASE_FINALIZING",
+		4: "UPLOAD_PHASE_COMPLETED",
+		5: "UPLOAD_PHASE_FAILED",
+	}
+	UploadPhase_value = map[string]int32{
+		"UPLOAD_PHASE_UNSPECIFIED": 0,
+		"UPLOAD_PHASE_RECEIVING":   1,
+		"UPLOAD_PHASE_INTERRUPTED": 2,
+		"UPLOAD_PHASE_FINALIZING":  3,
+		"UPLOAD_PHASE_COMPLETED":   4,
+		"UPLOAD_PHASE_FAILED":      5,
+	}
+)
+
+func (x UploadPhase) Enum() *UploadPhase {
+	p := new(UploadPhase)
+	*p = x
+	return p
+}
+
+func (x UploadPhase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UploadPhase) Descriptor() protoreflect.EnumDescriptor {
+	return file_mediagw_v1_media_proto_enumTypes[0].Descriptor()
+}
+
+func (UploadPhase) Type() protoreflect.EnumType {
+	return &file_mediagw_v1_media_proto_enumTypes[0]
+}
+
+func (x UploadPhase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UploadPhase.Descriptor instead.
+func (UploadPhase) EnumDescriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{0}
+}
 
 // MediaCategory is X's media use case.
 type MediaCategory int32
@@ -82,11 +151,11 @@ func (x MediaCategory) String() string {
 }
 
 func (MediaCategory) Descriptor() protoreflect.EnumDescriptor {
-	return file_mediagw_v1_media_proto_enumTypes[0].Descriptor()
+	return file_mediagw_v1_media_proto_enumTypes[1].Descriptor()
 }
 
 func (MediaCategory) Type() protoreflect.EnumType {
-	return &file_mediagw_v1_media_proto_enumTypes[0]
+	return &file_mediagw_v1_media_proto_enumTypes[1]
 }
 
 func (x MediaCategory) Number() protoreflect.EnumNumber {
@@ -95,7 +164,7 @@ func (x MediaCategory) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MediaCategory.Descriptor instead.
 func (MediaCategory) EnumDescriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{0}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{1}
 }
 
 // ProcessingState is X's processing state.
@@ -143,11 +212,11 @@ func (x ProcessingState) String() string {
 }
 
 func (ProcessingState) Descriptor() protoreflect.EnumDescriptor {
-	return file_mediagw_v1_media_proto_enumTypes[1].Descriptor()
+	return file_mediagw_v1_media_proto_enumTypes[2].Descriptor()
 }
 
 func (ProcessingState) Type() protoreflect.EnumType {
-	return &file_mediagw_v1_media_proto_enumTypes[1]
+	return &file_mediagw_v1_media_proto_enumTypes[2]
 }
 
 func (x ProcessingState) Number() protoreflect.EnumNumber {
@@ -156,7 +225,7 @@ func (x ProcessingState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcessingState.Descriptor instead.
 func (ProcessingState) EnumDescriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{1}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{2}
 }
 
 // UploadRequest is one message of the Upload stream: the first message is
@@ -265,7 +334,22 @@ type UploadStart struct {
 	// mediagw hashes the bytes as they arrive and, if they do not match,
 	// fails the upload with INVALID_ARGUMENT instead of finalizing it: X
 	// never makes a corrupted file usable.
-	Sha256        string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Sha256 string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// idempotency_key names the upload for retries and resumes: a key whose
+	// upload completed answers the stored response without calling X; a key
+	// whose upload was interrupted is resumed with resume_offset. Up to 128
+	// characters of A-Z a-z 0-9 and . _ ~ : -. Without a key an upload is
+	// not resumable.
+	IdempotencyKey string `protobuf:"bytes,7,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// resume_offset continues the interrupted upload of idempotency_key: it
+	// must equal UploadState.committed_bytes, and the chunks that follow are
+	// the media from that offset on. media_type, total_bytes, category,
+	// owners and sha256 may then be omitted; when given they must equal the
+	// original's.
+	ResumeOffset int64 `protobuf:"varint,8,opt,name=resume_offset,json=resumeOffset,proto3" json:"resume_offset,omitempty"`
+	// account names the configured X account the upload uses; empty means
+	// the caller's default account.
+	Account       string `protobuf:"bytes,9,opt,name=account,proto3" json:"account,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -338,6 +422,27 @@ func (x *UploadStart) GetShared() bool {
 func (x *UploadStart) GetSha256() string {
 	if x != nil {
 		return x.Sha256
+	}
+	return ""
+}
+
+func (x *UploadStart) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *UploadStart) GetResumeOffset() int64 {
+	if x != nil {
+		return x.ResumeOffset
+	}
+	return 0
+}
+
+func (x *UploadStart) GetAccount() string {
+	if x != nil {
+		return x.Account
 	}
 	return ""
 }
@@ -517,6 +622,246 @@ func (x *WatchStatusRequest) GetMediaId() string {
 	return ""
 }
 
+// GetUploadRequest names the upload whose state is wanted.
+type GetUploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// idempotency_key is the key the upload was started with.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetUploadRequest) Reset() {
+	*x = GetUploadRequest{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUploadRequest) ProtoMessage() {}
+
+func (x *GetUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUploadRequest.ProtoReflect.Descriptor instead.
+func (*GetUploadRequest) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetUploadRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+// UploadState is the ledger's record of one upload.
+type UploadState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// idempotency_key is the upload's key.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// phase is where the upload stands.
+	Phase UploadPhase `protobuf:"varint,2,opt,name=phase,proto3,enum=mediagw.v1.UploadPhase" json:"phase,omitempty"`
+	// committed_bytes is the length of the file's prefix that X has
+	// acknowledged, always on a segment boundary: a resume starts here.
+	CommittedBytes int64 `protobuf:"varint,3,opt,name=committed_bytes,json=committedBytes,proto3" json:"committed_bytes,omitempty"`
+	// total_bytes is the size of the media (0 while unknown).
+	TotalBytes int64 `protobuf:"varint,4,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	// media_id is X's media id, once INIT succeeded.
+	MediaId string `protobuf:"bytes,5,opt,name=media_id,json=mediaId,proto3" json:"media_id,omitempty"`
+	// expires_at is when X forgets the upload session (or, once completed,
+	// the media id).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// response is the upload's answer, once COMPLETED.
+	Response *UploadResponse `protobuf:"bytes,7,opt,name=response,proto3" json:"response,omitempty"`
+	// error is why the upload failed, once FAILED, or why it was
+	// interrupted, once INTERRUPTED.
+	Error *UploadError `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	// media_type is the upload's media type.
+	MediaType string `protobuf:"bytes,9,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	// media_category is the upload's category as sent to X.
+	MediaCategory MediaCategory `protobuf:"varint,10,opt,name=media_category,json=mediaCategory,proto3,enum=mediagw.v1.MediaCategory" json:"media_category,omitempty"`
+	// updated_at is when the ledger entry last changed.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadState) Reset() {
+	*x = UploadState{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadState) ProtoMessage() {}
+
+func (x *UploadState) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadState.ProtoReflect.Descriptor instead.
+func (*UploadState) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UploadState) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *UploadState) GetPhase() UploadPhase {
+	if x != nil {
+		return x.Phase
+	}
+	return UploadPhase_UPLOAD_PHASE_UNSPECIFIED
+}
+
+func (x *UploadState) GetCommittedBytes() int64 {
+	if x != nil {
+		return x.CommittedBytes
+	}
+	return 0
+}
+
+func (x *UploadState) GetTotalBytes() int64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
+func (x *UploadState) GetMediaId() string {
+	if x != nil {
+		return x.MediaId
+	}
+	return ""
+}
+
+func (x *UploadState) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *UploadState) GetResponse() *UploadResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *UploadState) GetError() *UploadError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *UploadState) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+func (x *UploadState) GetMediaCategory() MediaCategory {
+	if x != nil {
+		return x.MediaCategory
+	}
+	return MediaCategory_MEDIA_CATEGORY_UNSPECIFIED
+}
+
+func (x *UploadState) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// UploadError is the error an upload ended with.
+type UploadError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is the gRPC status code name, for example INVALID_ARGUMENT.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// message says what went wrong.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadError) Reset() {
+	*x = UploadError{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadError) ProtoMessage() {}
+
+func (x *UploadError) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadError.ProtoReflect.Descriptor instead.
+func (*UploadError) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UploadError) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *UploadError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // ProcessingStatus is X's processing state for one media id.
 type ProcessingStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -537,7 +882,7 @@ type ProcessingStatus struct {
 
 func (x *ProcessingStatus) Reset() {
 	*x = ProcessingStatus{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[5]
+	mi := &file_mediagw_v1_media_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +894,7 @@ func (x *ProcessingStatus) String() string {
 func (*ProcessingStatus) ProtoMessage() {}
 
 func (x *ProcessingStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[5]
+	mi := &file_mediagw_v1_media_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +907,7 @@ func (x *ProcessingStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessingStatus.ProtoReflect.Descriptor instead.
 func (*ProcessingStatus) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{5}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ProcessingStatus) GetMediaId() string {
@@ -615,7 +960,7 @@ type ProcessingError struct {
 
 func (x *ProcessingError) Reset() {
 	*x = ProcessingError{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[6]
+	mi := &file_mediagw_v1_media_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +972,7 @@ func (x *ProcessingError) String() string {
 func (*ProcessingError) ProtoMessage() {}
 
 func (x *ProcessingError) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[6]
+	mi := &file_mediagw_v1_media_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +985,7 @@ func (x *ProcessingError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessingError.ProtoReflect.Descriptor instead.
 func (*ProcessingError) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{6}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ProcessingError) GetCode() int32 {
@@ -669,11 +1014,11 @@ var File_mediagw_v1_media_proto protoreflect.FileDescriptor
 const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\n" +
 	"\x16mediagw/v1/media.proto\x12\n" +
-	"mediagw.v1\"c\n" +
+	"mediagw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n" +
 	"\rUploadRequest\x12/\n" +
 	"\x05start\x18\x01 \x01(\v2\x17.mediagw.v1.UploadStartH\x00R\x05start\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
-	"\apayload\"\xec\x01\n" +
+	"\apayload\"\xd4\x02\n" +
 	"\vUploadStart\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x01 \x01(\tR\tmediaType\x12@\n" +
@@ -682,7 +1027,10 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"totalBytes\x12+\n" +
 	"\x11additional_owners\x18\x04 \x03(\tR\x10additionalOwners\x12\x16\n" +
 	"\x06shared\x18\x05 \x01(\bR\x06shared\x12\x16\n" +
-	"\x06sha256\x18\x06 \x01(\tR\x06sha256\"\xc8\x01\n" +
+	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x12'\n" +
+	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\x12#\n" +
+	"\rresume_offset\x18\b \x01(\x03R\fresumeOffset\x12\x18\n" +
+	"\aaccount\x18\t \x01(\tR\aaccount\"\xc8\x01\n" +
 	"\x0eUploadResponse\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x12\x1b\n" +
 	"\tmedia_key\x18\x02 \x01(\tR\bmediaKey\x12\x12\n" +
@@ -694,7 +1042,29 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x10GetStatusRequest\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\"/\n" +
 	"\x12WatchStatusRequest\x12\x19\n" +
-	"\bmedia_id\x18\x01 \x01(\tR\amediaId\"\xe8\x01\n" +
+	"\bmedia_id\x18\x01 \x01(\tR\amediaId\";\n" +
+	"\x10GetUploadRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\"\x88\x04\n" +
+	"\vUploadState\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12-\n" +
+	"\x05phase\x18\x02 \x01(\x0e2\x17.mediagw.v1.UploadPhaseR\x05phase\x12'\n" +
+	"\x0fcommitted_bytes\x18\x03 \x01(\x03R\x0ecommittedBytes\x12\x1f\n" +
+	"\vtotal_bytes\x18\x04 \x01(\x03R\n" +
+	"totalBytes\x12\x19\n" +
+	"\bmedia_id\x18\x05 \x01(\tR\amediaId\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x126\n" +
+	"\bresponse\x18\a \x01(\v2\x1a.mediagw.v1.UploadResponseR\bresponse\x12-\n" +
+	"\x05error\x18\b \x01(\v2\x17.mediagw.v1.UploadErrorR\x05error\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\t \x01(\tR\tmediaType\x12@\n" +
+	"\x0emedia_category\x18\n" +
+	" \x01(\x0e2\x19.mediagw.v1.MediaCategoryR\rmediaCategory\x129\n" +
+	"\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\";\n" +
+	"\vUploadError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xe8\x01\n" +
 	"\x10ProcessingStatus\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x121\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1b.mediagw.v1.ProcessingStateR\x05state\x12)\n" +
@@ -704,7 +1074,14 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x0fProcessingError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage*\xa2\x02\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage*\xb7\x01\n" +
+	"\vUploadPhase\x12\x1c\n" +
+	"\x18UPLOAD_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16UPLOAD_PHASE_RECEIVING\x10\x01\x12\x1c\n" +
+	"\x18UPLOAD_PHASE_INTERRUPTED\x10\x02\x12\x1b\n" +
+	"\x17UPLOAD_PHASE_FINALIZING\x10\x03\x12\x1a\n" +
+	"\x16UPLOAD_PHASE_COMPLETED\x10\x04\x12\x17\n" +
+	"\x13UPLOAD_PHASE_FAILED\x10\x05*\xa2\x02\n" +
 	"\rMediaCategory\x12\x1e\n" +
 	"\x1aMEDIA_CATEGORY_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aMEDIA_CATEGORY_TWEET_IMAGE\x10\x01\x12\x1c\n" +
@@ -720,11 +1097,12 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x18PROCESSING_STATE_PENDING\x10\x01\x12 \n" +
 	"\x1cPROCESSING_STATE_IN_PROGRESS\x10\x02\x12\x1e\n" +
 	"\x1aPROCESSING_STATE_SUCCEEDED\x10\x03\x12\x1b\n" +
-	"\x17PROCESSING_STATE_FAILED\x10\x042\xef\x01\n" +
+	"\x17PROCESSING_STATE_FAILED\x10\x042\xb3\x02\n" +
 	"\x12MediaUploadService\x12A\n" +
 	"\x06Upload\x12\x19.mediagw.v1.UploadRequest\x1a\x1a.mediagw.v1.UploadResponse(\x01\x12G\n" +
 	"\tGetStatus\x12\x1c.mediagw.v1.GetStatusRequest\x1a\x1c.mediagw.v1.ProcessingStatus\x12M\n" +
-	"\vWatchStatus\x12\x1e.mediagw.v1.WatchStatusRequest\x1a\x1c.mediagw.v1.ProcessingStatus0\x01B\x87\x01\n" +
+	"\vWatchStatus\x12\x1e.mediagw.v1.WatchStatusRequest\x1a\x1c.mediagw.v1.ProcessingStatus0\x01\x12B\n" +
+	"\tGetUpload\x12\x1c.mediagw.v1.GetUploadRequest\x1a\x17.mediagw.v1.UploadStateB\x87\x01\n" +
 	"\x0ecom.mediagw.v1B\n" +
 	"MediaProtoP\x01Z mediagw/gen/mediagw/v1;mediagwv1\xa2\x02\x03MXX\xaa\x02\n" +
 	"Mediagw.V1\xca\x02\n" +
@@ -742,36 +1120,49 @@ func file_mediagw_v1_media_proto_rawDescGZIP() []byte {
 	return file_mediagw_v1_media_proto_rawDescData
 }
 
-var file_mediagw_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mediagw_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_mediagw_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_mediagw_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_mediagw_v1_media_proto_goTypes = []any{
-	(MediaCategory)(0),         // 0: mediagw.v1.MediaCategory
-	(ProcessingState)(0),       // 1: mediagw.v1.ProcessingState
-	(*UploadRequest)(nil),      // 2: mediagw.v1.UploadRequest
-	(*UploadStart)(nil),        // 3: mediagw.v1.UploadStart
-	(*UploadResponse)(nil),     // 4: mediagw.v1.UploadResponse
-	(*GetStatusRequest)(nil),   // 5: mediagw.v1.GetStatusRequest
-	(*WatchStatusRequest)(nil), // 6: mediagw.v1.WatchStatusRequest
-	(*ProcessingStatus)(nil),   // 7: mediagw.v1.ProcessingStatus
-	(*ProcessingError)(nil),    // 8: mediagw.v1.ProcessingError
+	(UploadPhase)(0),              // 0: mediagw.v1.UploadPhase
+	(MediaCategory)(0),            // 1: mediagw.v1.MediaCategory
+	(ProcessingState)(0),          // 2: mediagw.v1.ProcessingState
+	(*UploadRequest)(nil),         // 3: mediagw.v1.UploadRequest
+	(*UploadStart)(nil),           // 4: mediagw.v1.UploadStart
+	(*UploadResponse)(nil),        // 5: mediagw.v1.UploadResponse
+	(*GetStatusRequest)(nil),      // 6: mediagw.v1.GetStatusRequest
+	(*WatchStatusRequest)(nil),    // 7: mediagw.v1.WatchStatusRequest
+	(*GetUploadRequest)(nil),      // 8: mediagw.v1.GetUploadRequest
+	(*UploadState)(nil),           // 9: mediagw.v1.UploadState
+	(*UploadError)(nil),           // 10: mediagw.v1.UploadError
+	(*ProcessingStatus)(nil),      // 11: mediagw.v1.ProcessingStatus
+	(*ProcessingError)(nil),       // 12: mediagw.v1.ProcessingError
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_mediagw_v1_media_proto_depIdxs = []int32{
-	3, // 0: mediagw.v1.UploadRequest.start:type_name -> mediagw.v1.UploadStart
-	0, // 1: mediagw.v1.UploadStart.media_category:type_name -> mediagw.v1.MediaCategory
-	7, // 2: mediagw.v1.UploadResponse.processing:type_name -> mediagw.v1.ProcessingStatus
-	1, // 3: mediagw.v1.ProcessingStatus.state:type_name -> mediagw.v1.ProcessingState
-	8, // 4: mediagw.v1.ProcessingStatus.error:type_name -> mediagw.v1.ProcessingError
-	2, // 5: mediagw.v1.MediaUploadService.Upload:input_type -> mediagw.v1.UploadRequest
-	5, // 6: mediagw.v1.MediaUploadService.GetStatus:input_type -> mediagw.v1.GetStatusRequest
-	6, // 7: mediagw.v1.MediaUploadService.WatchStatus:input_type -> mediagw.v1.WatchStatusRequest
-	4, // 8: mediagw.v1.MediaUploadService.Upload:output_type -> mediagw.v1.UploadResponse
-	7, // 9: mediagw.v1.MediaUploadService.GetStatus:output_type -> mediagw.v1.ProcessingStatus
-	7, // 10: mediagw.v1.MediaUploadService.WatchStatus:output_type -> mediagw.v1.ProcessingStatus
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4,  // 0: mediagw.v1.UploadRequest.start:type_name -> mediagw.v1.UploadStart
+	1,  // 1: mediagw.v1.UploadStart.media_category:type_name -> mediagw.v1.MediaCategory
+	11, // 2: mediagw.v1.UploadResponse.processing:type_name -> mediagw.v1.ProcessingStatus
+	0,  // 3: mediagw.v1.UploadState.phase:type_name -> mediagw.v1.UploadPhase
+	13, // 4: mediagw.v1.UploadState.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 5: mediagw.v1.UploadState.response:type_name -> mediagw.v1.UploadResponse
+	10, // 6: mediagw.v1.UploadState.error:type_name -> mediagw.v1.UploadError
+	1,  // 7: mediagw.v1.UploadState.media_category:type_name -> mediagw.v1.MediaCategory
+	13, // 8: mediagw.v1.UploadState.updated_at:type_name -> google.protobuf.Timestamp
+	2,  // 9: mediagw.v1.ProcessingStatus.state:type_name -> mediagw.v1.ProcessingState
+	12, // 10: mediagw.v1.ProcessingStatus.error:type_name -> mediagw.v1.ProcessingError
+	3,  // 11: mediagw.v1.MediaUploadService.Upload:input_type -> mediagw.v1.UploadRequest
+	6,  // 12: mediagw.v1.MediaUploadService.GetStatus:input_type -> mediagw.v1.GetStatusRequest
+	7,  // 13: mediagw.v1.MediaUploadService.WatchStatus:input_type -> mediagw.v1.WatchStatusRequest
+	8,  // 14: mediagw.v1.MediaUploadService.GetUpload:input_type -> mediagw.v1.GetUploadRequest
+	5,  // 15: mediagw.v1.MediaUploadService.Upload:output_type -> mediagw.v1.UploadResponse
+	11, // 16: mediagw.v1.MediaUploadService.GetStatus:output_type -> mediagw.v1.ProcessingStatus
+	11, // 17: mediagw.v1.MediaUploadService.WatchStatus:output_type -> mediagw.v1.ProcessingStatus
+	9,  // 18: mediagw.v1.MediaUploadService.GetUpload:output_type -> mediagw.v1.UploadState
+	15, // [15:19] is the sub-list for method output_type
+	11, // [11:15] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_mediagw_v1_media_proto_init() }
@@ -788,8 +1179,8 @@ func file_mediagw_v1_media_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mediagw_v1_media_proto_rawDesc), len(file_mediagw_v1_media_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   7,
+			NumEnums:      3,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

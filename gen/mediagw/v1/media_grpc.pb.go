@@ -22,6 +22,7 @@ const (
 	MediaUploadService_Upload_FullMethodName      = "/mediagw.v1.MediaUploadService/Upload"
 	MediaUploadService_GetStatus_FullMethodName   = "/mediagw.v1.MediaUploadService/GetStatus"
 	MediaUploadService_WatchStatus_FullMethodName = "/mediagw.v1.MediaUploadService/WatchStatus"
+	MediaUploadService_GetUpload_FullMethodName   = "/mediagw.v1.MediaUploadService/GetUpload"
 )
 
 // MediaUploadServiceClient is the client API for MediaUploadService service.
@@ -44,6 +45,11 @@ type MediaUploadServiceClient interface {
 	// WatchStatus sends the current processing state at once, then every
 	// change of state or progress, and ends after a terminal state.
 	WatchStatus(ctx context.Context, in *WatchStatusRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProcessingStatus], error)
+	// GetUpload returns what mediagw's ledger knows of the upload started
+	// with an idempotency key: its phase, the bytes X has committed (where a
+	// resume starts), and the response once it completed. An unknown key is
+	// NOT_FOUND.
+	GetUpload(ctx context.Context, in *GetUploadRequest, opts ...grpc.CallOption) (*UploadState, error)
 }
 
 type mediaUploadServiceClient struct {
@@ -96,6 +102,16 @@ func (c *mediaUploadServiceClient) WatchStatus(ctx context.Context, in *WatchSta
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MediaUploadService_WatchStatusClient = grpc.ServerStreamingClient[ProcessingStatus]
 
+func (c *mediaUploadServiceClient) GetUpload(ctx context.Context, in *GetUploadRequest, opts ...grpc.CallOption) (*UploadState, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UploadState)
+	err := c.cc.Invoke(ctx, MediaUploadService_GetUpload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MediaUploadServiceServer is the server API for MediaUploadService service.
 // All implementations must embed UnimplementedMediaUploadServiceServer
 // for forward compatibility.
@@ -116,6 +132,11 @@ type MediaUploadServiceServer interface {
 	// WatchStatus sends the current processing state at once, then every
 	// change of state or progress, and ends after a terminal state.
 	WatchStatus(*WatchStatusRequest, grpc.ServerStreamingServer[ProcessingStatus]) error
+	// GetUpload returns what mediagw's ledger knows of the upload started
+	// with an idempotency key: its phase, the bytes X has committed (where a
+	// resume starts), and the response once it completed. An unknown key is
+	// NOT_FOUND.
+	GetUpload(context.Context, *GetUploadRequest) (*UploadState, error)
 	mustEmbedUnimplementedMediaUploadServiceServer()
 }
 
@@ -134,6 +155,9 @@ func (UnimplementedMediaUploadServiceServer) GetStatus(context.Context, *GetStat
 }
 func (UnimplementedMediaUploadServiceServer) WatchStatus(*WatchStatusRequest, grpc.ServerStreamingServer[ProcessingStatus]) error {
 	return status.Error(codes.Unimplemented, "method WatchStatus not implemented")
+}
+func (UnimplementedMediaUploadServiceServer) GetUpload(context.Context, *GetUploadRequest) (*UploadState, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUpload not implemented")
 }
 func (UnimplementedMediaUploadServiceServer) mustEmbedUnimplementedMediaUploadServiceServer() {}
 func (UnimplementedMediaUploadServiceServer) testEmbeddedByValue()                            {}
@@ -192,6 +216,24 @@ func _MediaUploadService_WatchStatus_Handler(srv interface{}, stream grpc.Server
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MediaUploadService_WatchStatusServer = grpc.ServerStreamingServer[ProcessingStatus]
 
+func _MediaUploadService_GetUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MediaUploadServiceServer).GetUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MediaUploadService_GetUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MediaUploadServiceServer).GetUpload(ctx, req.(*GetUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MediaUploadService_ServiceDesc is the grpc.ServiceDesc for MediaUploadService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +244,10 @@ var MediaUploadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatus",
 			Handler:    _MediaUploadService_GetStatus_Handler,
+		},
+		{
+			MethodName: "GetUpload",
+			Handler:    _MediaUploadService_GetUpload_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
