@@ -185,6 +185,13 @@ var sniffFamily = map[string]string{
 	"image/gif": "image/gif", "image/webp": "image/webp", "image/bmp": "image/bmp", "image/tiff": "image/tiff",
 }
 
+// DetectMediaType names the media type the first bytes of a file look like
+// (at least the first 16 bytes are needed to tell every known format), or
+// returns "" when they match none of the formats mediagw recognises. It is
+// the check uploads are held to: a file whose declared media_type is not
+// of the detected format is refused.
+func DetectMediaType(head []byte) string { return identify(head) }
+
 // identify names the format the bytes look like, or "" when unknown.
 func identify(head []byte) string {
 	for _, s := range signatures {
