@@ -154,10 +154,10 @@ func TestHead(t *testing.T) {
 func TestDetectMediaType(t *testing.T) {
 	for head, want := range map[string]string{
 		"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00": "video/mp4",
-		"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR":      "image/png",
-		"GIF89a\x01\x00\x01\x00":                     "image/gif",
-		"RIFF\x00\x00\x00\x00WEBPVP8 ":               "image/webp",
-		"hello, world....":                           "",
+		"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR":    "image/png",
+		"GIF89a\x01\x00\x01\x00":                   "image/gif",
+		"RIFF\x00\x00\x00\x00WEBPVP8 ":             "image/webp",
+		"hello, world....":                         "",
 	} {
 		if got := DetectMediaType([]byte(head)); got != want {
 			t.Errorf("DetectMediaType(%q) = %q, want %q", head, got, want)
