@@ -2,7 +2,9 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // ServerOptions are the gRPC server options the service needs: its codec
@@ -55,11 +58,58 @@ func (c *codec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	if err := c.base.Unmarshal(data, v); err != nil {
 		if m, ok := v.(proto.Message); ok {
+			err = explainDecode(m, data.Materialize(), err)
 			proto.Reset(m)
 		}
 		c.bad.Store(v, err)
 	}
 	return nil
+}
+
+// explainDecode names the field of a message that protobuf refused for
+// holding a string that is not UTF-8 (protobuf's own error does not).
+func explainDecode(m proto.Message, b []byte, err error) error {
+	if name := badUTF8(m.ProtoReflect().Descriptor(), b); name != "" {
+		return fmt.Errorf("field %s is not valid UTF-8", name)
+	}
+	return err
+}
+
+// badUTF8 returns the name of the first string field in b (a message of
+// md, nested messages included) that is not UTF-8, or "".
+func badUTF8(md protoreflect.MessageDescriptor, b []byte) string {
+	fields := md.Fields()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if typ == protowire.BytesType {
+			v, k := protowire.ConsumeBytes(b)
+			if k < 0 {
+				return ""
+			}
+			if fd := fields.ByNumber(num); fd != nil {
+				switch {
+				case fd.Kind() == protoreflect.StringKind && !utf8.Valid(v):
+					return string(fd.Name())
+				case fd.Kind() == protoreflect.MessageKind:
+					if name := badUTF8(fd.Message(), v); name != "" {
+						return string(fd.Name()) + "." + name
+					}
+				}
+			}
+			b = b[k:]
+			continue
+		}
+		k := protowire.ConsumeFieldValue(num, typ, b)
+		if k < 0 {
+			return ""
+		}
+		b = b[k:]
+	}
+	return ""
 }
 
 // check reports a message that failed to decode.
@@ -132,7 +182,7 @@ func (f *frame) decode(data mem.BufferSlice) {
 	}
 	buf := data.Materialize()
 	if err := proto.Unmarshal(buf, f.UploadRequest); err != nil {
-		f.err = invalidf("the message is not a valid mediagw.v1.UploadRequest: %v", err)
+		f.err = invalidf("the message is not a valid mediagw.v1.UploadRequest: %v", explainDecode(f.UploadRequest, buf, err))
 		return
 	}
 	f.settle()

@@ -268,3 +268,15 @@ func TestCompleteOpenAPI(t *testing.T) {
 		t.Fatalf("paths %v: want proto field names (media_id)", d.Paths)
 	}
 }
+
+func TestHeaderMatcherForwardsOnlyTheToken(t *testing.T) {
+	t.Parallel()
+	if k, ok := headerMatcher("X-Access-Token"); !ok || k != TokenMetadataKey {
+		t.Fatalf("X-Access-Token: %q %v", k, ok)
+	}
+	for _, h := range []string{"Grpc-Metadata-X-Access-Token", "Grpc-Metadata-Authorization", "Authorization", "Cookie", "X-Forwarded-For", "Traceparent"} {
+		if k, ok := headerMatcher(h); ok {
+			t.Errorf("%s forwarded as %q", h, k)
+		}
+	}
+}

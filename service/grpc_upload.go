@@ -3,12 +3,10 @@ package service
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
 	"google.golang.org/grpc"
-	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
@@ -138,8 +136,7 @@ func (b *grpcBody) recv() (*frame, error) {
 		}
 		return r.f, nil
 	case <-b.timer.C:
-		b.err = &inputError{code: grpccodes.DeadlineExceeded,
-			msg: fmt.Sprintf("no data from the caller for %s: upload abandoned after %d bytes", b.idle, b.n)}
+		b.err = callerIdle(b.idle, b.n)
 	case <-b.ctx.Done():
 		b.err = context.Cause(b.ctx)
 	}

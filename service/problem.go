@@ -44,8 +44,15 @@ func newProblem(err error) problem {
 		p.Title = "Client Closed Request" // 499, which net/http has no text for
 	}
 	for _, d := range st.Details() {
-		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
-			p.RetryAfterSeconds = int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+		switch d := d.(type) {
+		case *errdetails.RetryInfo:
+			if d.GetRetryDelay() != nil {
+				p.RetryAfterSeconds = int64(math.Ceil(d.GetRetryDelay().AsDuration().Seconds()))
+			}
+		case *errdetails.ErrorInfo:
+			if d.GetDomain() == errorDomain && d.GetReason() == reasonCallerIdle {
+				p.Status, p.Title = http.StatusRequestTimeout, http.StatusText(http.StatusRequestTimeout)
+			}
 		}
 	}
 	return p

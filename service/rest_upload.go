@@ -125,8 +125,7 @@ func (b *restBody) Read(p []byte) (int, error) {
 func (b *restBody) readError(err error) error {
 	var ne net.Error
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-		return &inputError{code: grpccodes.DeadlineExceeded,
-			msg: fmt.Sprintf("no data from the caller for %s: upload abandoned after %d bytes", b.idle, b.n)}
+		return callerIdle(b.idle, b.n)
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
