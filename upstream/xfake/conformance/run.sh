@@ -52,6 +52,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 (cd "$root" && go build -o "$tmp/xfake" ./cmd/xfake)
 
 export XFAKE_CONSUMER_KEY=conformance-consumer-key XFAKE_CONSUMER_SECRET=conformance-consumer-secret
@@ -81,10 +82,12 @@ mkdir -p "$media"
 { printf 'GIF89a\x40\x01\xf0\x00'; head -c 1500000 /dev/urandom; } >"$media/anim.gif"
 export XFAKE_MEDIA="$media"
 
+# Each client gets at most 90 s (a few seconds normally), so that a client
+# polling STATUS forever cannot hold the run.
 status=0
-"$python" "$here/tweepy_upload.py" || status=1
-(cd "$here" && node twitter_api_v2_upload.js twitter-api-v2 v1.1 v2) || status=1
-(cd "$here" && node twitter_api_v2_upload.js twitter-api-v2-122 v2-cmd) || status=1
+timeout 90 "$python" "$here/tweepy_upload.py" || status=1
+(cd "$here" && timeout 90 node twitter_api_v2_upload.js twitter-api-v2 v1.1 v2) || status=1
+(cd "$here" && timeout 90 node twitter_api_v2_upload.js twitter-api-v2-122 v2-cmd) || status=1
 if grep -q . "$tmp/xfake.log" && grep -qv '^xfake listening on ' "$tmp/xfake.log"; then
 	echo "conformance: the emulator logged:" >&2
 	grep -v '^xfake listening on ' "$tmp/xfake.log" >&2
