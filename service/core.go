@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
@@ -39,22 +40,45 @@ type bodyEnder interface {
 	end() error
 }
 
+// uploadOptions describe how a transport delivers an upload.
+type uploadOptions struct {
+	transport string
+	// bodyLen is the body's length when the transport knows it (a REST
+	// Content-Length), else -1.
+	bodyLen int64
+}
+
+// interrupter is implemented by bodies whose blocked reads can be ended
+// when the upload must stop (a resume takes it over, mediagw drains).
+type interrupter interface {
+	interrupt()
+}
+
 // uploadFrom is the one upload path of both transports. start reads the
-// start message that describes the media, and body delivers its bytes. Everything that can be checked
-// without X (the start message, the size limits, the first bytes) is
-// checked before INIT; afterwards the bytes go straight into the session,
-// which cuts them into segments.
+// start message that describes the media, and body delivers its bytes.
+// Everything that can be checked without X (the start message, the size
+// limits, the first bytes) is checked before INIT; afterwards the bytes go
+// straight into the session, which cuts them into segments.
 //
 // A body that implements io.WriterTo (the gRPC stream, whose messages
 // already hold the bytes) writes them into the session, which copies them
 // once into a segment buffer; any other body (a REST request body) is
 // read by the session straight into its segment buffers.
-func (s *Server) uploadFrom(ctx context.Context, c Caller, transport string, start func() (*mediagwv1.UploadStart, error), body io.Reader) (*mediagwv1.UploadResponse, error) {
-	ctx, span := s.tel.tracer.Start(ctx, "upload", trace.WithAttributes(attrTransport.String(transport)))
+func (s *Server) uploadFrom(ctx context.Context, c Caller, o uploadOptions, start func() (*mediagwv1.UploadStart, error), body io.Reader) (*mediagwv1.UploadResponse, error) {
+	ctx, span := s.tel.tracer.Start(ctx, "upload", trace.WithAttributes(attrTransport.String(o.transport)))
 	defer span.End()
 	s.tel.inFlight.Add(ctx, 1)
 	defer s.tel.inFlight.Add(ctx, -1)
-	u := &upload{s: s, caller: c, started: time.Now()}
+	// The upload stops when its caller goes, and when mediagw stops it
+	// (drain past the timeout, a resume taking the upload over).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(s.stopping, func() { cancel(errShuttingDown) })
+	defer stop()
+	if in, ok := body.(interrupter); ok {
+		defer context.AfterFunc(ctx, in.interrupt)()
+	}
+	u := &upload{s: s, caller: c, opts: o, started: time.Now(), cancel: cancel}
 	resp, err := u.run(ctx, start, body)
 	err = toStatus(err)
 	u.finish(ctx, span, err)
@@ -65,7 +89,9 @@ func (s *Server) uploadFrom(ctx context.Context, c Caller, transport string, sta
 type upload struct {
 	s        *Server
 	caller   Caller
+	opts     uploadOptions
 	started  time.Time
+	cancel   context.CancelCauseFunc
 	spec     Spec
 	mediaID  string
 	received int64
@@ -75,6 +101,12 @@ type upload struct {
 	// the bytes received; both nil when the caller declared none.
 	want   []byte
 	digest hash.Hash
+
+	// rec is the upload's ledger record when it has an idempotency key.
+	rec *record
+	// outcome says how the upload ended, for the log line: "" (as its
+	// error says), replayed, resumed, interrupted.
+	outcome string
 }
 
 func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadStart, error), body io.Reader) (*mediagwv1.UploadResponse, error) {
@@ -82,12 +114,40 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 	if err != nil {
 		return nil, err
 	}
-	if u.spec, err = u.s.validateStart(start); err != nil {
+	if start.GetIdempotencyKey() != "" || start.ResumeOffset != nil {
+		return u.runKeyed(ctx, start, body)
+	}
+	if err := u.prepare(ctx, start); err != nil {
 		return nil, err
+	}
+	head, err := u.head(body)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := u.s.backend.Begin(ctx, u.caller.Auth, u.spec)
+	if err != nil {
+		return nil, err
+	}
+	u.begun(ctx, sess)
+	media, err := u.pump(ctx, sess, head, body)
+	u.info = sess.Info()
+	if err != nil {
+		sess.Abort(err)
+		return nil, err
+	}
+	return u.respond(media), nil
+}
+
+// prepare validates the start message and sets up the upload's spec and
+// digest.
+func (u *upload) prepare(ctx context.Context, start *mediagwv1.UploadStart) error {
+	var err error
+	if u.spec, err = u.s.validateStart(start); err != nil {
+		return err
 	}
 	if d := start.GetSha256(); d != "" {
 		if u.want, err = hex.DecodeString(d); err != nil || len(u.want) != sha256.Size {
-			return nil, invalidf("sha256 %s is not a hex SHA-256 digest (64 hex digits)", quote(d))
+			return invalidf("sha256 %s is not a hex SHA-256 digest (64 hex digits)", quote(d))
 		}
 		u.digest = sha256.New()
 	}
@@ -95,10 +155,13 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 	span.SetAttributes(attrMediaType.String(u.spec.MediaType), attrCategory.String(u.spec.Category),
 		attrTotalBytes.Int64(u.spec.TotalBytes))
 	u.s.tel.started.Add(ctx, 1, metric.WithAttributes(attrCategory.String(u.spec.Category)))
+	return nil
+}
 
-	// The first bytes must show the declared format before X sees anything.
-	var headBuf [sniffLen]byte
-	head := headBuf[:min(int64(sniffLen), u.spec.TotalBytes)]
+// head reads the first bytes, which must show the declared format before X
+// sees anything.
+func (u *upload) head(body io.Reader) ([]byte, error) {
+	head := make([]byte, min(int64(sniffLen), u.spec.TotalBytes))
 	n, err := io.ReadFull(body, head)
 	u.count(head[:n])
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -110,21 +173,19 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 	if err := sniff(u.spec.MediaType, head); err != nil {
 		return nil, err
 	}
+	return head, nil
+}
 
-	sess, err := u.s.backend.Begin(ctx, u.caller.Auth, u.spec)
-	if err != nil {
-		return nil, err
-	}
+// begun records the session X opened (or that was resumed).
+func (u *upload) begun(ctx context.Context, sess Session) {
 	u.mediaID = sess.MediaID()
 	u.info = sess.Info()
-	span.SetAttributes(attrMediaID.String(u.mediaID), attrSegmentSize.Int64(u.info.SegmentSize),
+	trace.SpanFromContext(ctx).SetAttributes(attrMediaID.String(u.mediaID), attrSegmentSize.Int64(u.info.SegmentSize),
 		attrSegments.Int(u.info.Segments), attrParallelism.Int(u.info.Parallelism))
-	media, err := u.pump(ctx, sess, head, body)
-	u.info = sess.Info()
-	if err != nil {
-		sess.Abort(err)
-		return nil, err
-	}
+}
+
+// respond remembers the media's state and builds the response.
+func (u *upload) respond(media Media) *mediagwv1.UploadResponse {
 	u.s.status.remember(u.caller.Auth, media)
 	return &mediagwv1.UploadResponse{
 		MediaId:          media.ID,
@@ -132,7 +193,7 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 		Size:             media.Size,
 		ExpiresAfterSecs: media.ExpiresAfterSecs,
 		Processing:       toProto(media),
-	}, nil
+	}
 }
 
 // pump hands the head and the rest of the body to the session, then
@@ -169,19 +230,43 @@ func (u *upload) pump(ctx context.Context, sess Session, head []byte, body io.Re
 				u.received, got, u.want)
 		}
 	}
+	if u.rec != nil {
+		if err := u.rec.finalizing(ctx); err != nil {
+			return Media{}, err
+		}
+	}
 	return sess.Finish(ctx)
 }
 
-// count records bytes received from the caller.
+// count records bytes received from the caller. With a ledger record, the
+// hash state is kept at every segment boundary, for the record to store
+// once the segment's APPEND is acknowledged.
 func (u *upload) count(p []byte) {
-	u.received += int64(len(p))
-	if u.digest != nil {
+	if u.digest == nil {
+		u.received += int64(len(p))
+		return
+	}
+	size := u.info.SegmentSize
+	if u.rec == nil || size == 0 {
+		u.received += int64(len(p))
 		u.digest.Write(p)
+		return
+	}
+	for len(p) > 0 {
+		next := (u.received/size + 1) * size
+		k := int(min(int64(len(p)), next-u.received))
+		u.digest.Write(p[:k])
+		u.received += int64(k)
+		p = p[k:]
+		if u.received%size == 0 {
+			u.rec.hashAt(u.received, u.digest)
+		}
 	}
 }
 
 func (u *upload) short() error {
-	return invalidf("received %d of %d bytes", u.received, u.spec.TotalBytes)
+	return &inputError{code: grpccodes.InvalidArgument, resumable: true,
+		msg: fmt.Sprintf("received %d of %d bytes", u.received, u.spec.TotalBytes)}
 }
 
 // meteredSession counts and hashes what a WriterTo body writes, and
@@ -196,9 +281,10 @@ func (m *meteredSession) Write(p []byte) (int, error) {
 		m.u.received += int64(len(p))
 		return 0, invalidf("received more than total_bytes (%d)", m.u.spec.TotalBytes)
 	}
-	n, err := m.sess.Write(p)
-	m.u.count(p[:n])
-	return n, err
+	// Counted (and hashed) before the session may send a segment: its
+	// acknowledgement must find the hash state of its end.
+	m.u.count(p)
+	return m.sess.Write(p)
 }
 
 // meteredBody counts and hashes what the session reads from a body, in

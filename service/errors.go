@@ -21,6 +21,9 @@ type inputError struct {
 	// reason, when set, travels as an ErrorInfo detail (domain mediagw)
 	// that names the situation more precisely than the code.
 	reason string
+	// resumable marks refusals that interrupt an upload with an
+	// idempotency key instead of failing it (the stream ended short).
+	resumable bool
 }
 
 // Reasons of ErrorInfo details.

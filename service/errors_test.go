@@ -26,6 +26,9 @@ type nopBackend struct{}
 func (nopBackend) Begin(context.Context, Auth, Spec) (Session, error) {
 	return nil, errors.New("not used")
 }
+func (nopBackend) Resume(context.Context, Auth, Spec, ResumeAt) (Session, error) {
+	return nil, errors.New("not used")
+}
 func (nopBackend) Status(context.Context, Auth, string) (Media, error) {
 	return Media{}, errors.New("not used")
 }

@@ -40,6 +40,13 @@ type Config struct {
 	// StatusTTL is how long a terminal state is remembered when X did not
 	// say how long the media id lives; default 24h.
 	StatusTTL time.Duration
+	// Ledger records uploads that carry an idempotency key; nil refuses
+	// such uploads (FailedPrecondition).
+	Ledger Ledger
+	// InterruptWait is how long the APPENDs in flight of an interrupted
+	// upload may take to finish (their bytes are all there) before they
+	// are cancelled; default 10s.
+	InterruptWait time.Duration
 	// Logger receives one line per upload; default slog.Default(). Tokens
 	// and media bytes are never logged.
 	Logger *slog.Logger
@@ -57,6 +64,11 @@ type Server struct {
 	log     *slog.Logger
 	status  *statusHub
 	tel     *telemetry
+
+	// stopping ends when InterruptUploads is called: every upload still
+	// running stops (interrupted, when it has an idempotency key).
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 var _ mediagwv1.MediaUploadServiceServer = (*Server)(nil)
@@ -84,6 +96,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StatusTTL <= 0 {
 		cfg.StatusTTL = 24 * time.Hour
 	}
+	if cfg.InterruptWait <= 0 {
+		cfg.InterruptWait = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -92,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("service: telemetry: %w", err)
 	}
 	s := &Server{cfg: cfg, backend: cfg.Backend, log: cfg.Logger, tel: tel}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.status = newStatusHub(s)
 	return s, nil
 }
@@ -99,6 +115,15 @@ func New(cfg Config) (*Server, error) {
 // Close stops the STATUS pollers; watchers still open end with Unavailable.
 func (s *Server) Close() {
 	s.status.close()
+}
+
+// InterruptUploads stops every upload still running, for a shutdown past
+// its drain timeout: each caller gets Unavailable ("mediagw is shutting
+// down"), and an upload with an idempotency key is recorded INTERRUPTED
+// with its committed bytes, to be resumed on another replica or after the
+// restart. The calls return once their uploads have settled.
+func (s *Server) InterruptUploads() {
+	s.stop()
 }
 
 // Register adds the service to a gRPC server.

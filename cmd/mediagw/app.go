@@ -47,6 +47,8 @@ type app struct {
 	svc              *service.Server
 	emulator         *http.Server
 	xURL             string
+	ledger           service.Ledger
+	sweepStop        chan struct{}
 }
 
 // newApp builds every part and opens the listeners; serve runs them.
@@ -83,8 +85,13 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, fmt.Errorf("X client: %w", err)
 	}
+	if err := a.openLedger(); err != nil {
+		return nil, err
+	}
 	if a.svc, err = service.New(service.Config{
 		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism},
+		Ledger:         a.ledger,
+		InterruptWait:  interruptWait,
 		MaxVideoBytes:  int64(cfg.MaxVideoBytes),
 		WatchTimeout:   cfg.WatchTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
@@ -229,13 +236,24 @@ func (a *app) drain() {
 	// Status watches could stay open for --watch-timeout: end them now
 	// (Unavailable, "shutting down"), so the drain waits for uploads only.
 	a.svc.Close()
+	// Past the drain timeout the uploads still running are stopped: each
+	// caller gets Unavailable, and an upload with an idempotency key is
+	// recorded interrupted (with its committed bytes) for a resume. They
+	// get the time to settle; only then are connections cut.
 	dctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout)
 	defer cancel()
+	stop := context.AfterFunc(dctx, func() {
+		a.log.Warn("drain timeout: interrupting the uploads still running")
+		a.svc.InterruptUploads()
+	})
+	defer stop()
+	gctx, gcancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout+settleGrace)
+	defer gcancel()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := a.httpSrv.Shutdown(dctx); err != nil {
+		if err := a.httpSrv.Shutdown(gctx); err != nil {
 			_ = a.httpSrv.Close()
 		}
 	}()
@@ -245,8 +263,8 @@ func (a *app) drain() {
 		go func() { a.grpcSrv.GracefulStop(); close(done) }()
 		select {
 		case <-done:
-		case <-dctx.Done():
-			a.log.Warn("drain timeout: cancelling in-flight calls")
+		case <-gctx.Done():
+			a.log.Warn("calls still running after the drain: closing their connections")
 			a.grpcSrv.Stop()
 			<-done
 		}
@@ -254,6 +272,13 @@ func (a *app) drain() {
 	wg.Wait()
 	a.closeAll()
 }
+
+// settleGrace is how long interrupted uploads may take to settle (their
+// APPENDs in flight, the ledger's record) after the drain timeout.
+const settleGrace = interruptWait + 5*time.Second
+
+// interruptWait bounds the APPENDs in flight of an interrupted upload.
+const interruptWait = 10 * time.Second
 
 // closeAll releases what newApp opened; safe on a partly built app.
 func (a *app) closeAll() {
@@ -267,6 +292,14 @@ func (a *app) closeAll() {
 	}
 	if a.pprofSrv != nil {
 		_ = a.pprofSrv.Close()
+	}
+	if a.sweepStop != nil {
+		close(a.sweepStop)
+		a.sweepStop = nil
+	}
+	if a.ledger != nil {
+		_ = a.ledger.Close()
+		a.ledger = nil
 	}
 	if a.emulator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -41,6 +41,10 @@ type config struct {
 	WatchTimeout  time.Duration
 	IdleTimeout   time.Duration
 
+	// Ledger is the upload ledger: a bbolt file path, "off", or empty for
+	// the default path.
+	Ledger string
+
 	LogFormat string
 	LogLevel  string
 	PprofAddr string
@@ -91,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight uploads may take before they are cancelled")
 	fs.DurationVar(&c.WatchTimeout, "watch-timeout", 30*time.Minute, "how long one media id is polled for STATUS")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "fail an upload whose caller sends nothing for this long, releasing its buffer")
+	fs.StringVar(&c.Ledger, "ledger", "", "upload ledger: a file path (embedded bbolt), or off; default mediagw/ledger.db under $XDG_STATE_HOME or ~/.local/state")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")
