@@ -50,7 +50,9 @@ func targets(rows []Row, adv *Adversarial) []Target {
 		return best
 	}
 	for _, mode := range []string{modeREST, modeGRPC} {
-		r := pick(func(r Row) bool { return r.Mode == mode && r.Latency == "0s" && r.Concurrency == 1 && r.Bandwidth == "" })
+		r := pick(func(r Row) bool {
+			return r.Mode == mode && r.Latency == "0s" && r.Concurrency == 1 && r.Bandwidth == ""
+		})
 		if r == nil || r.CPUSecPerGiB.N == 0 {
 			continue
 		}
@@ -62,7 +64,9 @@ func targets(rows []Row, adv *Adversarial) []Target {
 		}
 	}
 	for _, mode := range []string{modeREST, modeGRPC} {
-		r := pick(func(r Row) bool { return r.Mode == mode && r.Latency == (50*time.Millisecond).String() && r.Concurrency == 1 })
+		r := pick(func(r Row) bool {
+			return r.Mode == mode && r.Latency == (50*time.Millisecond).String() && r.Concurrency == 1
+		})
 		if r == nil {
 			continue
 		}
