@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestSummarize(t *testing.T) {
@@ -246,15 +250,15 @@ func TestScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := names(cfg), "lat0/1x480MiB lat50ms/1x256MiB lat0/1x64MiB lat0/100x20MiB"; got != want || cfg.runs != 3 || cfg.x != xSink {
-		t.Errorf("default scenarios = %s (runs %d, x %s), want %s (runs 3, sink)", got, cfg.runs, cfg.x, want)
+	if got, want := names(cfg), "lat0/1x480MiB lat50ms/1x256MiB lat0/1x64MiB lat0/100x20MiB"; got != want || cfg.runs != 5 || cfg.x != xSink {
+		t.Errorf("default scenarios = %s (runs %d, x %s), want %s (runs 5, sink)", got, cfg.runs, cfg.x, want)
 	}
 	cfg, err = parseConfig([]string{"-quick", "-x", "emulator"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := names(cfg), "lat0/1x16MiB lat0/1x64MiB lat0/10x20MiB lat50ms/1x16MiB lat50ms/1x64MiB lat50ms/10x20MiB bw40MB/1x16MiB"; got != want {
-		t.Errorf("quick emulator scenarios = %s, want %s", got, want)
+	if got, want := names(cfg), "lat0/1x16MiB lat0/1x64MiB lat0/10x20MiB lat50ms/1x16MiB lat50ms/1x64MiB lat50ms/10x20MiB bw40MB/1x16MiB"; got != want || cfg.runs != 3 {
+		t.Errorf("quick emulator scenarios = %s (runs %d), want %s (runs 3)", got, cfg.runs, want)
 	}
 	cfg, err = parseConfig([]string{"-scenarios", "lat0.05s/bw5MiB/2x3MiB", "-x", "emulator"})
 	if err != nil {
@@ -329,5 +333,76 @@ func TestFlagNames(t *testing.T) {
 	}
 	if flagNames(context.Background(), t.TempDir()+"/missing") != nil {
 		t.Error("a binary that does not run gave flag names")
+	}
+}
+
+func TestTargets(t *testing.T) {
+	cpu := func(m float64) Summary { return Summary{Median: m, Min: m, Max: m, N: 3} }
+	rows := []Row{
+		{Scenario: "lat0/1x480MiB", Mode: modeBaseline, Path: modeBaseline, X: xSink, Latency: "0s", SizeBytes: 480 << 20, Concurrency: 1, XCPUSecPerGiB: cpu(0.6)},
+		{Scenario: "lat0/1x480MiB", Mode: modeREST, Path: modeREST, Latency: "0s", SizeBytes: 480 << 20, Concurrency: 1,
+			CPUSecPerGiB: cpu(1.1), RelayCPURatio: 1.1, PeakRSSMiB: 50, Uploads: 5, FirstBeforeEnd: 5},
+		{Scenario: "lat0/1x480MiB", Mode: modeGRPC, Path: modeGRPC, Latency: "0s", SizeBytes: 480 << 20, Concurrency: 1,
+			CPUSecPerGiB: cpu(1.3), RelayCPURatio: 1.3, PeakRSSMiB: 70, Uploads: 5, FirstBeforeEnd: 4},
+		{Scenario: "lat0/1x480MiB", Mode: modeRelay, Path: modeRelay, Latency: "0s", SizeBytes: 480 << 20, Concurrency: 1, CPUSecPerGiB: cpu(1)},
+		{Scenario: "lat0/1x480MiB", Mode: modeHop, Path: modeHop, Latency: "0s", SizeBytes: 480 << 20, Concurrency: 1, CPUSecPerGiB: cpu(0.3), ClientCPUSecPerGiB: cpu(0.4)},
+		{Scenario: "lat50ms/1x64MiB", Mode: modeREST, Path: modeREST, Latency: "50ms", SizeBytes: 64 << 20, Concurrency: 1, Ratio: 2.8, Ideal: 3},
+		{Scenario: "lat0/100x20MiB", Mode: modeREST, Path: modeREST, Latency: "0s", SizeBytes: 20 << 20, Concurrency: 100,
+			Uploads: 500, Verified: 500, PeakRSSMiB: 500, FirstBeforeEnd: 500},
+		{Scenario: "lat0/1x480MiB", Mode: modeREST, Path: "rest+x", Variant: "x", Latency: "0s", SizeBytes: 480 << 20, Concurrency: 1,
+			CPUSecPerGiB: cpu(9), PeakRSSMiB: 900},
+	}
+	adv := &Adversarial{Faults: []FaultResult{{Name: advFaults, Paths: []FaultPath{{Path: "all", Uploads: 10, Verified: 10, P99: 6}}}}}
+	got := map[string]string{}
+	for _, tg := range targets(rows, adv) {
+		got[tg.Name] = tg.Measured + " " + tg.verdict()
+	}
+	for name, want := range map[string]string{
+		"mediagw rest CPU ≤ 1.2 s/GiB (lat0/1x480MiB)":                                           "1.10 (1.10–1.10) s/GiB yes",
+		"mediagw grpc CPU ≤ 1.2 s/GiB (lat0/1x480MiB)":                                           "1.30 (1.30–1.30) s/GiB **no**",
+		"mediagw rest CPU ≤ 1.0× the bare relay's (goal; lat0/1x480MiB)":                         "1.10× **no**",
+		"CPU s/GiB per process (lat0/1x480MiB)":                                                  "sink receiving the baseline 0.60; rest 1.10; grpc 1.30; relay 1.00; hop 0.30 server + 0.40 client; rest+x 9.00 –",
+		"rest ≥ 2.70× (0.9 of ideal) baseline at 50 ms (lat50ms/1x64MiB; ideal 3.00×)":           "2.80× yes",
+		"rest lat0/100x20MiB: 0 errors, all byte-exact, peak RSS ≤ 512 MiB":                      "0 errors, 500/500 byte-exact, 500 MiB yes",
+		"one upload: mediagw peak RSS ≤ 64 MiB (largest over single-upload rows)":                "70 MiB (lat0/1x480MiB grpc) **no**",
+		"first APPEND reaches X before the caller has sent its last byte (every mediagw upload)": "not every upload (see the table) **no**",
+		"adv/faults: p99 upload time ≤ 5 s under faults":                                         "p99 6.00 s, max 0.00 s, 10/10 byte-exact **no**",
+	} {
+		if got[name] != want {
+			t.Errorf("target %q = %q, want %q", name, got[name], want)
+		}
+	}
+	for name := range got {
+		if strings.Contains(name, "1.5×") {
+			t.Errorf("a target without its row: %q", name)
+		}
+	}
+}
+
+func TestPercentileAndCounts(t *testing.T) {
+	xs := make([]float64, 100)
+	for i := range xs {
+		xs[i] = float64(100 - i)
+	}
+	if p50, p99, p100 := percentile(xs, 50), percentile(xs, 99), percentile(xs, 100); p50 != 50 || p99 != 99 || p100 != 100 {
+		t.Errorf("percentiles 50/99/100 = %v/%v/%v", p50, p99, p100)
+	}
+	if !math.IsNaN(percentile(nil, 99)) || percentile([]float64{7}, 99) != 7 {
+		t.Error("percentile of 0 or 1 samples")
+	}
+	if got := counts(map[string]int{"OK": 190, "ResourceExhausted": 10, "Aborted": 10}); got != "OK 190, Aborted 10, ResourceExhausted 10" {
+		t.Errorf("counts = %q", got)
+	}
+	if got := outcome(&httpError{status: 429}); got != "HTTP 429" {
+		t.Errorf("outcome(HTTP 429) = %q", got)
+	}
+	if got := outcome(fmt.Errorf("send: %w", status.Error(codes.ResourceExhausted, "full"))); got != "ResourceExhausted" {
+		t.Errorf("outcome(wrapped status) = %q", got)
+	}
+	if got := outcome(fmt.Errorf("dial: %w", context.DeadlineExceeded)); got != "timeout" {
+		t.Errorf("outcome(deadline) = %q", got)
+	}
+	if got := outcome(errors.New("connection reset")); got != "transport" {
+		t.Errorf("outcome(reset) = %q", got)
 	}
 }

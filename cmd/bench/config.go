@@ -76,7 +76,7 @@ func parseConfig(args []string) (config, error) {
 	fs.BoolVar(&c.quick, "quick", false, "quick mode (under two minutes): smaller scenarios and adversarial rows, unless -scenarios is given")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the report as JSON instead of markdown")
 	fs.StringVar(&c.jsonFile, "json-file", "", "also write the report as JSON to this file")
-	fs.IntVar(&c.runs, "runs", 3, "runs per scenario and path (the median is reported)")
+	fs.IntVar(&c.runs, "runs", 5, "runs per scenario and path (the median is reported; -quick: 3)")
 	fs.StringVar(&modes, "modes", "baseline,grpc,rest,relay,hop", "upload paths to measure (relay: single uploads only; hop: single uploads without latency)")
 	fs.StringVar(&run, "run", "", "only scenarios whose name matches this regexp (e.g. 'lat0/', '1x480MiB', '^adv/')")
 	fs.StringVar(&c.x, "x", xSink, "X server: sink (the minimal X) or emulator (cmd/xfake)")
@@ -121,6 +121,9 @@ func parseConfig(args []string) (config, error) {
 	}
 	if c.quick {
 		c.adv.quick(given)
+		if !given["runs"] {
+			c.runs = 3
+		}
 	}
 	var err error
 	for _, spec := range splitList(scs) {

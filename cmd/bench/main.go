@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string) error {
 	began := time.Now()
 	rep := Report{Date: began.UTC().Format(time.RFC3339), GoVersion: goVersion(ctx), CPU: cpuModel(), Cores: runtime.NumCPU(),
 		LoadBefore: loadAvg(), Quick: cfg.quick, X: cfg.x, Runs: cfg.runs, GRPCChunk: cfg.grpcChunk,
-		Parallelism: cfg.parallelism, MaxInFlight: cfg.maxInFlight, Variants: cfg.variants, Notes: notes(cfg.x)}
+		Parallelism: cfg.parallelism, MaxInFlight: cfg.maxInFlight, Variants: cfg.variants, Notes: notes(cfg.x, cfg.sinkDigest)}
 
 	root, err := moduleRoot(ctx)
 	if err != nil {

@@ -22,10 +22,10 @@ func markdown(rep Report) string {
 			fmt.Fprintf(&b, "- variant %s: mediagw %s\n", v.Name, strings.Join(v.Args, " "))
 		}
 	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(&b, "- %s\n", n)
-	}
 	if len(rep.Rows) > 0 {
+		for _, n := range rep.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
 		b.WriteString("\n| scenario | path | MB/s median (min–max) | × baseline | ideal × | measured/ideal | 1st APPEND ms | 1st APPEND before last byte | peak RSS MiB | CPU s/GiB median (min–max) | × relay CPU | X CPU s/GiB | client CPU s/GiB | errors | byte-exact |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	}
@@ -69,13 +69,13 @@ func firstBefore(r Row) string {
 }
 
 // notes explains the columns of the main table.
-func notes(x string) []string {
+func notes(x, digest string) []string {
 	return []string{
 		"MB/s = 10^6 bytes/s of all uploads of a run together (wall time from the first byte sent to the last answer); ratios compare medians within a scenario",
 		"paths: baseline = INIT + sequential 4 MiB multipart APPENDs + FINALIZE straight to X (xurl / X sample code); grpc, rest = through a fresh mediagw process per scenario and path; " +
 			"relay = the bare relay, a process that reads a raw POST body in 4 MiB pieces and APPENDs them to X, 4 in flight, nothing else; " +
 			"hop = the same bytes POSTed over one loopback HTTP connection to a process that discards them",
-		"X = " + map[string]string{xSink: "the sink, a minimal X in its own process: v2 endpoints, multipart parsed as it streams, SHA-256 in segment order, nothing on disk", xEmulator: "cmd/xfake, the full emulator (validation, spill files, rate-limit and fault machinery)"}[x],
+		"X = " + map[string]string{xSink: "the sink, a minimal X in its own process: v2 endpoints, multipart parsed as it streams, an " + strings.ToUpper(digest) + " digest in segment order, nothing on disk", xEmulator: "cmd/xfake, the full emulator (validation, spill files, rate-limit and fault machinery)"}[x],
 		"ideal × = (2+S)/(2+ceil(C·S/min(C·P, M))) for latency scenarios (S 4 MiB segments per upload, C uploads at once, P per-upload and M global APPEND limits); – where latency is 0",
 		"1st APPEND ms = X's first APPEND − client's first send, median over uploads; peak RSS = max(VmHWM, VmRSS sampled every 10 ms) of the path's process",
 		"CPU s/GiB = utime+stime per GiB moved, per run, of the path's own process: mediagw (grpc, rest), the relay (relay), the discard server (hop); × relay CPU = that median over the relay's in the same scenario; X and client CPU = the X process and the bench process (the callers) in the same runs",

@@ -47,17 +47,22 @@ type LegitResult struct {
 	After   timed   `json:"after_slow_callers_stopped"`
 }
 
-// timed is one upload's duration or how it failed.
+// timed is one upload's duration or how it failed: Outcome is "OK", a
+// gRPC code, "HTTP n", timeout (the bench's wait ran out) or transport.
 type timed struct {
 	Seconds float64 `json:"seconds"`
+	Outcome string  `json:"outcome"`
 	Error   string  `json:"error,omitempty"`
 }
 
 func (t timed) text() string {
-	if t.Error != "" {
-		return fmt.Sprintf("failed after %.1f s: %s", t.Seconds, trim(t.Error, 80))
+	switch t.Outcome {
+	case "OK":
+		return fmt.Sprintf("%.2f s", t.Seconds)
+	case "timeout", codes.DeadlineExceeded.String():
+		return fmt.Sprintf("not done after %.1f s", t.Seconds)
 	}
-	return fmt.Sprintf("%.2f s", t.Seconds)
+	return fmt.Sprintf("%s after %.1f s", t.Outcome, t.Seconds)
 }
 
 func (r StarvationResult) endings() string {
@@ -120,11 +125,14 @@ func (b *bench) starvation(ctx context.Context, name string, v variant) (Starvat
 				u := c.c.upload(lctx, newGen(starveLegit))
 				out[i].Seconds = u.end.Sub(u.start).Seconds()
 				err := u.err
+				out[i].Outcome = outcome(err)
 				if err == nil {
-					_, err = x.in.check(ctx, u)
+					if _, err = x.in.check(ctx, u); err != nil {
+						out[i].Outcome = "not byte-exact"
+					}
 				}
 				if err != nil {
-					out[i].Error = err.Error()
+					out[i].Error = trim(err.Error(), 300)
 				}
 			})
 		}

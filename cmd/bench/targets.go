@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,7 @@ const (
 	targetCPU         = 1.2 // mediagw CPU s/GiB, REST and gRPC
 	targetRelayRatio  = 1.0 // goal: mediagw CPU over the bare relay's
 	targetLatRatio    = 3.3 // × baseline at 50 ms, 256 MiB, P=4, REST
+	targetLatSize     = 256 << 20
 	targetSmallRatio  = 1.5 // × baseline at 0 latency, 64 MiB
 	targetConcRSS     = 512 // MiB, 100 concurrent 20 MiB uploads
 	targetSingleRSS   = 64  // MiB, one upload
@@ -63,6 +65,11 @@ func targets(rows []Row, adv *Adversarial) []Target {
 				Measured: fmt.Sprintf("%.2f×", r.RelayCPURatio), Met: met(r.RelayCPURatio <= targetRelayRatio)})
 		}
 	}
+	if r := pick(func(r Row) bool { return r.Latency == "0s" && r.Concurrency == 1 && r.Bandwidth == "" }); r != nil {
+		if line := cpuLine(rows, r.Scenario); line != "" {
+			out = append(out, Target{Name: "CPU s/GiB per process (" + r.Scenario + ")", Measured: line})
+		}
+	}
 	for _, mode := range []string{modeREST, modeGRPC} {
 		r := pick(func(r Row) bool {
 			return r.Mode == mode && r.Latency == (50*time.Millisecond).String() && r.Concurrency == 1
@@ -70,8 +77,14 @@ func targets(rows []Row, adv *Adversarial) []Target {
 		if r == nil {
 			continue
 		}
-		out = append(out, Target{Name: fmt.Sprintf("%s ≥ %.1f× baseline at 50 ms (%s; ideal %.2f×)", mode, targetLatRatio, r.Scenario, r.Ideal),
-			Measured: fmt.Sprintf("%.2f×", r.Ratio), Met: met(r.Ratio >= targetLatRatio)})
+		// The target is set for 256 MiB (ideal 3.67×); other sizes are
+		// held to the same share of their ideal.
+		want, of := targetLatRatio, ""
+		if r.SizeBytes != targetLatSize {
+			want, of = targetLatRatio/idealRatio(segmentsOf(targetLatSize, baselineSegment), 4, 1, 64)*r.Ideal, " (0.9 of ideal)"
+		}
+		out = append(out, Target{Name: fmt.Sprintf("%s ≥ %.2f×%s baseline at 50 ms (%s; ideal %.2f×)", mode, want, of, r.Scenario, r.Ideal),
+			Measured: fmt.Sprintf("%.2f×", r.Ratio), Met: met(r.Ratio >= want)})
 	}
 	for _, mode := range []string{modeREST, modeGRPC} {
 		r := pick(func(r Row) bool {
@@ -113,4 +126,30 @@ func targets(rows []Row, adv *Adversarial) []Target {
 		out = append(out, adv.targets()...)
 	}
 	return out
+}
+
+// cpuLine lists the CPU medians of one scenario's processes: mediagw per
+// path, the relay, X receiving the baseline, and both ends of the hop.
+func cpuLine(rows []Row, scenario string) string {
+	var parts []string
+	for _, r := range rows {
+		if r.Scenario != scenario {
+			continue
+		}
+		switch r.Mode {
+		case modeBaseline:
+			if r.XCPUSecPerGiB.N > 0 {
+				parts = append(parts, fmt.Sprintf("%s receiving the baseline %.2f", r.X, r.XCPUSecPerGiB.Median))
+			}
+		case modeHop:
+			if r.CPUSecPerGiB.N > 0 {
+				parts = append(parts, fmt.Sprintf("hop %.2f server + %.2f client", r.CPUSecPerGiB.Median, r.ClientCPUSecPerGiB.Median))
+			}
+		default:
+			if r.CPUSecPerGiB.N > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.2f", r.Path, r.CPUSecPerGiB.Median))
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
 }
