@@ -69,12 +69,13 @@ func TestIdealRatio(t *testing.T) {
 func TestFillRatios(t *testing.T) {
 	rows := []Row{
 		{Mode: modeBaseline, SizeBytes: 256 << 20, Concurrency: 1, MBps: Summary{Median: 50, N: 3}},
-		{Mode: modeGRPC, SizeBytes: 256 << 20, Concurrency: 1, MBps: Summary{Median: 165, N: 3}, CPUSecPerGiB: Summary{Median: 1.5, N: 3}},
-		{Mode: modeREST, SizeBytes: 256 << 20, Concurrency: 1}, // every run failed
-		{Mode: modeRelay, SizeBytes: 256 << 20, Concurrency: 1, MBps: Summary{Median: 150, N: 3}, CPUSecPerGiB: Summary{Median: 1.2, N: 3}},
+		{Mode: modeGRPC, SizeBytes: 256 << 20, Concurrency: 1, Parallelism: 4, MaxInFlight: 64, MBps: Summary{Median: 165, N: 3}, CPUSecPerGiB: Summary{Median: 1.5, N: 3}},
+		{Mode: modeREST, SizeBytes: 256 << 20, Concurrency: 1, Parallelism: 4, MaxInFlight: 64}, // every run failed
+		{Mode: modeRelay, SizeBytes: 256 << 20, Concurrency: 1, Parallelism: 4, MaxInFlight: 4, MBps: Summary{Median: 150, N: 3}, CPUSecPerGiB: Summary{Median: 1.2, N: 3}},
+		{Mode: modeGRPC, Variant: "p8", SizeBytes: 256 << 20, Concurrency: 1, Parallelism: 8, MaxInFlight: 64, MBps: Summary{Median: 165, N: 3}},
 		{Mode: modeHop, SizeBytes: 256 << 20, Concurrency: 1, MBps: Summary{Median: 900, N: 3}, CPUSecPerGiB: Summary{Median: 0.3, N: 3}},
 	}
-	fillRatios(rows, 50*time.Millisecond, 4, 64)
+	fillRatios(rows, 50*time.Millisecond)
 	if rows[0].Ratio != 1 || rows[0].Ideal != 0 || rows[0].RelayCPURatio != 0 {
 		t.Errorf("baseline row: %+v", rows[0])
 	}
@@ -87,13 +88,16 @@ func TestFillRatios(t *testing.T) {
 	if rows[2].Ratio != 0 || rows[2].OfIdeal != 0 || rows[2].RelayCPURatio != 0 {
 		t.Errorf("failed row got a ratio: %+v", rows[2])
 	}
-	if rows[4].RelayCPURatio != 0 {
-		t.Errorf("the hop is not a relay path, got × relay %v", rows[4].RelayCPURatio)
+	if rows[5].RelayCPURatio != 0 {
+		t.Errorf("the hop is not a relay path, got × relay %v", rows[5].RelayCPURatio)
 	}
 	if math.Abs(rows[3].Ideal-66.0/18) > 1e-9 { // the relay's own P=4
 		t.Errorf("relay ideal = %v", rows[3].Ideal)
 	}
-	fillRatios(rows, 0, 4, 64)
+	if math.Abs(rows[4].Ideal-66.0/10) > 1e-9 || rows[5].Ideal != 0 { // P=8: 2+8 rounds; the hop has none
+		t.Errorf("P=8 ideal = %v, hop ideal %v", rows[4].Ideal, rows[5].Ideal)
+	}
+	fillRatios(rows, 0)
 	if rows[1].Ideal != 66.0/18 { // unchanged from before: no latency, no new ideal
 		t.Errorf("ideal recomputed without latency: %+v", rows[1])
 	}
@@ -282,6 +286,24 @@ func TestScenarios(t *testing.T) {
 	} {
 		if _, err := parseConfig(bad); err == nil {
 			t.Errorf("parseConfig(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFlagInt(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 4},
+		{[]string{"--parallelism", "8"}, 8},
+		{[]string{"-parallelism=6", "--ledger", "/x"}, 6},
+		{[]string{"--parallelism", "8", "--parallelism", "2"}, 2},
+		{[]string{"--parallelism"}, 4},
+		{[]string{"--parallelism-x", "9"}, 4},
+	} {
+		if got := flagInt(c.args, "parallelism", 4); got != c.want {
+			t.Errorf("flagInt(%q) = %d, want %d", c.args, got, c.want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -226,6 +227,26 @@ func parseVariants(s string) ([]variant, error) {
 		out = append(out, variant{Name: name, Args: strings.Fields(args)})
 	}
 	return out, nil
+}
+
+// flagInt returns the value of --name (or -name, or --name=V) in args
+// when it is an integer, else def: the last one wins, as in mediagw.
+func flagInt(args []string, name string, def int) int {
+	v := def
+	for i, a := range args {
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		val, eq := "", false
+		if k, after, ok := strings.Cut(a, "="); ok && k == name {
+			val, eq = after, true
+		}
+		if !eq && a == name && i+1 < len(args) {
+			val = args[i+1]
+		}
+		if n, err := strconv.Atoi(val); err == nil && (eq || a == name) {
+			v = n
+		}
+	}
+	return v
 }
 
 // paths returns the upload paths of sc: the selected modes that apply to

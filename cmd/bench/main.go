@@ -44,7 +44,7 @@
 //	go run ./cmd/bench -adversarial -run '^adv/'   # the adversarial rows only
 //	go run ./cmd/bench -x emulator     # the emulator's scenario matrix
 //	go run ./cmd/bench -scenarios lat50ms/1x512MiB -modes baseline,rest -runs 5
-//	go run ./cmd/bench -run 1x480MiB -variants 'seg8=--segment-size 8MiB'   # a variant next to the default
+//	go run ./cmd/bench -run 1x480MiB -variants 'p8=--parallelism 8'   # a variant next to the default
 //	go run ./cmd/bench -json-file bench.json   # markdown, and JSON to a file
 //
 // -variants 'NAME=FLAGS;NAME2=FLAGS' adds mediagw configurations: every

@@ -62,14 +62,18 @@ func segmentsOf(size, seg int64) int {
 type Row struct {
 	Scenario string `json:"scenario"`
 	// Path is Mode plus "+variant" for a mediagw variant.
-	Path        string    `json:"path"`
-	Mode        string    `json:"mode"`
-	Variant     string    `json:"variant,omitempty"`
-	X           string    `json:"x"` // sink or emulator
-	Latency     string    `json:"latency"`
-	Bandwidth   string    `json:"bandwidth,omitempty"`
-	SizeBytes   int64     `json:"size_bytes"`
-	Concurrency int       `json:"concurrency"`
+	Path        string `json:"path"`
+	Mode        string `json:"mode"`
+	Variant     string `json:"variant,omitempty"`
+	X           string `json:"x"` // sink or emulator
+	Latency     string `json:"latency"`
+	Bandwidth   string `json:"bandwidth,omitempty"`
+	SizeBytes   int64  `json:"size_bytes"`
+	Concurrency int    `json:"concurrency"`
+	// Parallelism and MaxInFlight are the path's APPEND limits per upload
+	// and in total (mediagw's flags, the relay's constant), for Ideal.
+	Parallelism int       `json:"parallelism,omitempty"`
+	MaxInFlight int       `json:"max_in_flight,omitempty"`
 	MBps        Summary   `json:"mb_per_s"` // 10^6 bytes per second, all uploads of a run together
 	RunsMBps    []float64 `json:"runs_mb_per_s"`
 	// Ratio is MBps.Median over the baseline's in the same scenario.
@@ -127,9 +131,8 @@ type Report struct {
 
 // fillRatios sets Ratio, Ideal, OfIdeal and RelayCPURatio of the rows of
 // one scenario from its baseline and relay rows. latency > 0 makes the
-// round-trip ideal apply; p and m are mediagw's per-upload and global
-// APPEND limits.
-func fillRatios(rows []Row, latency time.Duration, p, m int) {
+// round-trip ideal apply, from each row's APPEND limits.
+func fillRatios(rows []Row, latency time.Duration) {
 	var base, relayCPU float64
 	for _, r := range rows {
 		switch r.Mode {
@@ -147,12 +150,8 @@ func fillRatios(rows []Row, latency time.Duration, p, m int) {
 		if relayCPU > 0 && r.CPUSecPerGiB.Median > 0 && r.Mode != modeHop {
 			r.RelayCPURatio = r.CPUSecPerGiB.Median / relayCPU
 		}
-		if latency > 0 && r.Mode != modeBaseline {
-			pp, mm := p, m
-			if r.Mode == modeRelay {
-				pp, mm = relayParallel, relayParallel*r.Concurrency
-			}
-			r.Ideal = idealRatio(segmentsOf(r.SizeBytes, baselineSegment), pp, r.Concurrency, mm)
+		if latency > 0 && r.Parallelism > 0 {
+			r.Ideal = idealRatio(segmentsOf(r.SizeBytes, baselineSegment), r.Parallelism, r.Concurrency, r.MaxInFlight)
 			if r.Ideal > 0 && r.Ratio > 0 {
 				r.OfIdeal = r.Ratio / r.Ideal
 			}

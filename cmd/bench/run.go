@@ -247,9 +247,17 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (rows []Row, err e
 		}
 	}
 	for _, p := range paths {
-		rows = append(rows, p.row(sc, b.cfg.x))
+		row := p.row(sc, b.cfg.x)
+		switch {
+		case p.spec.mediagw():
+			row.Parallelism = flagInt(p.spec.variant.Args, "parallelism", b.cfg.parallelism)
+			row.MaxInFlight = flagInt(p.spec.variant.Args, "max-in-flight", b.cfg.maxInFlight)
+		case p.spec.mode == modeRelay:
+			row.Parallelism, row.MaxInFlight = relayParallel, relayParallel*sc.Concurrency
+		}
+		rows = append(rows, row)
 	}
-	fillRatios(rows, sc.Latency, b.cfg.parallelism, b.cfg.maxInFlight)
+	fillRatios(rows, sc.Latency)
 	return rows, nil
 }
 
