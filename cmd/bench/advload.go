@@ -85,10 +85,7 @@ func (b *bench) memory(ctx context.Context, name string, v variant, chunk int) (
 	if okBytes > 0 {
 		res.CPUSecPerGiB = float64(t1-t0) / clockTicks / (float64(okBytes) / (1 << 30))
 	}
-	if !mg.alive() {
-		return res, fmt.Errorf("mediagw exited:\n%s", mg.output())
-	}
-	return res, nil
+	return res, exited(mg, x.proc)
 }
 
 // FaultResult is the adv/faults row.
@@ -212,8 +209,16 @@ func (b *bench) faults(ctx context.Context, name string, v variant) (FaultResult
 		logf("emulator stats: %v", err)
 	}
 	res.Injected = st.Faults
-	if !mg.alive() {
-		return res, fmt.Errorf("mediagw exited:\n%s", mg.output())
+	return res, exited(mg, x.proc)
+}
+
+// exited reports the first of ps that is no longer running, with its
+// last output: a row whose mediagw or X died measured nothing.
+func exited(ps ...*proc) error {
+	for _, p := range ps {
+		if !p.alive() {
+			return fmt.Errorf("%s exited during the row:\n%s", p.name, p.output())
+		}
 	}
-	return res, nil
+	return nil
 }

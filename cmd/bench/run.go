@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // token is the bearer token X accepts and every client uses.
@@ -362,10 +363,21 @@ func (b *bench) runBatch(parent context.Context, sc scenario, p *pathRun, x *xSe
 	return bt
 }
 
+// trim shortens s to about n bytes on one line, keeping its start and its
+// end (where a wrapped error names the cause).
 func trim(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	head := n * 2 / 5
+	tail := n - head
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	start := len(s) - tail
+	for start < len(s) && !utf8.RuneStart(s[start]) {
+		start++
+	}
+	return s[:head] + " … " + s[start:]
 }

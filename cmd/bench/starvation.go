@@ -198,10 +198,7 @@ func (b *bench) starvation(ctx context.Context, name string, v variant) (Starvat
 		res.Legit = append(res.Legit, LegitResult{Path: c.path, Alone: summarize(alone[i]), Present: present[i], After: after[i]})
 	}
 	res.PeakRSSMiB = float64(sampler.finish()) / 1024
-	if !mg.alive() {
-		return res, fmt.Errorf("mediagw exited:\n%s", mg.output())
-	}
-	return res, nil
+	return res, exited(mg, x.proc)
 }
 
 // holdGRPC opens an Upload stream on a connection of its own, sends the
