@@ -21,12 +21,15 @@ import (
 
 // sink is a minimal X: the four v2 dedicated upload endpoints mediagw
 // speaks, a bearer token check, and a digest of every media's bytes in
-// segment-index order (XXH64 by default, or SHA-256; see newDigest). It keeps nothing on disk and holds in memory only
-// segments that arrive before the ones preceding them (with P APPENDs in
-// flight, at most P-1 per upload): a segment whose turn has come is hashed
-// while its body streams in. What it costs to receive is the floor any
-// X-facing relay pays on the other side, so mediagw's own CPU can be told
-// apart from the emulator's.
+// segment-index order (XXH64 by default, or SHA-256; see newDigest). It
+// keeps nothing on disk. A segment whose turn has come is hashed while its
+// body streams in; one that arrives before a segment preceding it is read
+// into a pooled buffer and held until its turn. With P APPENDs of an upload
+// in flight that is usually at most P-1 segments per upload, but an APPEND
+// is answered once read, so a slow segment lets its caller send further
+// ones: maxHeld bounds the bytes held over all media (beyond it the sink
+// answers 503, which mediagw retries). What the sink spends to receive is
+// the floor any X pays, and it is measured apart from mediagw's.
 type sink struct {
 	digest     string // digestXXH64 or digestSHA256
 	token      string
