@@ -15,8 +15,13 @@ func markdown(rep Report) string {
 	if rep.Quick {
 		mode = "quick"
 	}
-	fmt.Fprintf(&b, "- %s mode, X = %s, %d run(s) per row, %.0f s in all; mediagw --parallelism %d --max-in-flight %d; gRPC chunks of %s\n",
-		mode, rep.X, rep.Runs, rep.Seconds, rep.Parallelism, rep.MaxInFlight, sizeText(int64(rep.GRPCChunk)))
+	if len(rep.Rows) > 0 {
+		fmt.Fprintf(&b, "- %s mode, X = %s, %d run(s) per row, %.0f s in all; mediagw --parallelism %d --max-in-flight %d; gRPC chunks of %s\n",
+			mode, rep.X, rep.Runs, rep.Seconds, rep.Parallelism, rep.MaxInFlight, sizeText(int64(rep.GRPCChunk)))
+	} else {
+		fmt.Fprintf(&b, "- %s mode, adversarial rows only, %.0f s in all; mediagw --parallelism %d --max-in-flight %d\n",
+			mode, rep.Seconds, rep.Parallelism, rep.MaxInFlight)
+	}
 	for _, v := range rep.Variants {
 		if v.Name != "" {
 			fmt.Fprintf(&b, "- variant %s: mediagw %s\n", v.Name, strings.Join(v.Args, " "))
