@@ -168,6 +168,10 @@ func (b *bench) startMediagw(ctx context.Context, xurl string, size int64, v var
 	if b.cfg.segmentSize != "" {
 		optional = append(optional, [2]string{"segment-size", b.cfg.segmentSize})
 	}
+	// Every mediagw gets a ledger file of its own (a ledger belongs to one
+	// process); a variant's --ledger, given later, wins.
+	b.seq++
+	optional = append(optional, [2]string{"ledger", filepath.Join(b.tmp, fmt.Sprintf("ledger-%d.db", b.seq))})
 	for _, f := range optional {
 		if b.mgFlags == nil || b.mgFlags[f[0]] {
 			args = append(args, "--"+f[0], f[1])
