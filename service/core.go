@@ -110,6 +110,9 @@ type upload struct {
 }
 
 func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadStart, error), body io.Reader) (*mediagwv1.UploadResponse, error) {
+	if err := u.s.ready(); err != nil {
+		return nil, err
+	}
 	start, err := readStart()
 	if err != nil {
 		return nil, err

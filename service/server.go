@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
 )
@@ -43,6 +45,15 @@ type Config struct {
 	// Ledger records uploads that carry an idempotency key; nil refuses
 	// such uploads (FailedPrecondition).
 	Ledger Ledger
+	// StatusStore keeps the terminal states and the poll leases of the
+	// status relay; default the in-process store (NewMemoryStatusStore).
+	// A shared one (Redis) makes replicas share one poller per media id.
+	StatusStore StatusStore
+	// Ready, when set, says whether the state mediagw shares with other
+	// replicas is reachable. While it returns an error, new uploads,
+	// GetStatus and WatchStatus are refused with Unavailable before
+	// anything reaches X.
+	Ready func() error
 	// InterruptWait is how long the APPENDs in flight of an interrupted
 	// upload may take to finish (their bytes are all there) before they
 	// are cancelled; default 10s.
@@ -102,13 +113,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.StatusStore == nil {
+		cfg.StatusStore = NewMemoryStatusStore(0)
+	}
 	tel, err := newTelemetry(cfg.TracerProvider, cfg.MeterProvider)
 	if err != nil {
 		return nil, fmt.Errorf("service: telemetry: %w", err)
 	}
 	s := &Server{cfg: cfg, backend: cfg.Backend, log: cfg.Logger, tel: tel}
 	s.stopping, s.stop = context.WithCancel(context.Background())
-	s.status = newStatusHub(s)
+	s.status = newStatusHub(s, cfg.StatusStore)
 	return s, nil
 }
 
@@ -140,6 +154,9 @@ func (s *Server) GetStatus(ctx context.Context, req *mediagwv1.GetStatusRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if err := s.ready(); err != nil {
+		return nil, toStatus(err)
+	}
 	st, err := s.status.get(ctx, c.Auth, req.GetMediaId())
 	return st, toStatus(err)
 }
@@ -154,9 +171,23 @@ func (s *Server) WatchStatus(req *mediagwv1.WatchStatusRequest, stream grpc.Serv
 	if err != nil {
 		return toStatus(err)
 	}
+	if err := s.ready(); err != nil {
+		return toStatus(err)
+	}
 	s.tel.watchers.Add(ctx, 1)
 	defer s.tel.watchers.Add(ctx, -1)
 	return toStatus(s.status.watch(ctx, c.Auth, req.GetMediaId(), stream.Send))
+}
+
+// ready refuses new work while the shared state is unreachable.
+func (s *Server) ready() error {
+	if s.cfg.Ready == nil {
+		return nil
+	}
+	if err := s.cfg.Ready(); err != nil {
+		return status.Errorf(codes.Unavailable, "mediagw is not ready: %v", err)
+	}
+	return nil
 }
 
 // validMediaID accepts X's numeric media ids only, so nothing else is ever

@@ -5,15 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"math/rand/v2"
-	"net/http"
+	"fmt"
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
@@ -22,17 +21,22 @@ import (
 // statusHub relays X's processing state: one poller per (credential,
 // media id) shared by every watcher of it, and terminal states remembered
 // while the media id is valid (X answers STATUS only for media it
-// processes, so the state of an image uploaded here is known only here).
+// processes, so the state of an image is known only from its upload).
+//
+// What is shared sits in the StatusStore: with a shared store (Redis) the
+// poll lease makes one replica the poller of a media id, the others follow
+// the changes it publishes, and one of them takes over when its lease
+// expires. Within a process, one poll per key fans the changes out to its
+// watchers.
 type statusHub struct {
 	s      *Server
+	store  StatusStore
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	polls     map[statusKey]*poll
-	known     map[statusKey]knownState
-	lastSweep time.Time
+	mu    sync.Mutex
+	polls map[statusKey]*poll
 }
 
 // statusKey identifies media as seen with one credential; the token itself
@@ -42,13 +46,14 @@ type statusKey struct {
 	mediaID string
 }
 
-type knownState struct {
-	st    *mediagwv1.ProcessingStatus
-	until time.Time
-}
+// The store's keys of a statusKey: its terminal state, the latest state
+// its poller saw, and its poll lease and channel.
+func (k statusKey) known() string  { return "known/" + k.who + "/" + k.mediaID }
+func (k statusKey) latest() string { return "latest/" + k.who + "/" + k.mediaID }
+func (k statusKey) poll() string   { return k.who + "/" + k.mediaID }
 
-// poll is one running poller. cur is replaced, never modified, so watchers
-// may read and send it without copying.
+// poll is the process's follower or poller of one key. cur is replaced,
+// never modified, so watchers may read and send it without copying.
 type poll struct {
 	mu       sync.Mutex
 	cur      *mediagwv1.ProcessingStatus
@@ -59,9 +64,9 @@ type poll struct {
 	cancel   context.CancelFunc
 }
 
-func newStatusHub(s *Server) *statusHub {
+func newStatusHub(s *Server, store StatusStore) *statusHub {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &statusHub{s: s, ctx: ctx, cancel: cancel, polls: map[statusKey]*poll{}, known: map[statusKey]knownState{}}
+	return &statusHub{s: s, store: store, ctx: ctx, cancel: cancel, polls: map[statusKey]*poll{}}
 }
 
 func (h *statusHub) close() {
@@ -77,89 +82,126 @@ func keyFor(a Auth, mediaID string) statusKey {
 	return statusKey{who: hex.EncodeToString(sum[:12]), mediaID: mediaID}
 }
 
-// remember records the state an upload ended in, so that watchers start
-// from it and media X does not process is known to be ready.
+// storeError is the caller's error when the status store cannot be read.
+func storeError(err error) error {
+	return status.Errorf(codes.Unavailable, "mediagw's status store is unavailable: %v", err)
+}
+
+// remember records the terminal state an upload ended in (media X does
+// not process is SUCCEEDED from its upload on), for the media's lifetime.
+// A state still to change is not kept: watchers start from X's.
 func (h *statusHub) remember(a Auth, m Media) {
-	ttl := h.s.cfg.StatusTTL
+	ctx := context.Background()
+	st := toProto(m)
+	if !terminal(st) {
+		return
+	}
+	if err := h.putKnown(ctx, keyFor(a, m.ID), st, h.ttl(m)); err != nil {
+		h.s.log.WarnContext(ctx, "status store: remembering a finished upload failed", "media_id", m.ID, "error", err.Error())
+	}
+}
+
+// ttl is how long m's state is worth keeping: the media's lifetime.
+func (h *statusHub) ttl(m Media) time.Duration {
 	if m.ExpiresAfterSecs > 0 {
-		ttl = time.Duration(m.ExpiresAfterSecs) * time.Second
+		return time.Duration(m.ExpiresAfterSecs) * time.Second
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.rememberLocked(keyFor(a, m.ID), toProto(m), ttl)
+	return h.s.cfg.StatusTTL
 }
 
-func (h *statusHub) rememberLocked(k statusKey, st *mediagwv1.ProcessingStatus, ttl time.Duration) {
-	now := time.Now()
-	if now.Sub(h.lastSweep) > time.Minute {
-		for key, v := range h.known {
-			if now.After(v.until) {
-				delete(h.known, key)
-			}
-		}
-		h.lastSweep = now
+func (h *statusHub) putKnown(ctx context.Context, k statusKey, st *mediagwv1.ProcessingStatus, ttl time.Duration) error {
+	b, err := protojson.Marshal(st)
+	if err != nil {
+		return err
 	}
-	h.known[k] = knownState{st: st, until: now.Add(ttl)}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	return h.store.Put(ctx, k.known(), b, ttl)
 }
 
-// lookupLocked returns what is known of k and whether it is terminal.
-func (h *statusHub) lookupLocked(k statusKey) (*mediagwv1.ProcessingStatus, bool) {
-	v, ok := h.known[k]
-	if !ok || time.Now().After(v.until) {
-		return nil, false
+// storeTimeout bounds one status store call.
+const storeTimeout = 5 * time.Second
+
+// read returns the state stored under key, nil when there is none.
+func (h *statusHub) read(ctx context.Context, key string) (*mediagwv1.ProcessingStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	b, err := h.store.Get(ctx, key)
+	if errors.Is(err, ErrNoEntry) {
+		return nil, nil
 	}
-	return v.st, terminal(v.st)
+	if err != nil {
+		return nil, err
+	}
+	st := &mediagwv1.ProcessingStatus{}
+	if err := protojson.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("the status stored under %s is unreadable: %w", key, err)
+	}
+	return st, nil
 }
 
-// get answers GetStatus: a terminal state from memory, the state a running
-// poller saw last, or else one STATUS call.
+// get answers GetStatus: a terminal state from the store, the state a
+// running poller saw last (in the process or on another replica), or else
+// one STATUS call.
 func (h *statusHub) get(ctx context.Context, a Auth, mediaID string) (*mediagwv1.ProcessingStatus, error) {
 	k := keyFor(a, mediaID)
-	h.mu.Lock()
-	if st, done := h.lookupLocked(k); done {
-		h.mu.Unlock()
+	st, err := h.read(ctx, k.known())
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if st != nil {
 		return st, nil
 	}
+	h.mu.Lock()
 	if p := h.polls[k]; p != nil {
 		p.mu.Lock()
-		cur := p.cur
+		st = p.cur
 		p.mu.Unlock()
-		if cur != nil {
-			h.mu.Unlock()
-			return cur, nil
-		}
 	}
 	h.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	if st, err = h.read(ctx, k.latest()); err != nil {
+		return nil, storeError(err)
+	}
+	if st != nil {
+		return st, nil
+	}
 	m, err := h.s.backend.Status(ctx, a, mediaID)
 	if err != nil {
 		return nil, statusError(mediaID, err)
 	}
 	m.ID = mediaID
-	st := toProto(m)
+	st = toProto(m)
 	if terminal(st) {
-		h.mu.Lock()
-		h.rememberLocked(k, st, h.s.cfg.StatusTTL)
-		h.mu.Unlock()
+		if err := h.putKnown(ctx, k, st, h.ttl(m)); err != nil {
+			h.s.log.WarnContext(ctx, "status store: remembering a terminal state failed", "media_id", mediaID, "error", err.Error())
+		}
 	}
 	return st, nil
 }
 
 // watch sends the current state, then every change, until a terminal state.
+// The first state comes from X (or from the poller already running), never
+// from what was true at upload time.
 func (h *statusHub) watch(ctx context.Context, a Auth, mediaID string, send func(*mediagwv1.ProcessingStatus) error) error {
 	k := keyFor(a, mediaID)
-	h.mu.Lock()
-	seed, done := h.lookupLocked(k)
-	if done {
-		h.mu.Unlock()
-		return send(seed)
+	st, err := h.read(ctx, k.known())
+	if err != nil {
+		return storeError(err)
 	}
+	if st != nil {
+		return send(st)
+	}
+	h.mu.Lock()
 	p := h.polls[k]
 	if p == nil {
-		// The poller outlives any one watcher; its STATUS calls are traced
+		// The poll outlives any one watcher; its STATUS calls are traced
 		// as children of the watch that started it.
 		pctx := trace.ContextWithSpanContext(h.ctx, trace.SpanContextFromContext(ctx))
 		pctx, cancel := context.WithTimeout(pctx, h.s.cfg.WatchTimeout)
-		p = &poll{cur: seed, changed: make(chan struct{}), cancel: cancel}
+		p = &poll{changed: make(chan struct{}), cancel: cancel}
 		h.polls[k] = p
 		h.wg.Add(1)
 		go h.run(pctx, k, a, p)
@@ -193,7 +235,7 @@ func (h *statusHub) watch(ctx context.Context, a Auth, mediaID string, send func
 	}
 }
 
-// leave stops the poller when its last watcher goes.
+// leave stops the poll when its last watcher goes.
 func (h *statusHub) leave(k statusKey, p *poll) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -206,67 +248,17 @@ func (h *statusHub) leave(k statusKey, p *poll) {
 	}
 }
 
-// run polls X for one media id until a terminal state, an error that
-// retrying cannot mend, the watch timeout, or the last watcher leaving.
-func (h *statusHub) run(ctx context.Context, k statusKey, a Auth, p *poll) {
-	defer h.wg.Done()
-	defer p.cancel()
-	var delay time.Duration
-	if p.cur != nil {
-		delay = h.interval(p.cur)
+// set makes st the poll's current state; it reports whether it changed.
+func (p *poll) set(st *mediagwv1.ProcessingStatus) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sameStatus(st, p.cur) {
+		return false
 	}
-	failures := 0
-	for {
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			err := error(status.Error(codes.Unavailable, "mediagw is shutting down"))
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				err = status.Errorf(codes.DeadlineExceeded, "media %s did not finish processing within %s", k.mediaID, h.s.cfg.WatchTimeout)
-			}
-			h.finish(k, p, err)
-			return
-		case <-t.C:
-		}
-		m, err := h.s.backend.Status(ctx, a, k.mediaID)
-		h.s.tel.polls.Add(ctx, 1, metric.WithAttributes(attrResult.String(status.Code(toStatus(err)).String())))
-		if err != nil {
-			if ctx.Err() != nil {
-				continue // reported by the select above
-			}
-			code := status.Code(toStatus(err))
-			if code == codes.Unavailable || code == codes.ResourceExhausted {
-				failures++
-				delay = h.retryDelay(err, failures)
-				continue
-			}
-			h.finish(k, p, statusError(k.mediaID, err))
-			return
-		}
-		failures = 0
-		m.ID = k.mediaID
-		st := toProto(m)
-		p.mu.Lock()
-		if !sameStatus(st, p.cur) {
-			p.cur = st
-			close(p.changed)
-			p.changed = make(chan struct{})
-		}
-		p.mu.Unlock()
-		if terminal(st) {
-			ttl := h.s.cfg.StatusTTL
-			if m.ExpiresAfterSecs > 0 {
-				ttl = time.Duration(m.ExpiresAfterSecs) * time.Second
-			}
-			h.mu.Lock()
-			h.rememberLocked(k, st, ttl)
-			h.mu.Unlock()
-			h.finish(k, p, nil)
-			return
-		}
-		delay = h.interval(st)
-	}
+	p.cur = st
+	close(p.changed)
+	p.changed = make(chan struct{})
+	return true
 }
 
 func (h *statusHub) finish(k statusKey, p *poll, err error) {
@@ -280,33 +272,6 @@ func (h *statusHub) finish(k statusKey, p *poll, err error) {
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.mu.Unlock()
-}
-
-// interval is X's check_after_secs, clamped, with up to 10% jitter so that
-// pollers started together spread out.
-func (h *statusHub) interval(st *mediagwv1.ProcessingStatus) time.Duration {
-	d := time.Duration(st.GetCheckAfterSecs()) * time.Second
-	d = min(max(d, h.s.cfg.PollMin), h.s.cfg.PollMax)
-	return d + rand.N(d/10+1)
-}
-
-func (h *statusHub) retryDelay(err error, failures int) time.Duration {
-	var rd retryDelayError
-	if errors.As(err, &rd) && rd.RetryDelay() > 0 {
-		return min(rd.RetryDelay(), h.s.cfg.WatchTimeout)
-	}
-	d := h.s.cfg.PollMin << min(failures, 6)
-	return min(d, h.s.cfg.PollMax)
-}
-
-// statusError turns X's answer for unknown or never-processed media (400
-// "BadRequest: Not found", or 404) into NotFound.
-func statusError(mediaID string, err error) error {
-	var hs httpStatusError
-	if errors.As(err, &hs) && (hs.StatusCode() == http.StatusBadRequest || hs.StatusCode() == http.StatusNotFound) {
-		return notFoundf("media %s has no processing status at X (unknown, expired, or never processed)", mediaID)
-	}
-	return err
 }
 
 // sameStatus reports whether b says nothing new to a watcher of a: the

@@ -184,19 +184,20 @@ func TestGetStatus(t *testing.T) {
 
 func TestRESTWatch(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, xfake.Options{ProcessingTime: 1500 * time.Millisecond})
+	e := newEnv(t, xfake.Options{ProcessingTime: 2500 * time.Millisecond})
 	data := media("video/mp4", 100<<10, 10)
-	ids := make([]string, 2)
-	for i := range ids {
+	// Each watch starts right after its upload, while X still processes:
+	// its first state is X's, not what the upload answered.
+	upload := func(t *testing.T) string {
 		resp, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}, data, fixed(100<<10))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids[i] = resp.GetMediaId()
+		return resp.GetMediaId()
 	}
 	t.Run("ndjson", func(t *testing.T) {
 		t.Parallel()
-		res, err := http.Get(e.httpURL + "/v1/media/" + ids[0] + "/status:watch")
+		res, err := http.Get(e.httpURL + "/v1/media/" + upload(t) + "/status:watch")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +219,7 @@ func TestRESTWatch(t *testing.T) {
 	})
 	t.Run("server-sent events", func(t *testing.T) {
 		t.Parallel()
-		req, _ := http.NewRequest(http.MethodGet, e.httpURL+"/v1/media/"+ids[1]+"/status:watch", nil)
+		req, _ := http.NewRequest(http.MethodGet, e.httpURL+"/v1/media/"+upload(t)+"/status:watch", nil)
 		req.Header.Set("Accept", "text/event-stream")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
