@@ -40,9 +40,27 @@ func entry(k string) *service.LedgerEntry {
 	return e
 }
 
+// Options say what an implementation can do beyond one process; the
+// cases that need more than it can do are skipped.
+type Options struct {
+	// Peer opens another ledger on the same storage as l, as a second
+	// replica would. Nil for a ledger one process owns.
+	Peer func(t *testing.T, l service.Ledger) service.Ledger
+	// Halt stops the renewal of l's leases, as in a process that paused or
+	// died without releasing them; resume lets them renew again. Nil for
+	// leases that cannot expire.
+	Halt func(l service.Ledger) (resume func())
+	// LeaseTTL is how long a lease outlives its last renewal (with Halt).
+	LeaseTTL time.Duration
+}
+
 // Run runs the suite against the ledgers open returns.
-func Run(t *testing.T, open Open) {
+func Run(t *testing.T, open Open) { RunWith(t, open, Options{}) }
+
+// RunWith runs the suite, with the cases across replicas that o allows.
+func RunWith(t *testing.T, open Open, o Options) {
 	ctx := context.Background()
+	runReplicas(t, open, o)
 	t.Run("unknown key", func(t *testing.T) {
 		l := open(t)
 		if _, err := l.Get(ctx, key(t)); !errors.Is(err, service.ErrNoEntry) {

@@ -1,0 +1,154 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"mediagw/service"
+)
+
+// Ledger scripts.
+var (
+	// putScript stores an entry while the lease holds the writer's token,
+	// and keeps its expiry in the sorted set Sweep reads.
+	// KEYS: lease, entry, expiries. ARGV: token, entry, key, expiry (ms; 0: none).
+	putScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+if tonumber(ARGV[4]) > 0 then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) else redis.call('ZREM', KEYS[3], ARGV[3]) end
+return 1`)
+	// sweepScript removes an entry expired before ARGV[2] that no holder
+	// has. KEYS: lease, entry, expiries. ARGV: key, now (ms).
+	sweepScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local at = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if (not at) or tonumber(at) >= tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1`)
+)
+
+// Ledger is the service.Ledger in Redis. Closing it closes its Store.
+type Ledger struct{ s *Store }
+
+var _ service.Ledger = Ledger{}
+
+// Ledger returns the upload ledger.
+func (s *Store) Ledger() Ledger { return Ledger{s} }
+
+func (l Ledger) entryKey(key string) string { return l.s.prefix + "ledger:" + key }
+func (l Ledger) leaseKey(key string) string { return l.s.prefix + "ledger-lease:" + key }
+func (l Ledger) expiries() string           { return l.s.prefix + "ledger-expires" }
+
+// Get implements service.Ledger.
+func (l Ledger) Get(ctx context.Context, key string) (*service.LedgerEntry, error) {
+	var get *redis.StringCmd
+	var live *redis.IntCmd
+	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, l.entryKey(key))
+		live = p.Exists(ctx, l.leaseKey(key))
+		return nil
+	})
+	if errors.Is(err, redis.Nil) || errors.Is(get.Err(), redis.Nil) {
+		return nil, service.ErrNoEntry
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, err := decode(key, get.Val())
+	if err != nil {
+		return nil, err
+	}
+	e.Live = live.Val() == 1
+	return e, nil
+}
+
+func decode(key, v string) (*service.LedgerEntry, error) {
+	e := &service.LedgerEntry{}
+	if err := json.Unmarshal([]byte(v), e); err != nil {
+		return nil, fmt.Errorf("ledger entry %q is unreadable: %w", key, err)
+	}
+	return e, nil
+}
+
+// Acquire implements service.Ledger.
+func (l Ledger) Acquire(ctx context.Context, key string, takeover bool) (service.Lease, *service.LedgerEntry, error) {
+	ls, err := l.s.acquire(ctx, l.leaseKey(key), takeover)
+	if err != nil {
+		return nil, nil, err
+	}
+	nl := &ledgerLease{lease: ls, l: l, name: key}
+	v, err := l.s.rdb.Get(ctx, l.entryKey(key)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nl, nil, nil
+	}
+	if err == nil {
+		var e *service.LedgerEntry
+		if e, err = decode(key, v); err == nil {
+			return nl, e, nil
+		}
+	}
+	_ = nl.Release(context.WithoutCancel(ctx))
+	return nil, nil, err
+}
+
+// Sweep implements service.Ledger.
+func (l Ledger) Sweep(ctx context.Context, now time.Time) (int, error) {
+	ms := now.UnixMilli()
+	keys, err := l.s.rdb.ZRangeByScore(ctx, l.expiries(), &redis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatInt(ms, 10)}).Result()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		r, err := sweepScript.Run(ctx, l.s.rdb, []string{l.leaseKey(k), l.entryKey(k), l.expiries()}, k, ms).Int()
+		if err != nil {
+			return n, err
+		}
+		n += r
+	}
+	return n, nil
+}
+
+// Close implements service.Ledger: it closes the Store.
+func (l Ledger) Close() error { return l.s.Close() }
+
+// ledgerLease is a service.Lease.
+type ledgerLease struct {
+	*lease
+	l    Ledger
+	name string // the ledger key
+}
+
+// Put implements service.Lease: fenced by the lease's token.
+func (p *ledgerLease) Put(ctx context.Context, e *service.LedgerEntry) error {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	var exp int64
+	if !e.Expires.IsZero() {
+		exp = e.Expires.UnixMilli()
+	}
+	n, err := putScript.Run(ctx, p.s.rdb, []string{p.key, p.l.entryKey(p.name), p.l.expiries()}, p.token, v, p.name, exp).Int()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		p.stop()
+		return service.ErrLeaseLost
+	}
+	return nil
+}
+
+// Stopped implements service.Lease.
+func (p *ledgerLease) Stopped() <-chan struct{} { return p.stopped }
+
+// Release implements service.Lease.
+func (p *ledgerLease) Release(ctx context.Context) error { return p.release(ctx) }

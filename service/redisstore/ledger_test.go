@@ -1,0 +1,60 @@
+package redisstore_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"mediagw/service"
+	"mediagw/service/ledgertest"
+	"mediagw/service/redisstore"
+	"mediagw/service/redisstore/redistest"
+)
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+
+const leaseTTL = 600 * time.Millisecond
+
+// stores opens Stores on the test Redis and remembers which Store each
+// ledger belongs to and with which prefix.
+type stores struct {
+	mu     sync.Mutex
+	of     map[service.Ledger]*redisstore.Store
+	prefix map[service.Ledger]string
+}
+
+func (s *stores) open(t *testing.T, prefix string) *redisstore.Store {
+	t.Helper()
+	st, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.Options{Prefix: prefix, LeaseTTL: leaseTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.of[st.Ledger()], s.prefix[st.Ledger()] = st, prefix
+	return st
+}
+
+func TestLedgerConformance(t *testing.T) {
+	s := &stores{of: map[service.Ledger]*redisstore.Store{}, prefix: map[service.Ledger]string{}}
+	ledgertest.RunWith(t, func(t *testing.T) service.Ledger {
+		return s.open(t, redistest.Prefix(t)).Ledger()
+	}, ledgertest.Options{
+		Peer: func(t *testing.T, l service.Ledger) service.Ledger {
+			s.mu.Lock()
+			p := s.prefix[l]
+			s.mu.Unlock()
+			return s.open(t, p).Ledger()
+		},
+		Halt: func(l service.Ledger) func() {
+			s.mu.Lock()
+			st := s.of[l]
+			s.mu.Unlock()
+			return redisstore.Halt(st)
+		},
+		LeaseTTL: leaseTTL,
+	})
+}

@@ -1,0 +1,43 @@
+package redisstore_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"mediagw/service"
+	"mediagw/service/redisstore"
+	"mediagw/service/redisstore/redistest"
+	"mediagw/service/statustest"
+)
+
+func TestStatusConformance(t *testing.T) {
+	var mu sync.Mutex
+	of := map[service.StatusStore]*redisstore.Store{}
+	prefix := map[service.StatusStore]string{}
+	open := func(t *testing.T, p string) service.StatusStore {
+		st, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.Options{Prefix: p, LeaseTTL: leaseTTL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		mu.Lock()
+		defer mu.Unlock()
+		of[st.Status()], prefix[st.Status()] = st, p
+		return st.Status()
+	}
+	statustest.Run(t, func(t *testing.T) service.StatusStore { return open(t, redistest.Prefix(t)) }, statustest.Options{
+		Peer: func(t *testing.T, s service.StatusStore) service.StatusStore {
+			mu.Lock()
+			p := prefix[s]
+			mu.Unlock()
+			return open(t, p)
+		},
+		Halt: func(s service.StatusStore) func() {
+			mu.Lock()
+			defer mu.Unlock()
+			return redisstore.Halt(of[s])
+		},
+		LeaseTTL: leaseTTL,
+	})
+}
