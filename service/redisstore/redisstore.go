@@ -80,14 +80,14 @@ type Store struct {
 	onHealth func(error)
 	addr     string
 
-	ps     *redis.PubSub
+	ps       *redis.PubSub
 	stopPing chan struct{}
 	wg       sync.WaitGroup
 	health   atomic.Pointer[error] // nil: answering
 	closed   atomic.Bool
 
 	mu     sync.Mutex
-	leases map[string]*lease              // held by this process, by lease key
+	leases map[string]*lease                     // held by this process, by lease key
 	subs   map[string]map[*subscription]struct{} // by status key
 }
 
