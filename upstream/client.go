@@ -95,6 +95,9 @@ type Config struct {
 	// (client-side hold or X's 429); beyond it the call fails with a
 	// [*RateLimitError]. Default 1 minute; negative means never wait.
 	RateLimitMaxWait time.Duration
+	// Budgets, when set, shares the rate-limit budgets with the other
+	// Clients on it (mediagw replicas); default: this Client's own.
+	Budgets BudgetStore
 	// PollInterval is the STATUS delay when X gives no check_after_secs;
 	// default 1 s. PollMaxDelay caps X's check_after_secs; default 30 s.
 	PollInterval, PollMaxDelay time.Duration
@@ -156,6 +159,7 @@ func New(cfg Config) (*Client, error) {
 		global: semaphore.NewWeighted(int64(cfg.MaxInFlight)),
 		log:    cfg.Logger,
 	}
+	c.budgets.store = cfg.Budgets
 	if c.rt == nil {
 		c.rt = defaultTransport(cfg.MaxInFlight)
 	}

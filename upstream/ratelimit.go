@@ -9,9 +9,32 @@ import (
 	"time"
 )
 
+// BudgetStore shares rate-limit budgets beyond one Client: what any Client
+// (a mediagw replica) learns from X's x-rate-limit-* headers or a 429 is
+// what every other one sees before its next call, so that together they
+// wait for the reset instead of each spending the last requests. Keys are
+// a credential identity (a hash, never a secret) and an endpoint key.
+// When the store fails, the Client decides that call by its own view.
+type BudgetStore interface {
+	// Take counts one request against key's window; ok false (nothing
+	// counted) when the window is used up until reset.
+	Take(ctx context.Context, key string, now time.Time) (reset time.Time, ok bool, err error)
+	// Observe records X's x-rate-limit-* values (limit 0: not given).
+	Observe(ctx context.Context, key string, limit, remaining int, reset time.Time) error
+	// Exhaust marks key's window used up until reset (X answered 429).
+	Exhaust(ctx context.Context, key string, reset time.Time) error
+}
+
+// budgetStoreTimeout bounds one BudgetStore call.
+const budgetStoreTimeout = time.Second
+
 // budget is the client's view of one X rate-limit window for one user and
-// endpoint. All uploads of a Client that share credentials share it.
+// endpoint. All uploads of a Client that share credentials share it, and
+// with a BudgetStore all Clients on the store.
 type budget struct {
+	store BudgetStore // nil: the Client's own view only
+	key   string
+
 	mu        sync.Mutex
 	known     bool      // a response told us limit/remaining/reset
 	limit     int       // x-rate-limit-limit
@@ -21,6 +44,7 @@ type budget struct {
 
 // budgets maps credential identity + endpoint key to a budget.
 type budgets struct {
+	store     BudgetStore
 	mu        sync.Mutex
 	m         map[string]*budget
 	lastSweep time.Time
@@ -52,7 +76,7 @@ func (b *budgets) get(identity, key string) *budget {
 	k := identity + "|" + key
 	bg := b.m[k]
 	if bg == nil {
-		bg = &budget{}
+		bg = &budget{store: b.store, key: k}
 		b.m[k] = bg
 	}
 	return bg
@@ -68,22 +92,11 @@ const resetMargin = 250 * time.Millisecond
 // caller then fails with a RateLimitError without sending anything).
 func (b *budget) acquire(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
 	for {
-		b.mu.Lock()
 		t := now()
-		if b.known && !t.Before(b.reset) {
-			// The window has rolled over: we know nothing about the new one
-			// until a response tells us.
-			b.known = false
-		}
-		if !b.known || b.remaining > 0 {
-			if b.known {
-				b.remaining--
-			}
-			b.mu.Unlock()
+		reset, ok := b.take(ctx, t)
+		if ok {
 			return time.Time{}, true, nil
 		}
-		reset := b.reset
-		b.mu.Unlock()
 		wait := reset.Sub(t) + resetMargin
 		if wait > maxWait {
 			return reset, false, nil
@@ -94,6 +107,34 @@ func (b *budget) acquire(ctx context.Context, maxWait time.Duration) (time.Time,
 	}
 }
 
+// take counts one request in the shared store when there is one and it
+// answers, else in the Client's own view; false with the reset when the
+// window is used up.
+func (b *budget) take(ctx context.Context, t time.Time) (time.Time, bool) {
+	if b.store != nil {
+		sctx, cancel := context.WithTimeout(ctx, budgetStoreTimeout)
+		reset, ok, err := b.store.Take(sctx, b.key, t)
+		cancel()
+		if err == nil {
+			return reset, ok
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.known && !t.Before(b.reset) {
+		// The window has rolled over: we know nothing about the new one
+		// until a response tells us.
+		b.known = false
+	}
+	if !b.known || b.remaining > 0 {
+		if b.known {
+			b.remaining--
+		}
+		return time.Time{}, true
+	}
+	return b.reset, false
+}
+
 // observe records the x-rate-limit-* headers of a response. Responses come
 // back out of order, so within one window remaining only decreases.
 func (b *budget) observe(h http.Header) {
@@ -102,6 +143,15 @@ func (b *budget) observe(h http.Header) {
 	reset := parseReset(h.Get("x-rate-limit-reset"))
 	if !okR || reset.IsZero() {
 		return
+	}
+	if b.store != nil {
+		lim := 0
+		if okL {
+			lim = limit
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), budgetStoreTimeout)
+		_ = b.store.Observe(ctx, b.key, lim, remaining, reset)
+		cancel()
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -120,6 +170,11 @@ func (b *budget) observe(h http.Header) {
 
 // exhaust marks the budget empty until reset (after a 429).
 func (b *budget) exhaust(reset time.Time) {
+	if b.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), budgetStoreTimeout)
+		_ = b.store.Exhaust(ctx, b.key, reset)
+		cancel()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if reset.After(b.reset) || !b.known {

@@ -23,6 +23,7 @@ import (
 
 	"mediagw/gen"
 	"mediagw/service"
+	"mediagw/service/redisstore"
 	"mediagw/upstream"
 	"mediagw/upstream/xfake"
 )
@@ -48,6 +49,7 @@ type app struct {
 	emulator         *http.Server
 	xURL             string
 	ledger           service.Ledger
+	shared           *redisstore.Store // nil without a Redis ledger
 	sweepStop        chan struct{}
 }
 
@@ -68,6 +70,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
+	a.health = health.NewServer()
+	if err := a.openLedger(ctx); err != nil {
+		return nil, err
+	}
 	client, err := upstream.New(upstream.Config{
 		BaseURL:          a.xURL,
 		Dialect:          upstream.Dialect(cfg.XDialect),
@@ -77,6 +83,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		MaxInFlight:      cfg.MaxInFlight,
 		MaxAttempts:      cfg.MaxAttempts,
 		RateLimitMaxWait: cfg.RateLimitWait,
+		Budgets:          a.budgets(),
 		Logger:           log.With("component", "upstream"),
 		TracerProvider:   tel.tp,
 		MeterProvider:    tel.mp,
@@ -85,12 +92,11 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, fmt.Errorf("X client: %w", err)
 	}
-	if err := a.openLedger(); err != nil {
-		return nil, err
-	}
 	if a.svc, err = service.New(service.Config{
 		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism},
 		Ledger:         a.ledger,
+		StatusStore:    a.statusStore(),
+		Ready:          a.sharedReady,
 		InterruptWait:  interruptWait,
 		MaxVideoBytes:  int64(cfg.MaxVideoBytes),
 		WatchTimeout:   cfg.WatchTimeout,
@@ -119,7 +125,6 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelOpts, otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))...)))...)
 	a.svc.Register(a.grpcSrv)
-	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	reflection.Register(a.grpcSrv)
 
@@ -129,12 +134,15 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("GET /metrics", tel.metrics)
 	mux.Handle("/", gw)
 	handler := otelhttp.NewHandler(mux, "mediagw",
 		otelhttp.WithTracerProvider(tel.tp), otelhttp.WithMeterProvider(tel.mp), otelhttp.WithPropagators(tel.prop),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }),
-		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/metrics" && r.URL.Path != "/healthz" }))
+		otelhttp.WithFilter(func(r *http.Request) bool {
+			return r.URL.Path != "/metrics" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz"
+		}))
 	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	if cfg.PprofAddr != "" {
 		if err := a.startPprof(cfg.PprofAddr); err != nil {

@@ -41,9 +41,13 @@ type config struct {
 	WatchTimeout  time.Duration
 	IdleTimeout   time.Duration
 
-	// Ledger is the upload ledger: a bbolt file path, "off", or empty for
-	// the default path.
+	// Ledger is the upload ledger: a bbolt file path, a redis:// or
+	// rediss:// URL (state shared by replicas), "off", or empty for the
+	// default path.
 	Ledger string
+	// LeaseTTL is how long a Redis lease outlives its holder's last
+	// renewal.
+	LeaseTTL time.Duration
 
 	LogFormat string
 	LogLevel  string
@@ -95,7 +99,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight uploads may take before they are cancelled")
 	fs.DurationVar(&c.WatchTimeout, "watch-timeout", 30*time.Minute, "how long one media id is polled for STATUS")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "fail an upload whose caller sends nothing for this long, releasing its buffer")
-	fs.StringVar(&c.Ledger, "ledger", "", "upload ledger: a file path (embedded bbolt), or off; default mediagw/ledger.db under $XDG_STATE_HOME or ~/.local/state")
+	fs.StringVar(&c.Ledger, "ledger", "", "upload ledger: a file path (embedded bbolt), redis://[user:password@]host:port/db or rediss://… (shared by replicas: ledger, status, rate limits), or off; default mediagw/ledger.db under $XDG_STATE_HOME or ~/.local/state")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 10*time.Second, "with a Redis ledger: how long a replica's lease on an upload or a STATUS poll outlives it")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")
@@ -136,6 +141,9 @@ func (c *config) validate() error {
 	}
 	if c.Parallelism < 1 || c.MaxInFlight < 1 || c.MaxAttempts < 1 {
 		return fmt.Errorf("--parallelism, --max-in-flight and --max-attempts must be at least 1")
+	}
+	if c.LeaseTTL < 300*time.Millisecond {
+		return fmt.Errorf("--lease-ttl must be at least 300ms, not %s", c.LeaseTTL)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("--log-format must be json or text, not %q", c.LogFormat)

@@ -7,21 +7,24 @@ import (
 	"time"
 
 	"mediagw/service/boltledger"
+	"mediagw/service/redisstore"
 )
 
 // sweepEvery is how often expired ledger entries are removed.
 const sweepEvery = 10 * time.Minute
 
 // openLedger opens the ledger --ledger names: a file path (the embedded
-// bbolt ledger; by default under the user's state directory) or "off".
-func (a *app) openLedger() error {
+// bbolt ledger; by default under the user's state directory), a Redis URL
+// (the state replicas share: ledger, status relay, rate-limit budgets) or
+// "off".
+func (a *app) openLedger(ctx context.Context) error {
 	spec := a.cfg.Ledger
 	switch {
 	case spec == "off":
 		a.log.Warn("--ledger off: uploads with an idempotency key are refused, nothing is resumable")
 		return nil
 	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://"):
-		return fmt.Errorf("--ledger: a Redis ledger is not available in this build")
+		return a.openRedis(ctx, spec)
 	case spec == "":
 		p, err := boltledger.DefaultPath()
 		if err != nil {
@@ -35,6 +38,26 @@ func (a *app) openLedger() error {
 	}
 	a.ledger = l
 	a.log.Info("upload ledger", "ledger", "bbolt", "path", l.Path())
+	a.startSweeper()
+	return nil
+}
+
+// openRedis connects to the shared Redis. The URL may carry a password:
+// it is never logged (set it through MEDIAGW_LEDGER to keep it off the
+// command line).
+func (a *app) openRedis(ctx context.Context, url string) error {
+	st, err := redisstore.Open(ctx, url, redisstore.Options{
+		LeaseTTL: a.cfg.LeaseTTL,
+		Logger:   a.log.With("component", "redis"),
+		OnHealth: a.sharedHealth,
+	})
+	if err != nil {
+		return fmt.Errorf("--ledger: %w", err)
+	}
+	a.shared = st
+	a.ledger = st.Ledger()
+	a.log.Info("upload ledger", "ledger", "redis", "addr", st.Addr(), "lease_ttl", a.cfg.LeaseTTL.String(),
+		"shared", "ledger, status relay, rate-limit budgets")
 	a.startSweeper()
 	return nil
 }

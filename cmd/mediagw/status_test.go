@@ -313,3 +313,27 @@ func TestStatusErrorWhileInProgressIsFinal(t *testing.T) {
 		t.Fatalf("X answered %d STATUS calls, want 1", n)
 	}
 }
+
+// TestWatchStartsFromXNotTheUpload: a watch that starts after X finished
+// processing sends X's SUCCEEDED first, not the PENDING the upload
+// answered.
+func TestWatchStartsFromXNotTheUpload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{ProcessingTime: 200 * time.Millisecond})
+	data := media("video/mp4", 100<<10, 12)
+	resp, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}, data, fixed(100<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := resp.GetProcessing().GetState(); st != mediagwv1.ProcessingState_PROCESSING_STATE_PENDING {
+		t.Fatalf("the upload answered %v, want PENDING", st)
+	}
+	waitFor(t, func() bool { return e.x.Media(t, resp.GetMediaId()).State == "succeeded" })
+	seq, err := watchAll(context.Background(), e, resp.GetMediaId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seq) != 1 || seq[0].GetState() != mediagwv1.ProcessingState_PROCESSING_STATE_SUCCEEDED {
+		t.Fatalf("watch sent %v; X already says SUCCEEDED", seq)
+	}
+}

@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,8 +93,16 @@ type Store struct {
 }
 
 // Open connects to the Redis that url names (redis://[user:password@]host:port/db,
-// or rediss:// for TLS) and checks that it answers.
+// or rediss:// for TLS; a prefix=… query parameter sets the key prefix,
+// other parameters are go-redis's) and checks that it answers.
 func Open(ctx context.Context, url string, o Options) (*Store, error) {
+	url, prefix, err := cutPrefix(url)
+	if err != nil {
+		return nil, err
+	}
+	if o.Prefix == "" {
+		o.Prefix = prefix
+	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis URL: %s", scrub(err.Error(), url))
@@ -110,6 +119,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	logOnce.Do(func() { redis.SetLogger(slogLogger{o.Logger}) })
 	// Calls fail fast while Redis is away, rather than holding uploads for
 	// the default timeouts.
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
@@ -135,6 +145,33 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	go s.dispatch(s.ps.Channel(redis.WithChannelSize(256)))
 	go s.ping()
 	return s, nil
+}
+
+// logOnce routes go-redis's own log lines (its logger is global) to the
+// first Store's logger, at debug level: the store reports what matters
+// (Redis unreachable, back) itself.
+var logOnce sync.Once
+
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	s.l.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
+
+// cutPrefix takes the prefix parameter out of a Redis URL.
+func cutPrefix(raw string) (string, string, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", "", errors.New("redis URL: not a URL") // the error would quote it, password and all
+	}
+	q := u.Query()
+	prefix := q.Get("prefix")
+	if !q.Has("prefix") {
+		return raw, "", nil
+	}
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	return u.String(), prefix, nil
 }
 
 // scrub removes the URL (and so its password) from a message.

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"net/http"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"mediagw/service"
+	"mediagw/upstream"
+)
+
+// The shared state (a Redis ledger) decides readiness: while Redis does
+// not answer, mediagw is NOT_SERVING (gRPC health, for the service and
+// overall) and GET /readyz answers 503, and the service refuses new
+// uploads and status calls with Unavailable before anything reaches X.
+// Uploads in flight go on as far as they can; what they reported
+// committed is in Redis. When Redis answers again, mediagw is ready again
+// by itself.
+
+// sharedReady reports whether the shared state answers (nil without one).
+func (a *app) sharedReady() error {
+	if a.shared == nil {
+		return nil
+	}
+	return a.shared.Ready()
+}
+
+// sharedHealth is told each time Redis stops or starts answering.
+func (a *app) sharedHealth(err error) {
+	st := healthpb.HealthCheckResponse_SERVING
+	if err != nil {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+		a.log.Warn("shared state unreachable: not ready; new uploads and status calls get Unavailable", "error", err.Error())
+	} else {
+		a.log.Info("shared state answers again: ready")
+	}
+	a.health.SetServingStatus("", st)
+	a.health.SetServingStatus("mediagw.v1.MediaUploadService", st)
+}
+
+// readyz answers 200 while mediagw takes calls, 503 with the reason
+// otherwise.
+func (a *app) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := a.sharedReady(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// statusStore is the status relay's store: Redis's when shared, else the
+// service's in-process default.
+func (a *app) statusStore() service.StatusStore {
+	if a.shared == nil {
+		return nil
+	}
+	return a.shared.Status()
+}
+
+// budgets is the rate-limit budget store: Redis's when shared, else the
+// upstream client's own.
+func (a *app) budgets() upstream.BudgetStore {
+	if a.shared == nil {
+		return nil
+	}
+	return a.shared.Budgets()
+}
