@@ -43,6 +43,13 @@ type Config struct {
 	// Ledger records uploads that carry an idempotency key; nil refuses
 	// such uploads (FailedPrecondition).
 	Ledger Ledger
+	// SpoolDir, when set, takes uploads of unknown size (total_bytes 0):
+	// they are written there until they end, then uploaded. Files a
+	// stopped mediagw left in it are removed by New.
+	SpoolDir string
+	// MaxSpoolBytes bounds the spool, per upload and in total; default
+	// 1 GiB.
+	MaxSpoolBytes int64
 	// InterruptWait is how long the APPENDs in flight of an interrupted
 	// upload may take to finish (their bytes are all there) before they
 	// are cancelled; default 10s.
@@ -64,6 +71,7 @@ type Server struct {
 	log     *slog.Logger
 	status  *statusHub
 	tel     *telemetry
+	spool   *spool // nil: uploads of unknown size are refused
 
 	// stopping ends when InterruptUploads is called: every upload still
 	// running stops (interrupted, when it has an idempotency key).
@@ -108,6 +116,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, backend: cfg.Backend, log: cfg.Logger, tel: tel}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	if cfg.SpoolDir != "" {
+		if cfg.MaxSpoolBytes <= 0 {
+			cfg.MaxSpoolBytes = 1 << 30
+		}
+		if s.spool, err = newSpool(cfg.SpoolDir, cfg.MaxSpoolBytes); err != nil {
+			return nil, fmt.Errorf("service: %w", err)
+		}
+	}
 	s.status = newStatusHub(s)
 	return s, nil
 }

@@ -48,6 +48,7 @@ type app struct {
 	emulator         *http.Server
 	xURL             string
 	ledger           service.Ledger
+	spoolDir         string
 	sweepStop        chan struct{}
 }
 
@@ -91,6 +92,8 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if a.svc, err = service.New(service.Config{
 		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism},
 		Ledger:         a.ledger,
+		SpoolDir:       a.spoolDir,
+		MaxSpoolBytes:  int64(cfg.MaxSpoolBytes),
 		InterruptWait:  interruptWait,
 		MaxVideoBytes:  int64(cfg.MaxVideoBytes),
 		WatchTimeout:   cfg.WatchTimeout,

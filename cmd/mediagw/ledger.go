@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +21,10 @@ func (a *app) openLedger() error {
 	switch {
 	case spec == "off":
 		a.log.Warn("--ledger off: uploads with an idempotency key are refused, nothing is resumable")
+		a.spoolDir = a.cfg.SpoolDir
+		if a.spoolDir == "" {
+			a.spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("mediagw-spool-%d", os.Getpid()))
+		}
 		return nil
 	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://"):
 		return fmt.Errorf("--ledger: a Redis ledger is not available in this build")
@@ -34,7 +40,11 @@ func (a *app) openLedger() error {
 		return err
 	}
 	a.ledger = l
-	a.log.Info("upload ledger", "ledger", "bbolt", "path", l.Path())
+	a.spoolDir = a.cfg.SpoolDir
+	if a.spoolDir == "" {
+		a.spoolDir = l.Path() + ".spool"
+	}
+	a.log.Info("upload ledger", "ledger", "bbolt", "path", l.Path(), "spool_dir", a.spoolDir)
 	a.startSweeper()
 	return nil
 }
