@@ -41,9 +41,6 @@ const (
 	// DefaultMinThroughput (bytes/s) scales the per-attempt timeout with the
 	// request size: a 4 MiB APPEND gets 15 s + 32 s.
 	DefaultMinThroughput = 128 << 10
-	DefaultPollInterval  = time.Second
-	DefaultPollMaxDelay  = 30 * time.Second
-	DefaultPollDeadline  = 10 * time.Minute
 	DefaultBackoffBase   = 250 * time.Millisecond
 	DefaultBackoffMax    = 10 * time.Second
 )
@@ -95,11 +92,6 @@ type Config struct {
 	// (client-side hold or X's 429); beyond it the call fails with a
 	// [*RateLimitError]. Default 1 minute; negative means never wait.
 	RateLimitMaxWait time.Duration
-	// PollInterval is the STATUS delay when X gives no check_after_secs;
-	// default 1 s. PollMaxDelay caps X's check_after_secs; default 30 s.
-	PollInterval, PollMaxDelay time.Duration
-	// PollDeadline bounds a whole [Client.Wait]; default 10 minutes.
-	PollDeadline time.Duration
 	// TracerProvider, MeterProvider and Propagator default to the otel
 	// globals. Each X call attempt is a client span ("X APPEND"), and the
 	// propagator injects its context (traceparent) into the request.
@@ -193,9 +185,6 @@ func setDefaults(cfg *Config) {
 	defDur(&cfg.AttemptTimeout, DefaultAttemptTimeout)
 	defDur(&cfg.BackoffBase, DefaultBackoffBase)
 	defDur(&cfg.BackoffMax, DefaultBackoffMax)
-	defDur(&cfg.PollInterval, DefaultPollInterval)
-	defDur(&cfg.PollMaxDelay, DefaultPollMaxDelay)
-	defDur(&cfg.PollDeadline, DefaultPollDeadline)
 	switch {
 	case cfg.RateLimitMaxWait == 0:
 		cfg.RateLimitMaxWait = DefaultRateLimitMaxWait
@@ -274,12 +263,4 @@ func (c *Client) release(b *[]byte) {
 		c.free = append(c.free, b)
 	}
 	c.poolMu.Unlock()
-}
-
-// CloseIdleConnections closes idle connections of the Client's transport,
-// for shutdown.
-func (c *Client) CloseIdleConnections() {
-	if ci, ok := c.rt.(interface{ CloseIdleConnections() }); ok {
-		ci.CloseIdleConnections()
-	}
 }

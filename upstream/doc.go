@@ -1,6 +1,6 @@
 // Package upstream streams media into X's (Twitter's) chunked upload API:
-// INIT, then APPEND of numbered segments, then FINALIZE, then STATUS polls
-// while X processes video and GIFs. It imports only the standard library
+// INIT, then APPEND of numbered segments, then FINALIZE, and STATUS while X
+// processes video and GIFs. It imports only the standard library
 // and HTTP, OAuth, rate-limit and backoff libraries; it knows nothing of
 // gRPC or of the service in front of it.
 //
@@ -80,14 +80,18 @@
 // reset (or Retry-After). A wait longer than Config.RateLimitMaxWait fails
 // the call with a [*RateLimitError] carrying the reset time.
 //
-// # Processing and polling
+// # Processing
 //
 // FINALIZE without processing_info means the media is ready, and no STATUS
-// is sent. Otherwise (video and GIF uploaded with a media_category)
-// [Client.Wait] polls STATUS: it waits check_after_secs (1 s when absent),
-// capped and jittered; it treats unknown states as in progress; it stops at
-// succeeded, at failed, or as soon as processing_info.error appears (even
-// with state in_progress); and it gives up at Config.PollDeadline.
+// is sent. Otherwise (video and GIF uploaded with a media_category) X
+// processes the media asynchronously, and [Client.Status] sends one STATUS
+// (a GET, as X requires) and returns what X answered: the state, verbatim
+// even when it is none of the four known ones, check_after_secs,
+// progress_percent and processing_info.error. Polling belongs to the
+// caller, and so do the decisions about the answer: how long to wait
+// between calls, when to give up, and that a processing_info.error ends
+// processing even while the state still says in_progress (X has been seen
+// reporting an error at 99 % without ever moving to failed).
 //
 // # Errors
 //

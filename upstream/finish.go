@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -20,7 +19,7 @@ var errFinished = fmt.Errorf("%w: Finish was already called", ErrAborted)
 // processing state is then fetched with STATUS. ctx bounds Finish in
 // addition to Begin's context; if it ends, the upload is aborted.
 // The returned Media's Processing is nil when the media is ready; otherwise
-// pass it to [Client.Wait].
+// X processes it asynchronously and [Client.Status] reports how far it got.
 func (u *Upload) Finish(ctx context.Context) (*Media, error) {
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
@@ -113,24 +112,4 @@ func notFound(err error) bool {
 	}
 	return ae.HTTPStatus == http.StatusNotFound ||
 		(ae.HTTPStatus == http.StatusBadRequest && strings.Contains(strings.ToLower(ae.Detail), "not found"))
-}
-
-// Upload sends INIT, streams r (exactly p.TotalBytes bytes) through
-// parallel APPENDs, and sends FINALIZE: Begin, ReadFrom and Finish in one
-// call. On any failure the upload is aborted.
-func (c *Client) Upload(ctx context.Context, creds Credentials, p InitParams, r io.Reader, opts ...UploadOption) (*Media, error) {
-	u, err := c.Begin(ctx, creds, p, opts...)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := u.ReadFrom(r); err != nil {
-		u.Abort(err)
-		return nil, err
-	}
-	m, err := u.Finish(ctx)
-	if err != nil {
-		u.Abort(err)
-		return nil, err
-	}
-	return m, nil
 }

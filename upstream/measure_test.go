@@ -209,7 +209,9 @@ func TestMeasureFaultTail(t *testing.T) {
 		t.Logf("failed: %v", err)
 	}
 	slices.Sort(times)
-	q := func(p float64) time.Duration { return times[min(len(times)-1, int(p*float64(len(times))))].Round(time.Millisecond) }
+	q := func(p float64) time.Duration {
+		return times[min(len(times)-1, int(p*float64(len(times))))].Round(time.Millisecond)
+	}
 	st := srv.X.Stats()
 	t.Logf("%d uploads of 8 MiB in %v, %d failed; faults injected %v; upload time p50 %v p90 %v p99 %v max %v",
 		uploads, time.Since(start).Round(time.Millisecond), failed, st.Faults, q(0.5), q(0.9), q(0.99), times[len(times)-1].Round(time.Millisecond))

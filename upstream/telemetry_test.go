@@ -38,7 +38,7 @@ func TestRetriesAreSpans(t *testing.T) {
 	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.TracerProvider, cfg.MaxAttempts = tp, 20 })
 	data := payload(10*64*kib, 21)
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "parent")
-	m, err := c.Upload(ctx, upstream.BearerToken("tok"), upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
+	m, err := upstream.UploadAll(ctx, c, upstream.BearerToken("tok"), upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
 	parent.End()
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestTraceparentReachesX(t *testing.T) {
 	})
 	data := payload(4*64*kib, 22)
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "parent")
-	_, err := c.Upload(ctx, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
+	_, err := upstream.UploadAll(ctx, c, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
 	parent.End()
 	if err != nil {
 		t.Fatal(err)
