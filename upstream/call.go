@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"go.opentelemetry.io/otel/propagation"
 )
 
 // maxResponseBody bounds how much of a response is read: X's media answers
@@ -55,7 +54,9 @@ func (c *Client) attempt(ctx context.Context, creds Credentials, r *request) (*r
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "mediagw-upstream/1")
-	c.tel.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	if c.cfg.PropagateTraceContext {
+		injectTraceparent(ctx, req.Header)
+	}
 	hc := http.Client{
 		Transport: creds.authorize(c.rt),
 		// The transport adds credentials to every request it sends, so a

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 )
@@ -92,12 +91,16 @@ type Config struct {
 	// (client-side hold or X's 429); beyond it the call fails with a
 	// [*RateLimitError]. Default 1 minute; negative means never wait.
 	RateLimitMaxWait time.Duration
-	// TracerProvider, MeterProvider and Propagator default to the otel
-	// globals. Each X call attempt is a client span ("X APPEND"), and the
-	// propagator injects its context (traceparent) into the request.
+	// TracerProvider and MeterProvider default to the otel globals. Each
+	// X call attempt is a client span ("X APPEND"), a child of the span in
+	// the context the call was made with.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
-	Propagator     propagation.TextMapPropagator
+	// PropagateTraceContext sends X the W3C traceparent of each attempt's
+	// span. Off by default: X is told nothing of the caller's context. Even
+	// when on, only traceparent is sent, never tracestate or baggage, which
+	// may carry the caller's own data.
+	PropagateTraceContext bool
 	// Logger receives debug logs of retries and waits; default discards.
 	// Tokens, signatures and media bytes are never logged.
 	Logger *slog.Logger
