@@ -32,12 +32,27 @@
 //
 // # Segments
 //
-// segment_index runs from 0 to 999, so a file has at most 1000 segments.
-// v1.1 documents 5 MB per segment; v2 documents nothing, and 5 MiB APPENDs
-// have met 413 with an empty body. [PlanSegments] therefore uses the
-// preferred size (4 MiB by default), grows it to ceil(total/1000) for large
-// files, and refuses files that would need segments above MaxSegmentSize
-// before anything is sent.
+// segment_index runs from 0 to 999, so a file has at most 1000 segments,
+// and the largest segment decides the largest file:
+//
+//   - v1.1 documents that an APPEND's media must be "<= 5 MB". Read as
+//     5,000,000 bytes (the smaller of decimal and binary megabytes, so the
+//     limit holds whichever X meant), v1.1 takes segments of up to
+//     5,000,000 bytes and files of up to 5,000,000,000 bytes.
+//   - v2 (dedicated and command style) documents no limit. A 5 MiB APPEND
+//     has met 413 with an empty body, an edge limit, and X's own tools
+//     (xurl, the v2 samples) send 4 MiB; nothing between 4 MiB and 5 MiB is
+//     known to pass. So v2 takes segments of up to 4 MiB (4,194,304 bytes)
+//     and files of up to 4,194,304,000 bytes (4000 MiB), far below the 16
+//     GiB that total_bytes allows: 1000 segments of 4–5 MiB cannot reach it,
+//     and X documents no way that does.
+//
+// [MaxSegmentBytes] and [MaxUploadBytes] give these limits per dialect,
+// [Client.MaxUploadBytes] those of a Client (whose Config.MaxSegmentSize may
+// be lower, never higher). [PlanSegments] uses the preferred size (4 MiB by
+// default), grows it to ceil(total/1000) for larger files, and Begin
+// refuses a file above the limit with [ErrSegmentTooLarge] before anything
+// is sent.
 //
 // # Pipeline
 //
@@ -58,17 +73,30 @@
 // APPENDs safe; FINALIZE checks that the segments add up to total_bytes.
 // [Upload.Finish] waits for the APPENDs and sends FINALIZE.
 //
-// # Retries
+// # Retries and stalls
 //
 // Every call (INIT, each APPEND, FINALIZE, STATUS) is retried on timeouts,
-// connection errors, 408 and 5xx, at most Config.MaxAttempts times, with
-// exponential backoff and full jitter (a uniform delay up to the
-// exponential step). Other 4xx answers are final. Each attempt has its own
-// timeout, AttemptTimeout plus the body size divided by MinThroughput, so a
-// stalled connection is abandoned without limiting large segments. A lost
-// FINALIZE answer makes the retry see "already finalized" (v2 400, v1.1
-// code 324); that counts as success and the processing state is read with
-// STATUS. An OAuth 2.0 access token rejected with 401 is refreshed once.
+// stalls, connection errors, 408 and 5xx, at most Config.MaxAttempts times,
+// with exponential backoff and full jitter (a uniform delay up to the
+// exponential step). Other 4xx answers are final.
+//
+// A stall is detected by progress, not by a deadline: an attempt is
+// abandoned when nothing has moved for Config.StallTimeout (4 s by
+// default). On Linux, moving means that X's side acknowledged more request
+// bytes or sent response bytes, read from the connection's TCP_INFO
+// counters, so that a segment sitting in the socket's send buffer on a slow
+// link still counts as moving; everywhere, every step net/http reports and
+// every read of the body or the answer counts too. So a 4 MiB APPEND over
+// a slow but steady link is never cut, however long it takes, while a dead
+// connection costs StallTimeout (checked every quarter of it) instead of a
+// size-scaled deadline of up to 47 s. Config.AttemptTimeout (10 minutes)
+// remains as a backstop against a peer that trickles a byte every few
+// seconds, which would otherwise hold a segment buffer for ever.
+//
+// A lost FINALIZE answer makes the retry see "already finalized" (v2 400,
+// v1.1 code 324); that counts as success and the processing state is read
+// with STATUS. An OAuth 2.0 access token rejected with 401 is refreshed
+// once.
 //
 // # Rate limits
 //
@@ -95,12 +123,32 @@
 //
 // # Errors
 //
-// Errors are wrapped with %w. [*APIError], [*RateLimitError],
-// [*TransportError] and [*TokenRefreshError] have StatusCode() int, and the
-// first two RetryDelay() time.Duration, so callers that cannot import this
-// package can classify them with small interfaces of their own. Sentinels
-// caused by the caller's input ([ErrTooManyBytes], [ErrShortUpload],
+// An error's text is one sentence for the caller: what X did or did not do
+// and why, for example "X did not answer APPEND of segment 3 after 5
+// attempts (connection reset)", "X answered INIT with HTTP 400: …" or
+// "received 9216 of the declared 10240 bytes". It never holds X's URL, a
+// credential, or more than 128 characters of anything from outside (X's
+// messages, the caller's values). The detail stays for operators:
+// [*TransportError] unwraps to the last attempt's error, and it,
+// [*APIError] and [*RateLimitError] implement slog.LogValuer (call, segment,
+// media id, attempts, X's fields, the transport's own text), so a logger
+// given the error records all of it.
+//
+// [*APIError], [*RateLimitError], [*TransportError] and
+// [*TokenRefreshError] have StatusCode() int, and the first two
+// RetryDelay() time.Duration, so callers that cannot import this package
+// can classify them with small interfaces of their own. Sentinels caused by
+// the caller's input ([ErrTooManyBytes], [ErrShortUpload],
 // [ErrSegmentTooLarge], [ErrInvalidParams]) and [*ProcessingError] for bad
-// media have InvalidInput() bool. Cancelling the context passed to Begin
-// stops every in-flight call of the upload promptly.
+// media have InvalidInput() bool; test for the sentinels with [errors.Is].
+// Cancelling the context passed to Begin stops every in-flight call of the
+// upload promptly.
+//
+// # Tracing
+//
+// Each attempt of an X call is a client span, a child of the span in the
+// context the call was made with. X is sent nothing of that context unless
+// Config.PropagateTraceContext is set, and then only the W3C traceparent of
+// the attempt's span: never tracestate or baggage, which may carry the
+// caller's own data.
 package upstream

@@ -3,14 +3,13 @@ package upstream
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 )
 
 // errFinished ends the context of an upload that finished successfully.
-var errFinished = fmt.Errorf("%w: Finish was already called", ErrAborted)
+var errFinished = kindf(ErrAborted, "the upload was already finished")
 
 // Finish checks that exactly TotalBytes were received (otherwise the upload
 // fails with an error wrapping ErrShortUpload), waits for all APPENDs, and
@@ -30,7 +29,7 @@ func (u *Upload) Finish(ctx context.Context) (*Media, error) {
 	}
 	u.finished = true
 	if u.received < u.p.TotalBytes {
-		err := fmt.Errorf("%w: received %d of %d bytes", ErrShortUpload, u.received, u.p.TotalBytes)
+		err := kindf(ErrShortUpload, "received %d of the declared %d bytes", u.received, u.p.TotalBytes)
 		u.fail(err)
 		u.wg.Wait()
 		return nil, err
@@ -54,7 +53,6 @@ func (u *Upload) Finish(ctx context.Context) (*Media, error) {
 	}
 	m, err := u.c.finalize(fctx, u.creds, u.mediaID, &u.retries)
 	if err != nil {
-		err = fmt.Errorf("upstream: FINALIZE media %s: %w", u.mediaID, err)
 		u.fail(err)
 		return nil, err
 	}

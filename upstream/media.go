@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"time"
+	"unicode/utf8"
 )
 
 // InitParams describes the media announced by INIT.
@@ -115,9 +116,14 @@ func printableASCII(s string, maxLen int) bool {
 	return true
 }
 
+// truncate cuts s to at most n bytes, at a rune boundary, marking the cut
+// with "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

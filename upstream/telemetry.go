@@ -157,7 +157,10 @@ func (t *telemetry) waited(ctx context.Context, endpoint string, d time.Duration
 
 // errorType is a short, secret-free class of a transport error.
 func errorType(err error) string {
+	var st *stallError
 	switch {
+	case errors.As(err, &st):
+		return "stalled"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, context.Canceled):
