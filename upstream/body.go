@@ -23,8 +23,11 @@ var errBodyDetached = errors.New("request body read after its attempt ended")
 // still running.
 type body struct {
 	mu       sync.Mutex
-	parts    [][]byte // what is left to send; nil once detached
-	progress func()   // called after every read or write that moved bytes
+	parts    [][]byte    // what is left to send; nil once detached
+	progress func()      // called after every read or write that moved bytes
+	own      [3][]byte   // backing of parts for up to three parts
+	bufs     net.Buffers // writeTo's scratch
+	ownBufs  [3][]byte   // backing of bufs
 
 	detaching atomic.Bool
 	writing   atomic.Pointer[net.Conn] // the connection of a writeTo in progress
@@ -88,16 +91,17 @@ func (b *body) writeTo(c net.Conn, limit int64) (int64, error) {
 	if b.detaching.Load() {
 		return 0, errBodyDetached
 	}
-	bufs := make(net.Buffers, 0, len(b.parts))
+	b.bufs = b.ownBufs[:0]
 	for _, p := range b.parts {
 		if limit <= 0 {
 			break
 		}
 		p = p[:min(int64(len(p)), limit)]
 		limit -= int64(len(p))
-		bufs = append(bufs, p)
+		b.bufs = append(b.bufs, p)
 	}
-	n, err := bufs.WriteTo(c)
+	n, err := b.bufs.WriteTo(c)
+	b.bufs = nil
 	b.advance(n)
 	if n > 0 {
 		b.progress()
@@ -129,7 +133,8 @@ type detachables struct {
 }
 
 func (d *detachables) open(parts [][]byte, progress func()) *body {
-	b := &body{parts: append([][]byte(nil), parts...), progress: progress}
+	b := &body{progress: progress}
+	b.parts = append(b.own[:0], parts...) // advance reslices the parts: never those of the request
 	d.mu.Lock()
 	d.bodies = append(d.bodies, b)
 	d.mu.Unlock()

@@ -32,9 +32,9 @@ type response struct {
 // that sends a request, so tracing and metrics belong here. A watchdog
 // ends the attempt with a *stallError when nothing moves for
 // Config.StallTimeout.
-func (c *Client) attempt(ctx context.Context, creds Credentials, r *request) (*response, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+//
+// cancel ends ctx; the watchdog calls it on a stall.
+func (c *Client) attempt(ctx context.Context, cancel context.CancelFunc, creds Credentials, r *request) (*response, error) {
 	wd := watch(c.cfg.StallTimeout, cancel)
 	resp, err := c.exchange(httptrace.WithClientTrace(ctx, wd.trace()), creds, r, wd)
 	if wd.stop() && err != nil {
@@ -140,7 +140,7 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 		attempts++
 		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 		actx, span := c.tel.startAttempt(actx, r, attempts, c.base.Host)
-		resp, aerr := c.attempt(actx, creds, r)
+		resp, aerr := c.attempt(actx, cancel, creds, r)
 		cancel()
 		sent++
 		outcome := c.classify(r, resp, aerr, creds, refreshed, o, sent)

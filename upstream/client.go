@@ -33,7 +33,7 @@ const (
 	DefaultRateLimitMaxWait = time.Minute
 	// DefaultStallTimeout is how long an attempt may go without progress
 	// before it is abandoned and retried (see Config.StallTimeout).
-	DefaultStallTimeout = 4 * time.Second
+	DefaultStallTimeout = 3 * time.Second
 	// DefaultAttemptTimeout bounds one attempt however it progresses: a
 	// 5 MB segment still fits at 8 KB/s.
 	DefaultAttemptTimeout = 10 * time.Minute
@@ -81,9 +81,9 @@ type Config struct {
 	// StallTimeout abandons an attempt (and retries it) when nothing has
 	// moved for this long: no request byte acknowledged by X's side of the
 	// connection, no response byte received, no step of the request made;
-	// default 4 s. A slow connection that keeps moving is never cut,
+	// default 3 s. A slow connection that keeps moving is never cut,
 	// however long its segment takes; a dead one costs at most StallTimeout
-	// and a quarter. It also bounds how long X may think between the last
+	// and an eighth. It also bounds how long X may think between the last
 	// byte of a request and the first byte of its answer, which is well
 	// under a second for every call this package makes.
 	StallTimeout time.Duration

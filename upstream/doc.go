@@ -81,14 +81,14 @@
 // exponential step). Other 4xx answers are final.
 //
 // A stall is detected by progress, not by a deadline: an attempt is
-// abandoned when nothing has moved for Config.StallTimeout (4 s by
+// abandoned when nothing has moved for Config.StallTimeout (3 s by
 // default). On Linux, moving means that X's side acknowledged more request
 // bytes or sent response bytes, read from the connection's TCP_INFO
 // counters, so that a segment sitting in the socket's send buffer on a slow
 // link still counts as moving; everywhere, every step net/http reports and
 // every read of the body or the answer counts too. So a 4 MiB APPEND over
 // a slow but steady link is never cut, however long it takes, while a dead
-// connection costs StallTimeout (checked every quarter of it) instead of a
+// connection costs StallTimeout (checked every eighth of it) instead of a
 // size-scaled deadline of up to 47 s. Config.AttemptTimeout (10 minutes)
 // remains as a backstop against a peer that trickles a byte every few
 // seconds, which would otherwise hold a segment buffer for ever.

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http/httptrace"
@@ -38,10 +37,10 @@ func (e *stallError) Timeout() bool { return true }
 // any step net/http reports (connection, headers or body written, first
 // response byte) and every read or write of the body or the response.
 // A slow connection that keeps moving is never cut; a dead one is noticed
-// within the timeout and a quarter.
+// within the timeout and an eighth.
 type watchdog struct {
 	stall  time.Duration
-	cancel context.CancelCauseFunc
+	cancel context.CancelFunc
 	events atomic.Uint64 // steps, reads and writes seen so far
 
 	mu    sync.Mutex
@@ -54,7 +53,7 @@ type watchdog struct {
 }
 
 // watch starts a watchdog for one attempt; cancel ends the attempt.
-func watch(stall time.Duration, cancel context.CancelCauseFunc) *watchdog {
+func watch(stall time.Duration, cancel context.CancelFunc) *watchdog {
 	w := &watchdog{stall: stall, cancel: cancel, last: time.Now()}
 	w.mu.Lock()
 	w.timer = time.AfterFunc(w.every(), w.check)
@@ -62,8 +61,9 @@ func watch(stall time.Duration, cancel context.CancelCauseFunc) *watchdog {
 	return w
 }
 
-// every is how often the watchdog looks.
-func (w *watchdog) every() time.Duration { return max(w.stall/4, 5*time.Millisecond) }
+// every is how often the watchdog looks: a stall is noticed between
+// StallTimeout and an eighth more.
+func (w *watchdog) every() time.Duration { return max(w.stall/8, 5*time.Millisecond) }
 
 // moved records progress seen by the application.
 func (w *watchdog) moved() { w.events.Add(1) }
@@ -77,7 +77,7 @@ func (w *watchdog) check() {
 	w.sample()
 	if time.Since(w.last) >= w.stall {
 		w.done, w.fired = true, true
-		w.cancel(&stallError{after: w.stall})
+		w.cancel()
 		return
 	}
 	w.timer.Reset(w.every())
@@ -119,20 +119,20 @@ func (w *watchdog) useConn(c net.Conn) {
 	w.events.Add(1)
 }
 
-// trace reports net/http's steps to the watchdog.
+// trace reports net/http's steps to the watchdog: a connection to use
+// (new or reused: setting one up, DNS, TCP and TLS, is one step), the
+// request written, the answer begun.
 func (w *watchdog) trace() *httptrace.ClientTrace {
-	step := func() { w.moved() }
+	step := w.moved
 	return &httptrace.ClientTrace{
-		GotConn:              func(i httptrace.GotConnInfo) { w.useConn(i.Conn) },
-		DNSDone:              func(httptrace.DNSDoneInfo) { step() },
-		ConnectDone:          func(string, string, error) { step() },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { step() },
+		GotConn:              w.gotConn,
 		WroteHeaders:         step,
 		WroteRequest:         func(httptrace.WroteRequestInfo) { step() },
 		GotFirstResponseByte: step,
-		Got100Continue:       step,
 	}
 }
+
+func (w *watchdog) gotConn(i httptrace.GotConnInfo) { w.useConn(i.Conn) }
 
 // reader counts the reads of a response body as progress.
 func (w *watchdog) reader(r io.Reader) io.Reader { return &watchedReader{r: r, w: w} }
