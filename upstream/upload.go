@@ -72,7 +72,7 @@ func (c *Client) Begin(ctx context.Context, creds Credentials, p InitParams, opt
 		return nil, err
 	}
 	if limit := c.MaxUploadBytes(); p.TotalBytes > limit {
-		return nil, kindf(ErrSegmentTooLarge, "%d bytes is more than X takes in one upload on %s: at most %d bytes (%d segments of %d bytes)",
+		return nil, kindf(ErrSegmentTooLarge, "%d bytes is more than one upload to X can hold on %s: at most %d bytes (%d segments of %d bytes)",
 			p.TotalBytes, c.cfg.Dialect, limit, MaxSegments, c.cfg.MaxSegmentSize)
 	}
 	segSize, segments, err := PlanSegments(p.TotalBytes, c.cfg.SegmentSize, c.cfg.MaxSegmentSize)
