@@ -24,6 +24,7 @@ var errBodyDetached = errors.New("request body read after its attempt ended")
 type body struct {
 	mu       sync.Mutex
 	parts    [][]byte    // what is left to send; nil once detached
+	partOff  int64       // bytes of parts[0] already sent
 	progress func()      // called after every read or write that moved bytes
 	own      [3][]byte   // backing of parts for up to three parts
 	bufs     net.Buffers // writeTo's scratch
@@ -33,25 +34,33 @@ type body struct {
 	writing   atomic.Pointer[net.Conn] // the connection of a writeTo in progress
 }
 
-// Read implements io.Reader.
+// Read implements io.Reader. It reads from one part at a time and, inside
+// a part, ends where the rest of the part starts on a 64-byte boundary
+// when it can: the next copy out of a segment buffer is then aligned,
+// which Go's memmove does several times faster than an odd offset.
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.parts == nil {
 		return 0, errBodyDetached
 	}
-	n := 0
-	for len(p) > 0 && len(b.parts) > 0 {
-		k := copy(p, b.parts[0])
-		n += k
-		p = p[k:]
-		b.advance(int64(k))
+	if len(b.parts) == 0 {
+		return 0, io.EOF
 	}
-	if n > 0 {
-		b.progress()
-		return n, nil
+	if len(p) == 0 {
+		return 0, nil
 	}
-	return 0, io.EOF
+	part := b.parts[0]
+	k := int64(min(len(p), len(part)))
+	if k < int64(len(part)) {
+		if aligned := (b.partOff+k)&^63 - b.partOff; aligned > 0 {
+			k = aligned
+		}
+	}
+	copy(p, part[:k])
+	b.advance(k)
+	b.progress()
+	return int(k), nil
 }
 
 // Close implements io.Closer; the parts belong to the caller.
@@ -62,14 +71,15 @@ func (b *body) advance(n int64) {
 	for n > 0 && len(b.parts) > 0 {
 		if k := int64(len(b.parts[0])); n >= k {
 			n -= k
-			b.parts = b.parts[1:]
+			b.parts, b.partOff = b.parts[1:], 0
 			continue
 		}
 		b.parts[0] = b.parts[0][n:]
+		b.partOff += n
 		n = 0
 	}
 	for len(b.parts) > 0 && len(b.parts[0]) == 0 {
-		b.parts = b.parts[1:]
+		b.parts, b.partOff = b.parts[1:], 0
 	}
 	if b.parts == nil {
 		b.parts = [][]byte{} // drained, not detached

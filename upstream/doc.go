@@ -65,9 +65,24 @@
 // FIFO semaphore, so uploads are served in arrival order. While the limit
 // is reached, Write and ReadFrom block: the caller's stream is paused
 // rather than buffered, and an upload never holds more than
-// (Parallelism+1) segment buffers. Multipart bodies are an io.MultiReader
-// over a small header, the segment buffer itself and a trailer, with a
-// precomputed Content-Length: the segment is never copied again.
+// (Parallelism+1) segment buffers.
+//
+// An APPEND body is three parts, a small multipart head, the segment
+// buffer itself and a tail, with a precomputed Content-Length, and the
+// segment is never copied again in user space. The Client's own transport
+// (HTTP/1.1, a connection per APPEND in flight) recognises the body behind
+// net/http's LimitReader and hands it to the socket: one write for the
+// request line, the headers and the first few KiB, then one writev for the
+// rest of the segment and the tail. Measured on loopback (BenchmarkTransport,
+// 4 MiB segments): 0.9 write system calls per MiB instead of 33 through
+// net/http's copying path (a 32 KiB buffer), half the bytes allocated, and
+// about a fifth less CPU per byte (client and server of the benchmark
+// together); over TLS the encryption is the one copy,
+// and records of 16 KiB set the system calls (65 per MiB either way). Other
+// transports read the body with Read, which copies once into their buffer.
+// The segment buffer returns to the pool only once nothing can read it any
+// more: X may answer before net/http has sent the whole body, and a write
+// still running then is ended by closing its connection.
 // X is observed to key segments by segment_index, a re-sent segment
 // replacing the earlier one, which is what makes parallel and retried
 // APPENDs safe; FINALIZE checks that the segments add up to total_bytes.
