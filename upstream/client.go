@@ -50,10 +50,10 @@ type Config struct {
 	// Dialect selects the API flavour; default [DialectV2].
 	Dialect Dialect
 	// Transport sends requests. Default: the Client's own HTTP/1.1
-	// transport (see newTransport), which keeps a connection per APPEND in
-	// flight and writes APPEND bodies without copying the segment. Another
-	// transport works, but net/http then copies each body through a 32 KiB
-	// buffer.
+	// transport, which keeps a connection per APPEND in flight and writes
+	// APPEND bodies to the socket without copying the segment (see
+	// "Pipeline" in the package documentation). Another transport works,
+	// but net/http then copies each body through a 32 KiB buffer.
 	Transport http.RoundTripper
 	// Credentials are used by uploads and calls that carry none.
 	Credentials Credentials

@@ -84,6 +84,11 @@ func TestCallerErrorTexts(t *testing.T) {
 		if got, want := err.Error(), fmt.Sprintf("X answered APPEND of segment %d with HTTP 413: Request Entity Too Large", ae.Segment); got != want {
 			t.Fatalf("err = %s\nwant  %s", got, want)
 		}
+		var logs bytes.Buffer
+		slog.New(slog.NewTextHandler(&logs, nil)).Error("upload failed", "error", err)
+		if l := logs.String(); !strings.Contains(l, "error.http_status=413") || !strings.Contains(l, "error.media_id="+ae.MediaID) || ae.MediaID == "" {
+			t.Fatalf("log line lacks the detail: %s", l)
+		}
 		// A 400 whose message echoes X's enumeration is cut.
 		_, err = c.Begin(ctx, nil, upstream.InitParams{MediaType: "video/" + strings.Repeat("x", 240), TotalBytes: 10})
 		const prefix = "X answered INIT with HTTP 400: "
