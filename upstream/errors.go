@@ -136,7 +136,7 @@ func (e *APIError) Error() string {
 		fmt.Fprintf(&b, " (code %d)", e.Code)
 	}
 	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " on all %d attempts", e.Attempts)
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
 	msg := e.Detail
 	if msg == "" {
