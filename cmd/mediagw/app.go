@@ -81,7 +81,6 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		Logger:           log.With("component", "upstream"),
 		TracerProvider:   tel.tp,
 		MeterProvider:    tel.mp,
-		Propagator:       tel.prop,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("X client: %w", err)
