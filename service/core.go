@@ -79,9 +79,9 @@ func (s *Server) uploadFrom(ctx context.Context, c Caller, o uploadOptions, star
 		defer context.AfterFunc(ctx, in.interrupt)()
 	}
 	u := &upload{s: s, caller: c, opts: o, started: time.Now(), cancel: cancel}
-	resp, err := u.run(ctx, start, body)
-	err = toStatus(err)
-	u.finish(ctx, span, err)
+	resp, raw := u.run(ctx, start, body)
+	err := toStatus(raw)
+	u.finish(ctx, span, err, raw)
 	return resp, err
 }
 
@@ -123,9 +123,12 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 	if err := u.prepare(ctx, start); err != nil {
 		return nil, err
 	}
-	head, err := u.head(body)
+	head, body, err := u.head(ctx, body)
 	if err != nil {
 		return nil, err
+	}
+	if c, ok := body.(io.Closer); ok {
+		defer c.Close()
 	}
 	sess, err := u.s.backend.Begin(ctx, u.caller.Auth, u.spec)
 	if err != nil {
@@ -162,21 +165,46 @@ func (u *upload) prepare(ctx context.Context, start *mediagwv1.UploadStart) erro
 }
 
 // head reads the first bytes, which must show the declared format before X
-// sees anything.
-func (u *upload) head(body io.Reader) ([]byte, error) {
-	head := make([]byte, min(int64(sniffLen), u.spec.TotalBytes))
-	n, err := io.ReadFull(body, head)
-	u.count(head[:n])
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, u.short()
+// sees anything, and returns them with the body that follows. The body of
+// an upload of unknown size (total_bytes 0) is spooled first: X's INIT
+// needs the size. The returned body is then the spool file, head and all,
+// to be closed by the caller.
+func (u *upload) head(ctx context.Context, body io.Reader) ([]byte, io.Reader, error) {
+	unknown := u.spec.TotalBytes == 0
+	n := min(int64(sniffLen), u.spec.TotalBytes)
+	if unknown {
+		n = sniffLen
 	}
-	if err != nil {
-		return nil, err
+	head := make([]byte, n)
+	k, err := io.ReadFull(body, head)
+	head = head[:k]
+	switch {
+	case unknown && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		u.count(head)
+		return nil, nil, u.short()
+	case err != nil:
+		return nil, nil, err
+	}
+	if unknown && k == 0 {
+		return nil, nil, invalidf("the body is empty")
 	}
 	if err := sniff(u.spec.MediaType, head); err != nil {
-		return nil, err
+		u.count(head)
+		return nil, nil, err
 	}
-	return head, nil
+	if !unknown {
+		u.count(head)
+		return head, body, nil
+	}
+	lim := min(u.s.limit(categoryEnum(u.spec.Category)), u.s.spool.limit)
+	f, err := u.s.spool.take(io.MultiReader(bytes.NewReader(head), body), lim)
+	if err != nil {
+		return nil, nil, err
+	}
+	u.spec.TotalBytes = f.size
+	trace.SpanFromContext(ctx).SetAttributes(attrTotalBytes.Int64(f.size), attrSpooled.Bool(true))
+	return nil, f, nil
 }
 
 // begun records the session X opened (or that was resumed).
@@ -305,7 +333,7 @@ func (m *meteredBody) Read(p []byte) (int, error) {
 
 // finish records the outcome of an upload: its metrics, its span's status
 // and the one summary log line.
-func (u *upload) finish(ctx context.Context, span trace.Span, err error) {
+func (u *upload) finish(ctx context.Context, span trace.Span, err, raw error) {
 	cat := attrCategory.String(u.spec.Category)
 	result := status.Code(err).String()
 	u.s.tel.bytesReceived.Add(ctx, u.received)
@@ -327,6 +355,14 @@ func (u *upload) finish(ctx context.Context, span trace.Span, err error) {
 		u.s.tel.failed.Add(ctx, 1, metric.WithAttributes(cat, attrResult.String(result)))
 		span.SetStatus(codes.Error, result)
 		attrs = append(attrs, slog.String("error", status.Convert(err).Message()))
+		// Operators get the error's detail where it has more than the
+		// caller's sentence (X's URL, the attempts, the last cause).
+		var lv slog.LogValuer
+		if errors.As(raw, &lv) {
+			attrs = append(attrs, slog.Any("cause", lv))
+		} else if raw != nil && raw.Error() != status.Convert(err).Message() {
+			attrs = append(attrs, slog.String("cause", raw.Error()))
+		}
 	} else {
 		u.s.tel.completed.Add(ctx, 1, metric.WithAttributes(cat))
 	}

@@ -111,11 +111,15 @@ func (u *upload) runNew(ctx context.Context, lease Lease, key string, start *med
 	if err := u.prepare(ctx, start); err != nil {
 		return nil, err
 	}
-	head, err := u.head(body)
+	head, body, err := u.head(ctx, body)
 	if err != nil {
 		return nil, err
 	}
+	if c, ok := body.(io.Closer); ok {
+		defer c.Close()
+	}
 	now := time.Now()
+	// The entry holds the real size, also of a spooled upload.
 	e := &LedgerEntry{Key: key, Phase: PhaseReceiving, Start: ledgerStart(u.spec, start), Created: now, Updated: now, Trace: traceparent(ctx)}
 	u.rec = newRecord(lease, e)
 	spec := u.spec

@@ -104,17 +104,20 @@ type restBody struct {
 	rc    *http.ResponseController
 	idle  time.Duration
 	armed time.Time
-	n     int64 // bytes read
-	ok    bool  // deadlines are supported
-	eof   bool  // the body was read to its end
+	// deadline is the idle deadline last set.
+	deadline time.Time
+	n        int64 // bytes read
+	ok       bool  // deadlines are supported
+	eof      bool  // the body was read to its end
 	// stopped is set by interrupt; reads fail from then on.
 	stopped atomic.Bool
 }
 
 func newRESTBody(w http.ResponseWriter, r io.Reader, idle time.Duration) *restBody {
 	b := &restBody{r: r, rc: http.NewResponseController(w), idle: idle}
-	b.ok = b.rc.SetReadDeadline(time.Now().Add(idle)) == nil
 	b.armed = time.Now()
+	b.deadline = b.armed.Add(idle)
+	b.ok = b.rc.SetReadDeadline(b.deadline) == nil
 	return b
 }
 
@@ -137,11 +140,16 @@ func (b *restBody) unread(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// done ends reading after the answer: the rest of a body not read to its
-// end is not read at all.
+// drainGrace bounds how long net/http may read (and discard) what is left
+// of a body after the answer. It does so, up to 256 KiB, and half-closes
+// before closing, so that the caller reads the answer instead of a
+// connection reset.
+const drainGrace = 5 * time.Second
+
+// done bounds reading after the answer.
 func (b *restBody) done() {
 	if !b.eof && b.ok {
-		_ = b.rc.SetReadDeadline(time.Now())
+		_ = b.rc.SetReadDeadline(time.Now().Add(min(drainGrace, b.idle)))
 	}
 }
 
@@ -151,8 +159,8 @@ func (b *restBody) Read(p []byte) (int, error) {
 	}
 	if b.ok {
 		if now := time.Now(); now.Sub(b.armed) > b.idle/16 {
-			_ = b.rc.SetReadDeadline(now.Add(b.idle))
-			b.armed = now
+			b.armed, b.deadline = now, now.Add(b.idle)
+			_ = b.rc.SetReadDeadline(b.deadline)
 		}
 	}
 	n, err := b.r.Read(p)
@@ -164,6 +172,9 @@ func (b *restBody) Read(p []byte) (int, error) {
 		}
 	}
 	if err != nil && err != io.EOF {
+		if b.stopped.Load() && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, errStopped
+		}
 		return n, b.readError(err)
 	}
 	return n, err
@@ -171,11 +182,14 @@ func (b *restBody) Read(p []byte) (int, error) {
 
 // readError explains why reading the body failed.
 func (b *restBody) readError(err error) error {
-	if b.stopped.Load() {
-		return errStopped
-	}
 	var ne net.Error
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		// The idle deadline, or the one interrupt set: the idle one is
+		// past. (An idle timeout ends the request's context too, which
+		// interrupts the body: whether it was stopped says nothing.)
+		if time.Now().Before(b.deadline) {
+			return errStopped
+		}
 		return callerIdle(b.idle, b.n)
 	}
 	var mbe *http.MaxBytesError
@@ -196,10 +210,8 @@ func rawStart(r *http.Request, q url.Values, contentType string) (*mediagwv1.Upl
 		q.Set("media_type", contentType)
 	}
 	if q.Get("total_bytes") == "" && !q.Has("resume_offset") {
-		if r.ContentLength < 0 {
-			return nil, invalidf("total_bytes is required when the body has no Content-Length (chunked transfer)")
-		}
-		q.Set("total_bytes", strconv.FormatInt(r.ContentLength, 10))
+		// A chunked body of unknown length is spooled (total_bytes 0).
+		q.Set("total_bytes", strconv.FormatInt(max(r.ContentLength, 0), 10))
 	}
 	return startFromValues(q)
 }
@@ -228,7 +240,7 @@ func multipartStart(r *http.Request, v url.Values) (*mediagwv1.UploadStart, io.R
 				}
 			}
 			if v.Get("total_bytes") == "" && !v.Has("resume_offset") {
-				return nil, nil, invalidf("multipart uploads need total_bytes, as a form field before the media part or as a query parameter")
+				v.Set("total_bytes", "0") // unknown: the media part is spooled
 			}
 			st, err := startFromValues(v)
 			return st, &mediaPart{part: part, mr: mr}, err

@@ -30,6 +30,10 @@ type Config struct {
 	// amplify_video, dm_video). X's own limit follows the user's plan
 	// (512 MB to 16 GB); default 512 MiB.
 	MaxVideoBytes int64
+	// MaxUploadBytes is the largest upload X can take in one (1000
+	// segments of the largest segment the dialect accepts); it caps every
+	// category. Default: X's total_bytes maximum, 16 GiB.
+	MaxUploadBytes int64
 	// PollMin and PollMax clamp X's check_after_secs between two STATUS
 	// calls of one media id; defaults 1s and 30s.
 	PollMin, PollMax time.Duration
@@ -54,6 +58,13 @@ type Config struct {
 	// GetStatus and WatchStatus are refused with Unavailable before
 	// anything reaches X.
 	Ready func() error
+	// SpoolDir, when set, takes uploads of unknown size (total_bytes 0):
+	// they are written there until they end, then uploaded. Files a
+	// stopped mediagw left in it are removed by New.
+	SpoolDir string
+	// MaxSpoolBytes bounds the spool, per upload and in total; default
+	// 1 GiB.
+	MaxSpoolBytes int64
 	// InterruptWait is how long the APPENDs in flight of an interrupted
 	// upload may take to finish (their bytes are all there) before they
 	// are cancelled; default 10s.
@@ -75,6 +86,7 @@ type Server struct {
 	log     *slog.Logger
 	status  *statusHub
 	tel     *telemetry
+	spool   *spool // nil: uploads of unknown size are refused
 
 	// stopping ends when InterruptUploads is called: every upload still
 	// running stops (interrupted, when it has an idempotency key).
@@ -91,6 +103,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxVideoBytes <= 0 {
 		cfg.MaxVideoBytes = defaultVideoM
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = xMaxBytes
 	}
 	if cfg.PollMin <= 0 {
 		cfg.PollMin = time.Second
@@ -122,6 +137,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, backend: cfg.Backend, log: cfg.Logger, tel: tel}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	if cfg.SpoolDir != "" {
+		if cfg.MaxSpoolBytes <= 0 {
+			cfg.MaxSpoolBytes = 1 << 30
+		}
+		if s.spool, err = newSpool(cfg.SpoolDir, cfg.MaxSpoolBytes); err != nil {
+			return nil, fmt.Errorf("service: %w", err)
+		}
+	}
 	s.status = newStatusHub(s, cfg.StatusStore)
 	return s, nil
 }

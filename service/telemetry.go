@@ -23,6 +23,7 @@ const (
 	attrParallelism = attribute.Key("upload.parallelism")
 	attrResult      = attribute.Key("result")
 	attrTransport   = attribute.Key("upload.transport")
+	attrSpooled     = attribute.Key("upload.spooled")
 )
 
 // telemetry holds the service's tracer and instruments.

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"strconv"
@@ -47,7 +49,7 @@ func TestBadUploads(t *testing.T) {
 		{name: "chunk first", msgs: []*mediagwv1.UploadRequest{chunkMsg(mp4[:10])}, code: "InvalidArgument", msg: "the first message must be start"},
 		{name: "unknown media type", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "audio/mpeg", TotalBytes: 10})}, code: "InvalidArgument", msg: `media_type "audio/mpeg" is not one of X's media types`},
 		{name: "category does not fit type", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: 10, MediaCategory: mediagwv1.MediaCategory_MEDIA_CATEGORY_TWEET_IMAGE})}, code: "InvalidArgument", msg: "media_category tweet_image does not accept media_type video/mp4"},
-		{name: "no total", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4"})}, code: "InvalidArgument", msg: "total_bytes must be greater than 0"},
+		{name: "no total", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4"})}, code: "InvalidArgument", msg: "the body is empty"},
 		{name: "image over its limit", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: 6 << 20})}, code: "InvalidArgument", msg: "exceeds the tweet_image limit"},
 		{name: "bytes are another format", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(png))}), chunkMsg(png)}, code: "InvalidArgument", msg: "media_type is video/mp4 but the bytes are image/png"},
 		{name: "start twice", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: 100}), startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: 100})}, code: "InvalidArgument", msg: "start must be sent once"},
@@ -114,16 +116,16 @@ func TestBadRESTUploads(t *testing.T) {
 		req.ContentLength = length
 		return req
 	}
-	multipartNoTotal := func() (io.Reader, string) {
+	multipartWrongPart := func() (io.Reader, string) {
 		var b bytes.Buffer
 		mw := multipart.NewWriter(&b)
 		_ = mw.WriteField("media_type", "image/png")
-		fw, _ := mw.CreateFormFile("media", "a.png")
+		fw, _ := mw.CreateFormFile("image", "a.png")
 		_, _ = fw.Write(png)
 		_ = mw.Close()
 		return &b, mw.FormDataContentType()
 	}
-	mpBody, mpType := multipartNoTotal()
+	mpBody, mpType := multipartWrongPart()
 	cases := []struct {
 		name   string
 		req    *http.Request
@@ -134,12 +136,11 @@ func TestBadRESTUploads(t *testing.T) {
 		{"bad media type", post("?media_type=application/zip", bytes.NewReader(png), "", int64(len(png))), 400, "not one of X's media types"},
 		{"bad category", post("?media_type=image/png&media_category=vines", bytes.NewReader(png), "", int64(len(png))), 400, `media_category "vines"`},
 		{"bad total", post("?media_type=image/png&total_bytes=ten", bytes.NewReader(png), "", int64(len(png))), 400, `total_bytes "ten" is not a whole number`},
-		{"chunked without total", post("?media_type=image/png", bytes.NewReader(png), "", -1), 400, "total_bytes is required when the body has no Content-Length"},
 		{"total larger than body", post("?media_type=image/png&total_bytes=2000", bytes.NewReader(png), "", -1), 400, "received 1000 of 2000 bytes"},
 		{"total smaller than body", post("?media_type=image/png&total_bytes=500", bytes.NewReader(png), "", -1), 400, "received more than total_bytes (500)"},
 		{"sniff mismatch", post("?media_type=image/gif", bytes.NewReader(png), "", int64(len(png))), 400, "media_type is image/gif but the bytes are image/png"},
-		{"multipart without total", post("", mpBody, mpType, -1), 400, "multipart uploads need total_bytes"},
-		{"empty body", post("?media_type=image/png", http.NoBody, "", 0), 400, "total_bytes must be greater than 0, got 0"},
+		{"multipart with the media in another part", post("", mpBody, mpType, -1), 400, "the media must be the part named media"},
+		{"empty body", post("?media_type=image/png", http.NoBody, "", 0), 400, "the body is empty"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,5 +200,68 @@ func TestXUnavailable(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, e.httpURL+"/v1/media:upload?media_type=image/png", bytes.NewReader(png))
 	if code, p, _ := problemOf(t, req); code != http.StatusServiceUnavailable || p["code"] != "UNAVAILABLE" {
 		t.Fatalf("REST: HTTP %d %v, want 503", code, p)
+	}
+}
+
+// TestXErrorsAreOneSentence: what a caller reads of X's failure is one
+// sentence, with neither X's address nor a chain of internal prefixes;
+// the log line keeps the detail for operators.
+func TestXErrorsAreOneSentence(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{FaultRate: 1, FaultKinds: []xfake.FaultKind{xfake.FaultReset}}, "--max-attempts=2")
+	png := media("image/png", 1000, 2)
+	_, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: int64(len(png))}, png, fixed(1000))
+	msg := status.Convert(err).Message()
+	if codeOf(err) != "Unavailable" || msg != "X did not answer INIT after 2 attempts (connection reset)" {
+		t.Fatalf("upload while X resets every connection: %v", err)
+	}
+	logs := e.uploadLogs()
+	if len(logs) != 1 || logs[0]["error"] != msg || logs[0]["cause"] == nil {
+		t.Fatalf("upload log %v, want the caller's sentence as error and the detail as cause", logs)
+	}
+	if cause := fmt.Sprint(logs[0]["cause"]); !strings.Contains(cause, "127.0.0.1") {
+		t.Fatalf("the log's cause %s lacks the detail (X's address)", cause)
+	}
+}
+
+// TestLargestUploadAgreesWithThePlanner: the largest video mediagw accepts
+// is exactly what 1000 of X's largest segments hold (v2: 4000 MiB): that
+// size reaches INIT, one byte more is refused before it, and a
+// --max-video-bytes beyond it stops startup.
+func TestLargestUploadAgreesWithThePlanner(t *testing.T) {
+	t.Parallel()
+	const most = 1000 * 4 << 20
+	e := newEnv(t, xfake.Options{}, fmt.Sprintf("--max-video-bytes=%d", int64(most)), "--segment-size=4MiB")
+	mp4 := media("video/mp4", 64<<10, 92)
+	_, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: most + 1}, mp4, fixed(32<<10))
+	if codeOf(err) != "InvalidArgument" || !strings.Contains(err.Error(), "exceeds the tweet_video limit of 4194304000 bytes") {
+		t.Fatalf("one byte over the largest upload: %v", err)
+	}
+	if n := e.x.X.Stats().Requests["init"]; n != 0 {
+		t.Fatalf("X saw %d INITs for a refused size", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := e.client.Upload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: most}))
+	_ = stream.Send(chunkMsg(mp4))
+	waitFor(t, func() bool { return e.x.X.Stats().Requests["init"] == 1 })
+	cancel()
+
+	cfg, err := parseConfig([]string{"--x-api-url=" + e.x.URL, "--x-token=t", "--max-video-bytes=8GiB", "--ledger=off"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel, err := setupTelemetry(context.Background(), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), tel); err == nil || !strings.Contains(err.Error(), "at most 4194304000 bytes") {
+		if a != nil {
+			a.closeAll()
+		}
+		t.Fatalf("--max-video-bytes 8GiB on v2: %v, want a refusal naming the largest upload", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,30 +48,25 @@ type replica struct {
 }
 
 var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
+	xfakeOnce sync.Once
+	xfakeBin  string
+	xfakeErr  error
 )
 
-// binaries builds mediagw and xfake once per test binary.
+// binaries builds mediagw and cmd/xfake once per test binary.
 func binaries(t *testing.T) (mediagw, xf string) {
 	t.Helper()
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "mediagw-e2e-"); buildErr != nil {
-			return
-		}
-		for _, b := range [][2]string{{"mediagw", "."}, {"xfake", "../xfake"}} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, b[0]), b[1]).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
-				return
-			}
+	mediagw = binary(t)
+	xfakeOnce.Do(func() {
+		xfakeBin = filepath.Join(filepath.Dir(mediagw), "xfake")
+		if out, err := exec.Command("go", "build", "-o", xfakeBin, "../xfake").CombinedOutput(); err != nil {
+			xfakeErr = fmt.Errorf("go build ../xfake: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if xfakeErr != nil {
+		t.Fatal(xfakeErr)
 	}
-	return filepath.Join(buildDir, "mediagw"), filepath.Join(buildDir, "xfake")
+	return mediagw, xfakeBin
 }
 
 // startXfake runs cmd/xfake with args and returns its URL.

@@ -30,6 +30,9 @@ type config struct {
 	XConsumerKey, XConsumerSecret    string
 	XOAuth1Token, XOAuth1TokenSecret string
 
+	// XPropagateTraceparent sends X the W3C traceparent of each call.
+	XPropagateTraceparent bool
+
 	SegmentSize   sizeFlag
 	Parallelism   int
 	MaxInFlight   int
@@ -48,6 +51,9 @@ type config struct {
 	// LeaseTTL is how long a Redis lease outlives its holder's last
 	// renewal.
 	LeaseTTL time.Duration
+	// SpoolDir holds uploads of unknown size; empty: beside the ledger.
+	SpoolDir      string
+	MaxSpoolBytes sizeFlag
 
 	LogFormat string
 	LogLevel  string
@@ -73,7 +79,7 @@ func (s *sizeFlag) Set(v string) error {
 
 // parseConfig reads args and then, for flags not given, the environment.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
-	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20}
+	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20, MaxSpoolBytes: 1 << 30}
 	fs := flag.NewFlagSet("mediagw", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
@@ -89,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.XConsumerSecret, "x-consumer-secret", "", "OAuth 1.0a consumer secret")
 	fs.StringVar(&c.XOAuth1Token, "x-oauth1-token", "", "OAuth 1.0a access token")
 	fs.StringVar(&c.XOAuth1TokenSecret, "x-oauth1-token-secret", "", "OAuth 1.0a access token secret")
+	fs.BoolVar(&c.XPropagateTraceparent, "x-propagate-traceparent", false, "send X the W3C traceparent of each call (never tracestate or baggage)")
 	fs.Var(&c.SegmentSize, "segment-size", "preferred X APPEND segment size (e.g. 4MiB)")
 	fs.IntVar(&c.Parallelism, "parallelism", 4, "APPENDs in flight per upload")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 64, "segments in flight across all uploads")
@@ -101,6 +108,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "fail an upload whose caller sends nothing for this long, releasing its buffer")
 	fs.StringVar(&c.Ledger, "ledger", "", "upload ledger: a file path (embedded bbolt), redis://[user:password@]host:port/db or rediss://… (shared by replicas: ledger, status, rate limits), or off; default mediagw/ledger.db under $XDG_STATE_HOME or ~/.local/state")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 10*time.Second, "with a Redis ledger: how long a replica's lease on an upload or a STATUS poll outlives it")
+	fs.StringVar(&c.SpoolDir, "spool-dir", "", "where uploads of unknown size wait until they end; default <ledger>.spool (a temporary directory with --ledger off or a Redis ledger)")
+	fs.Var(&c.MaxSpoolBytes, "max-spool-bytes", "bound of the spool, per upload and in total (e.g. 1GiB)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,6 +24,10 @@ func (a *app) openLedger(ctx context.Context) error {
 	switch {
 	case spec == "off":
 		a.log.Warn("--ledger off: uploads with an idempotency key are refused, nothing is resumable")
+		a.spoolDir = a.cfg.SpoolDir
+		if a.spoolDir == "" {
+			a.spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("mediagw-spool-%d", os.Getpid()))
+		}
 		return nil
 	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://"):
 		return a.openRedis(ctx, spec)
@@ -37,7 +43,11 @@ func (a *app) openLedger(ctx context.Context) error {
 		return err
 	}
 	a.ledger = l
-	a.log.Info("upload ledger", "ledger", "bbolt", "path", l.Path())
+	a.spoolDir = a.cfg.SpoolDir
+	if a.spoolDir == "" {
+		a.spoolDir = l.Path() + ".spool"
+	}
+	a.log.Info("upload ledger", "ledger", "bbolt", "path", l.Path(), "spool_dir", a.spoolDir)
 	a.startSweeper()
 	return nil
 }
@@ -56,8 +66,13 @@ func (a *app) openRedis(ctx context.Context, url string) error {
 	}
 	a.shared = st
 	a.ledger = st.Ledger()
+	// A spooled upload (of unknown size) stays on the replica it came to.
+	a.spoolDir = a.cfg.SpoolDir
+	if a.spoolDir == "" {
+		a.spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("mediagw-spool-%d", os.Getpid()))
+	}
 	a.log.Info("upload ledger", "ledger", "redis", "addr", st.Addr(), "lease_ttl", a.cfg.LeaseTTL.String(),
-		"shared", "ledger, status relay, rate-limit budgets")
+		"shared", "ledger, status relay, rate-limit budgets", "spool_dir", a.spoolDir)
 	a.startSweeper()
 	return nil
 }
