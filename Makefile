@@ -37,6 +37,16 @@ run-xfake: ## Run the X emulator alone on 127.0.0.1:8090 (cmd/xfake)
 test: ## Run every test with the race detector
 	go test -race -count=1 $(GO_TEST_FLAGS) ./...
 
+.PHONY: test-redis
+test-redis: ## Run every test against one shared Redis, started here (installs redis-server when missing) and stopped after
+	@addr="$$(bash .ci/redis start)"; trap 'bash .ci/redis stop' EXIT; \
+		echo "MEDIAGW_TEST_REDIS=$$addr"; \
+		MEDIAGW_TEST_REDIS="$$addr" go test -race -count=1 $(GO_TEST_FLAGS) ./...
+
+.PHONY: run-replicas
+run-replicas: ## Redis, one emulator and three mediagw replicas on loopback (REST 8081-8083, gRPC 9091-9093); Ctrl-C stops them
+	bash scripts/run-replicas.sh
+
 .PHONY: shorttest
 shorttest: ## Run the fast tests only (-short)
 	go test -short -count=1 $(GO_TEST_FLAGS) ./...
@@ -46,8 +56,22 @@ conformance: ## Real X clients (tweepy, twitter-api-v2) upload through cmd/xfake
 	bash upstream/xfake/conformance/run.sh
 
 .PHONY: bench
-bench: ## End-to-end benchmark: mediagw vs the bare relay, the loopback hop and the sequential baseline, against a minimal X (BENCH_FLAGS=…)
+bench: ## End-to-end benchmark: mediagw vs the bare relay, the loopback hop and the sequential baseline, against a minimal X, then the ledger rows (BENCH_FLAGS=…)
 	go run ./cmd/bench $(BENCH_FLAGS)
+	$(MAKE) --no-print-directory bench-ledger
+
+# The ledger rows: every upload carries a fresh idempotency key, through a
+# mediagw with the default bbolt file (no suffix) and with Redis (+redis, a
+# redis-server started for the run, fsyncing its append-only file on every
+# write as README recommends), next to mediagw with the ledger off (+none,
+# whose uploads carry no key) and the sequential baseline.
+LEDGER_SCENARIOS ?= lat0/1x64MiB,lat0/10x20MiB
+
+.PHONY: bench-ledger
+bench-ledger: ## The ledger's cost: keyed uploads with the ledger off, bbolt and Redis (started and stopped here), LEDGER_SCENARIOS=…
+	@addr="$$(REDIS_APPENDFSYNC=always bash .ci/redis start .redis-bench)"; trap 'bash .ci/redis stop .redis-bench' EXIT; \
+		go run ./cmd/bench -keyed -modes baseline,grpc,rest -scenarios '$(LEDGER_SCENARIOS)' \
+			-variants "none=--ledger off;redis=--ledger redis://$$addr/0?prefix=bench:" $(BENCH_FLAGS)
 
 .PHONY: bench-quick
 bench-quick: ## The end-to-end benchmark in quick mode (under two minutes)

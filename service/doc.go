@@ -19,9 +19,14 @@
 // # Status relay
 //
 // One poller per media id (and credential) asks X for STATUS as X's
-// check_after_secs says and fans every change out to all watchers.
-// Terminal states are remembered while the media id is valid; media X does
-// not process (images, subtitles) is SUCCEEDED from the upload on.
+// check_after_secs says and fans every change out to all watchers; a watch
+// starts from X's state (or the running poller's), never from the state
+// the upload answered. Terminal states are remembered while the media id
+// is valid; media X does not process (images, subtitles) is SUCCEEDED
+// from the upload on. What the relay keeps sits in a [StatusStore]: in the
+// process by default (a bounded LRU), or shared by replicas (Redis, in
+// service/redisstore), where a poll lease per media id makes one replica
+// the poller and the others follow the changes it publishes.
 //
 // # Errors
 //

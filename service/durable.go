@@ -83,7 +83,7 @@ func (u *upload) runKeyed(ctx context.Context, start *mediagwv1.UploadStart, bod
 	}
 	rctx := context.WithoutCancel(ctx)
 	defer func() { _ = lease.Release(rctx) }()
-	defer context.AfterFunc(withDone(lease.Stopped()), func() { u.cancel(errSuperseded) })()
+	defer context.AfterFunc(withDone(lease.Stopped()), func() { u.cancel(stopCause(lease)) })()
 	switch {
 	case e == nil && resume:
 		return nil, notFoundf("no upload with idempotency key %s to resume (unknown, or expired)", quote(key))
@@ -93,6 +93,17 @@ func (u *upload) runKeyed(ctx context.Context, start *mediagwv1.UploadStart, bod
 		return u.replay(ctx, e, start)
 	}
 	return u.runResume(ctx, lease, e, start, body)
+}
+
+// stopCause is why a lease's holder was told to stop: a resume taking
+// the upload over, or the lease lost (it could not be renewed in time).
+func stopCause(l Lease) error {
+	if c, ok := l.(interface{ Cause() error }); ok {
+		if err := c.Cause(); err != nil {
+			return status.Errorf(codes.Unavailable, "this replica lost the upload's ledger lease (%v)", err)
+		}
+	}
+	return errSuperseded
 }
 
 // withDone is a context that ends when done is closed.

@@ -40,7 +40,8 @@ type Lease interface {
 	Put(ctx context.Context, e *LedgerEntry) error
 	// Stopped is closed when another holder asks for the key (a resume
 	// taking over) or the lease is lost; the holder must then stop and
-	// release.
+	// release. A lease that can be lost may also have a method Cause()
+	// error, which says why once it was lost (nil when it was asked for).
 	Stopped() <-chan struct{}
 	// Release gives the key up; it is safe to call more than once.
 	Release(ctx context.Context) error

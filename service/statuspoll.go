@@ -39,20 +39,25 @@ func (h *statusHub) run(ctx context.Context, k statusKey, a Auth, p *poll) {
 		return
 	}
 	defer sub.Close()
-	for {
+	for failing := false; ; {
 		lctx, cancel := context.WithTimeout(ctx, storeTimeout)
 		lease, err := h.store.AcquirePoll(lctx, k.poll())
 		cancel()
 		var done bool
 		switch {
 		case err == nil:
+			failing = false
 			done = h.lead(ctx, k, a, p, lease, sub)
 			h.release(k, lease)
 		case errors.Is(err, ErrHeld):
+			failing = false
 			done = h.follow(ctx, k, p, sub)
 		default:
 			// The store is unreachable: the watch waits for it to return.
-			h.s.log.WarnContext(ctx, "status store: taking a poll lease failed", "media_id", k.mediaID, "error", err.Error())
+			if !failing {
+				h.s.log.WarnContext(ctx, "status store: taking a poll lease failed; the watch waits", "media_id", k.mediaID, "error", err.Error())
+			}
+			failing = true
 			done = h.pause(ctx, k, p, h.s.cfg.PollMin)
 		}
 		if done {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +46,37 @@ type upload struct {
 	// selfChecked marks an upload the client verified itself (the hop,
 	// whose far end keeps nothing to inspect).
 	selfChecked bool
+}
+
+// keyed makes every gRPC and REST upload through mediagw carry a fresh
+// idempotency key (-keyed), so that mediagw records it in its ledger: the
+// rows of -variants with different --ledger then measure the ledger's
+// cost. Uploads through a mediagw with --ledger off (which refuses keys)
+// and through the bare relay carry none: they are the rows without ledger.
+var keyed bool
+
+// setKeyed turns keys on for the uploads of c, a client of a mediagw
+// started with args, when -keyed is set and that mediagw has a ledger.
+func setKeyed(c uploader, args []string) {
+	on := keyed
+	for i, a := range args {
+		if a == "--ledger=off" || a == "--ledger" && i+1 < len(args) && args[i+1] == "off" {
+			on = false
+		}
+	}
+	switch c := c.(type) {
+	case *grpcClient:
+		c.keyed = on
+	case *restClient:
+		c.keyed = on
+	}
+}
+
+// freshKey is an idempotency key no other upload of any run uses.
+func freshKey() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "bench-" + hex.EncodeToString(b[:])
 }
 
 // uploader sends one upload of the bytes of g.
@@ -182,12 +215,17 @@ func (e *httpError) Error() string {
 type restClient struct {
 	url, path string
 	hc        *http.Client
+	keyed     bool // a fresh idempotency key per upload
 }
 
 func (r *restClient) upload(ctx context.Context, g *gen) (u upload) {
 	u = upload{genID: g.id, size: g.size, start: time.Now()}
 	defer func() { u.end, u.lastByte = time.Now(), g.doneAt }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url+r.path+"?media_type=video%2Fmp4", io.NopCloser(g))
+	q := "?media_type=video%2Fmp4"
+	if r.keyed {
+		q += "&idempotency_key=" + freshKey()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url+r.path+q, io.NopCloser(g))
 	if err != nil {
 		u.err = err
 		return u
@@ -209,6 +247,7 @@ type grpcClient struct {
 	conn  *grpc.ClientConn
 	api   mediagwv1.MediaUploadServiceClient
 	chunk int
+	keyed bool // a fresh idempotency key per upload
 }
 
 func newGRPCClient(addr string, chunk int) (*grpcClient, error) {
@@ -230,8 +269,11 @@ func (c *grpcClient) upload(ctx context.Context, g *gen) (u upload) {
 		u.err = err
 		return u
 	}
-	start := &mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Start{
-		Start: &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: g.size}}}
+	st := &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: g.size}
+	if c.keyed {
+		st.IdempotencyKey = freshKey()
+	}
+	start := &mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Start{Start: st}}
 	if err := stream.Send(start); err != nil {
 		_, u.err = stream.CloseAndRecv()
 		u.err = cmpErr(u.err, err)

@@ -138,6 +138,7 @@ func (b *bench) startPath(ctx context.Context, spec pathSpec, x *xServer, size i
 		} else {
 			p.client = &restClient{url: "http://" + httpAddr, path: "/v1/media:upload", hc: newHTTPClient()}
 		}
+		setKeyed(p.client, spec.variant.Args)
 	}
 	p.sampler = sampleRSS(p.proc.pid())
 	return p, nil

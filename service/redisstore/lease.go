@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,22 @@ type lease struct {
 	done     chan struct{} // released: ends the renewal
 	halted   atomic.Bool   // tests: renewal paused, as in a process that stopped
 	relErr   error
+	lostErr  atomic.Pointer[error] // why the lease was lost
+}
+
+// lose stops the holder because the lease is no longer (surely) its own.
+func (l *lease) lose(err error) {
+	l.lostErr.CompareAndSwap(nil, &err)
+	l.stop()
+}
+
+// Cause says why the lease was lost; nil while held, or when its holder
+// was asked to stop.
+func (l *lease) Cause() error {
+	if p := l.lostErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // acquire takes the lease on key. Held by another: ErrHeld, or with
@@ -110,11 +127,11 @@ func (l *lease) renew() {
 		case err == nil && n == 1:
 			last = time.Now()
 		case err == nil:
-			l.stop() // another holder has it
+			l.lose(service.ErrLeaseLost) // expired, and maybe another holder has it
 			return
 		case time.Since(last) >= ttl:
 			l.s.log.Warn("redis: a lease could not be renewed within its TTL; its holder stops", "error", err.Error())
-			l.stop()
+			l.lose(fmt.Errorf("not renewed within %s: %w", ttl, err))
 			return
 		}
 	}

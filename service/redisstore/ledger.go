@@ -141,7 +141,7 @@ func (p *ledgerLease) Put(ctx context.Context, e *service.LedgerEntry) error {
 		return err
 	}
 	if n == 0 {
-		p.stop()
+		p.lose(service.ErrLeaseLost)
 		return service.ErrLeaseLost
 	}
 	return nil
