@@ -24,6 +24,8 @@ type inputError struct {
 	// resumable marks refusals that interrupt an upload with an
 	// idempotency key instead of failing it (the stream ended short).
 	resumable bool
+	// retry, when set, travels as RetryInfo: when to try again.
+	retry time.Duration
 }
 
 // Reasons of ErrorInfo details.
@@ -72,6 +74,11 @@ func toStatus(err error) error {
 		st := status.New(in.code, in.msg)
 		if in.reason != "" {
 			if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: in.reason, Domain: errorDomain}); err == nil {
+				st = d
+			}
+		}
+		if in.retry > 0 {
+			if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(in.retry)}); err == nil {
 				st = d
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +106,19 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
+	if err := a.openLedger(); err != nil {
+		return nil, err
+	}
+	segDir := filepath.Join(a.spoolDir, "segments")
+	if err := os.MkdirAll(segDir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool directory: %w", err)
+	}
+	// Segments a stopped mediagw spilled are of no use now.
+	if old, _ := filepath.Glob(filepath.Join(segDir, "mediagw-segment-*")); len(old) > 0 {
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
+	}
 	client, err := upstream.New(upstream.Config{
 		BaseURL:               a.xURL,
 		Dialect:               upstream.Dialect(cfg.XDialect),
@@ -111,6 +126,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		SegmentSize:           int64(cfg.SegmentSize),
 		Parallelism:           cfg.Parallelism,
 		MaxInFlight:           cfg.MaxInFlight,
+		BufferWait:            cfg.BufferWait,
+		SpillAfter:            cfg.SpillAfter,
+		SpillDir:              segDir,
 		MaxAttempts:           cfg.MaxAttempts,
 		RateLimitMaxWait:      cfg.RateLimitWait,
 		PropagateTraceContext: cfg.XPropagateTraceparent,
@@ -125,12 +143,11 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		return nil, fmt.Errorf("--max-video-bytes %d is more than one upload to X can hold on %s: at most %d bytes (1000 segments of %d)",
 			int64(cfg.MaxVideoBytes), cfg.XDialect, most, most/1000)
 	}
-	if err := a.openLedger(); err != nil {
-		return nil, err
-	}
 	if a.svc, err = service.New(service.Config{
 		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism},
 		Ledger:         a.ledger,
+		MaxUploads:     cfg.MaxUploads,
+		AdmissionWait:  cfg.BufferWait,
 		SpoolDir:       a.spoolDir,
 		MaxSpoolBytes:  int64(cfg.MaxSpoolBytes),
 		InterruptWait:  interruptWait,
