@@ -1,6 +1,9 @@
 package service
 
-import "context"
+import (
+	"context"
+	"io"
+)
 
 // Backend is what the service needs from X. The upstream adapter satisfies
 // it through a small bridge in cmd/mediagw; the service never imports the
@@ -21,6 +24,10 @@ type Session interface {
 	// upload's segments in flight are at their limit and returns the
 	// upload's error once it failed.
 	Write(p []byte) (int, error)
+	// ReadFrom reads r until EOF straight into the upload's segment
+	// buffers, blocking as Write does. A reader that ends early is not an
+	// error here; Finish reports the shortfall.
+	ReadFrom(r io.Reader) (int64, error)
 	// Finish waits for every segment and sends FINALIZE.
 	Finish(ctx context.Context) (Media, error)
 	// Abort stops the upload and releases its buffers.

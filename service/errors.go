@@ -18,12 +18,29 @@ import (
 type inputError struct {
 	code codes.Code
 	msg  string
+	// reason, when set, travels as an ErrorInfo detail (domain mediagw)
+	// that names the situation more precisely than the code.
+	reason string
 }
+
+// Reasons of ErrorInfo details.
+const (
+	// reasonCallerIdle: the caller sent no byte for the idle timeout (REST
+	// answers 408 instead of DeadlineExceeded's 504).
+	reasonCallerIdle = "CALLER_IDLE"
+	errorDomain      = "mediagw"
+)
 
 func (e *inputError) Error() string { return e.msg }
 
 func invalidf(format string, args ...any) error {
 	return &inputError{code: codes.InvalidArgument, msg: fmt.Sprintf(format, args...)}
+}
+
+// callerIdle is the error of an upload whose caller sent no byte for d.
+func callerIdle(d time.Duration, received int64) error {
+	return &inputError{code: codes.DeadlineExceeded, reason: reasonCallerIdle,
+		msg: fmt.Sprintf("no data from the caller for %s: upload abandoned after %d bytes", d, received)}
 }
 
 func notFoundf(format string, args ...any) error {
@@ -49,7 +66,13 @@ func toStatus(err error) error {
 	}
 	var in *inputError
 	if errors.As(err, &in) {
-		return status.Error(in.code, in.msg)
+		st := status.New(in.code, in.msg)
+		if in.reason != "" {
+			if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: in.reason, Domain: errorDomain}); err == nil {
+				st = d
+			}
+		}
+		return st.Err()
 	}
 	var ii invalidInputError
 	if errors.As(err, &ii) && ii.InvalidInput() {

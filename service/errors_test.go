@@ -181,7 +181,7 @@ func TestStartFromValues(t *testing.T) {
 func TestRawStartDefaults(t *testing.T) {
 	t.Parallel()
 	r := httptest.NewRequest(http.MethodPost, "/v1/media:upload", strings.NewReader("12345"))
-	st, err := rawStart(r, "image/png")
+	st, err := rawStart(r, r.URL.Query(), "image/png")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestRawStartDefaults(t *testing.T) {
 	}
 	r = httptest.NewRequest(http.MethodPost, "/v1/media:upload?media_type=video/mp4", strings.NewReader("x"))
 	r.ContentLength = -1
-	if _, err := rawStart(r, ""); err == nil || !strings.Contains(err.Error(), "total_bytes is required") {
+	if _, err := rawStart(r, r.URL.Query(), ""); err == nil || !strings.Contains(err.Error(), "total_bytes is required") {
 		t.Fatalf("chunked body without total_bytes: error %v", err)
 	}
 }
@@ -209,14 +209,20 @@ func TestValidMediaID(t *testing.T) {
 	}
 }
 
-func TestWatchPath(t *testing.T) {
+func TestRoute(t *testing.T) {
 	t.Parallel()
-	if id, ok := watchPath("/v1/media/123/status:watch"); !ok || id != "123" {
-		t.Fatalf("watchPath = %q %v", id, ok)
-	}
-	for _, p := range []string{"/v1/media//status:watch", "/v1/media/1/2/status:watch", "/v1/media/1/status", "/v2/media/1/status:watch"} {
-		if _, ok := watchPath(p); ok {
-			t.Errorf("%s matched", p)
+	for path, want := range map[string]string{
+		"/v1/media/123/status:watch": "/v1/media/{media_id}/status:watch",
+		"/v1/media/123/status":       "/v1/media/{media_id}/status",
+		"/v1/media//status:watch":    "/*",
+		"/v1/media/1/2/status:watch": "/*",
+		"/v2/media/1/status:watch":   "/*",
+		"/v1/uploads/k-1":            "/v1/uploads/{idempotency_key}",
+		"/v1/media:upload":           "/v1/media:upload",
+		"/x":                         "/*",
+	} {
+		if got := Route(path); got != want {
+			t.Errorf("Route(%q) = %q, want %q", path, got, want)
 		}
 	}
 }
@@ -260,5 +266,17 @@ func TestCompleteOpenAPI(t *testing.T) {
 	}
 	if _, ok := d.Paths["/v1/media/{media_id}/status"]; !ok {
 		t.Fatalf("paths %v: want proto field names (media_id)", d.Paths)
+	}
+}
+
+func TestHeaderMatcherForwardsOnlyTheToken(t *testing.T) {
+	t.Parallel()
+	if k, ok := headerMatcher("X-Access-Token"); !ok || k != TokenMetadataKey {
+		t.Fatalf("X-Access-Token: %q %v", k, ok)
+	}
+	for _, h := range []string{"Grpc-Metadata-X-Access-Token", "Grpc-Metadata-Authorization", "Authorization", "Cookie", "X-Forwarded-For", "Traceparent"} {
+		if k, ok := headerMatcher(h); ok {
+			t.Errorf("%s forwarded as %q", h, k)
+		}
 	}
 }

@@ -6,62 +6,56 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
 )
 
-// DefaultChunkSize is the REST relay's message size: with gRPC's 5-byte
-// framing and the chunk field's tag and length it fits grpc-go's 32 KiB
-// pooled buffers exactly. 256 KiB messages land in its 1 MiB class on both
-// sides of the connection; measured with 100 concurrent uploads they held
-// ~300 MB and cost 8x the CPU per GiB.
-const DefaultChunkSize = 32<<10 - 16
-
 // GatewayOptions configures the REST gateway.
 type GatewayOptions struct {
-	// ChunkSize is the size of the Upload messages the gateway sends for a
-	// REST upload; default DefaultChunkSize. Memory per REST upload in the
-	// gateway is bounded by a few of these.
-	ChunkSize int
 	// OpenAPI is the generated OpenAPI document; when set, it is served at
 	// /openapi.json with the upload route and the error schema added.
 	OpenAPI []byte
 }
 
-// Gateway serves the REST API by calling the gRPC service over conn, so
-// REST and gRPC callers share one upload path.
+// Gateway serves the REST API in-process: every route calls the Server
+// directly, so a REST body goes from the HTTP connection into the upload
+// core with no gRPC hop, and a REST caller is seen as itself.
 type Gateway struct {
+	s          *Server
 	mux        *runtime.ServeMux
-	client     mediagwv1.MediaUploadServiceClient
-	opts       GatewayOptions
 	openapiDoc []byte
 }
 
-// NewGateway returns the REST gateway for the gRPC server behind conn.
+// NewGateway returns the REST gateway of s.
 //
 // Routes: POST /v1/media:upload (raw body or multipart/form-data),
 // GET /v1/media/{media_id}/status, GET /v1/media/{media_id}/status:watch
-// (NDJSON, or Server-Sent Events with Accept: text/event-stream) and
-// GET /openapi.json. Errors are RFC 7807 problem documents.
-func NewGateway(ctx context.Context, conn *grpc.ClientConn, opts GatewayOptions) (*Gateway, error) {
-	if opts.ChunkSize <= 0 {
-		opts.ChunkSize = DefaultChunkSize
-	}
-	g := &Gateway{client: mediagwv1.NewMediaUploadServiceClient(conn), opts: opts}
+// (NDJSON, or Server-Sent Events with Accept: text/event-stream),
+// GET /v1/uploads/{idempotency_key} and GET /openapi.json. Errors are
+// RFC 7807 problem documents.
+func NewGateway(s *Server, opts GatewayOptions) (*Gateway, error) {
+	g := &Gateway{s: s}
 	g.mux = runtime.NewServeMux(
 		runtime.WithErrorHandler(writeProblem),
+		runtime.WithRoutingErrorHandler(routingProblem),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		}),
 	)
-	if err := mediagwv1.RegisterMediaUploadServiceHandlerClient(ctx, g.mux, g.client); err != nil {
+	// The generated in-process handlers serve the unary routes; the two
+	// streaming routes, which they cannot serve, are registered after them
+	// and so take precedence.
+	if err := mediagwv1.RegisterMediaUploadServiceHandlerServer(context.Background(), g.mux, s); err != nil {
 		return nil, err
 	}
 	if err := g.mux.HandlePath(http.MethodPost, "/v1/media:upload", g.upload); err != nil {
+		return nil, err
+	}
+	if err := g.mux.HandlePath(http.MethodGet, "/v1/media/{media_id}/status:watch", g.watch); err != nil {
 		return nil, err
 	}
 	if len(opts.OpenAPI) > 0 {
@@ -77,13 +71,13 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, opts GatewayOptions)
 	return g, nil
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. A malformed X-Access-Token is refused
+// here, before any route: a caller that sent a token never runs with
+// mediagw's own credentials.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && wantsSSE(r) {
-		if id, ok := watchPath(r.URL.Path); ok {
-			g.watchSSE(w, r, id)
-			return
-		}
+	if _, err := authFromHeader(r.Header); err != nil {
+		g.fail(r.Context(), w, r, err)
+		return
 	}
 	g.mux.ServeHTTP(w, r)
 }
@@ -93,44 +87,54 @@ func (g *Gateway) openAPI(w http.ResponseWriter, _ *http.Request, _ map[string]s
 	_, _ = w.Write(g.openapiDoc)
 }
 
-// headerMatcher forwards X-Access-Token as the x-access-token metadata and
-// leaves every other header to the gateway's default rules.
+func (g *Gateway) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
+	writeProblem(ctx, g.mux, nil, w, r, toStatus(err))
+}
+
+// headerMatcher forwards X-Access-Token as the x-access-token metadata of
+// the unary routes, and no other header: nothing a REST caller sends
+// becomes metadata the service would have to distrust.
 func headerMatcher(key string) (string, bool) {
 	if strings.EqualFold(key, TokenMetadataKey) {
 		return TokenMetadataKey, true
 	}
-	return runtime.DefaultHeaderMatcher(key)
+	return "", false
+}
+
+// routes are the REST routes by template, with their methods (for 405's
+// Allow header).
+var routes = map[string]string{
+	"/v1/media:upload":                  http.MethodPost,
+	"/v1/media/{media_id}/status":       http.MethodGet,
+	"/v1/media/{media_id}/status:watch": http.MethodGet,
+	"/v1/uploads/{idempotency_key}":     http.MethodGet,
+	"/openapi.json":                     http.MethodGet,
+	"/metrics":                          http.MethodGet,
+	"/healthz":                          http.MethodGet,
+	"/readyz":                           http.MethodGet,
 }
 
 // Route returns the route template a REST path matches, for span names
-// and metrics (the media id is not part of it).
+// and metrics (the media id is not part of it), or "/*" for any other
+// path.
 func Route(path string) string {
-	if _, ok := watchPath(path); ok {
-		return "/v1/media/{media_id}/status:watch"
-	}
-	if rest, ok := strings.CutPrefix(path, "/v1/media/"); ok {
-		if id, ok := strings.CutSuffix(rest, "/status"); ok && id != "" && !strings.Contains(id, "/") {
-			return "/v1/media/{media_id}/status"
-		}
-	}
-	switch path {
-	case "/v1/media:upload", "/openapi.json", "/metrics", "/healthz":
+	if _, ok := routes[path]; ok {
 		return path
 	}
-	return "/*"
-}
-
-// watchPath matches /v1/media/{media_id}/status:watch.
-func watchPath(p string) (string, bool) {
-	rest, ok := strings.CutPrefix(p, "/v1/media/")
+	if id, ok := strings.CutPrefix(path, "/v1/uploads/"); ok && id != "" && !strings.Contains(id, "/") {
+		return "/v1/uploads/{idempotency_key}"
+	}
+	rest, ok := strings.CutPrefix(path, "/v1/media/")
 	if !ok {
-		return "", false
+		return "/*"
 	}
-	id, ok := strings.CutSuffix(rest, "/status:watch")
-	if !ok || id == "" || strings.Contains(id, "/") {
-		return "", false
+	if id, ok := strings.CutSuffix(rest, "/status:watch"); ok && id != "" && !strings.Contains(id, "/") {
+		return "/v1/media/{media_id}/status:watch"
 	}
-	return id, true
+	if id, ok := strings.CutSuffix(rest, "/status"); ok && id != "" && !strings.Contains(id, "/") {
+		return "/v1/media/{media_id}/status"
+	}
+	return "/*"
 }
 
 func wantsSSE(r *http.Request) bool {

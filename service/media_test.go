@@ -139,18 +139,6 @@ func TestParseCategory(t *testing.T) {
 	}
 }
 
-func TestHead(t *testing.T) {
-	t.Parallel()
-	got := head([][]byte{[]byte("ab"), []byte("c"), []byte("defgh")}, 5)
-	if string(got) != "abcde" {
-		t.Fatalf("head = %q", got)
-	}
-	one := []byte("abcdefgh")
-	if got := head([][]byte{one}, 4); &got[0] != &one[0] || string(got) != "abcd" {
-		t.Fatalf("head of one chunk should not copy, got %q", got)
-	}
-}
-
 func TestDetectMediaType(t *testing.T) {
 	for head, want := range map[string]string{
 		"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00": "video/mp4",

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -42,8 +44,15 @@ func newProblem(err error) problem {
 		p.Title = "Client Closed Request" // 499, which net/http has no text for
 	}
 	for _, d := range st.Details() {
-		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
-			p.RetryAfterSeconds = int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+		switch d := d.(type) {
+		case *errdetails.RetryInfo:
+			if d.GetRetryDelay() != nil {
+				p.RetryAfterSeconds = int64(math.Ceil(d.GetRetryDelay().AsDuration().Seconds()))
+			}
+		case *errdetails.ErrorInfo:
+			if d.GetDomain() == errorDomain && d.GetReason() == reasonCallerIdle {
+				p.Status, p.Title = http.StatusRequestTimeout, http.StatusText(http.StatusRequestTimeout)
+			}
 		}
 	}
 	return p
@@ -61,10 +70,34 @@ func writeProblem(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	p := newProblem(err)
 	h := w.Header()
 	h.Del("Trailer")
-	h.Set("Content-Type", "application/problem+json")
 	if p.RetryAfterSeconds > 0 {
 		h.Set("Retry-After", strconv.FormatInt(p.RetryAfterSeconds, 10))
 	}
+	writeHTTPProblem(w, p)
+}
+
+func writeHTTPProblem(w http.ResponseWriter, p problem) {
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// routingProblem answers requests that match no route: 404, or 405 with
+// the route's Allow header when only the method is wrong.
+func routingProblem(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	var err error
+	switch httpStatus {
+	case http.StatusMethodNotAllowed:
+		allow := routes[Route(r.URL.Path)]
+		w.Header().Set("Allow", allow)
+		writeHTTPProblem(w, problem{Type: "about:blank", Title: http.StatusText(httpStatus), Status: httpStatus,
+			Detail: fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, Route(r.URL.Path), allow), Code: "UNIMPLEMENTED"})
+		return
+	case http.StatusBadRequest:
+		err = status.Error(codes.InvalidArgument, "the request path is malformed")
+	default:
+		err = status.Errorf(codes.NotFound, "no route %s %s", r.Method, quote(r.URL.Path))
+	}
+	writeProblem(ctx, mux, m, w, r, err)
 }

@@ -1,17 +1,21 @@
 package service
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	grpccodes "google.golang.org/grpc/codes"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
 )
@@ -19,31 +23,39 @@ import (
 // maxFieldBytes bounds one multipart form field.
 const maxFieldBytes = 64 << 10
 
-// upload serves POST /v1/media:upload. The body is streamed into the Upload
-// RPC in ChunkSize messages; it is never held whole.
+// upload serves POST /v1/media:upload: the REST transport of the upload
+// core. A raw body is read by the session straight into its segment
+// buffers; a multipart body's media part likewise, through the multipart
+// reader. Nothing is relayed and nothing is held whole.
 func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	ctx, err := runtime.AnnotateContext(r.Context(), g.mux, r, mediagwv1.MediaUploadService_Upload_FullMethodName,
-		runtime.WithHTTPPathPattern("/v1/media:upload"))
+	ctx := r.Context()
+	auth, err := authFromHeader(r.Header)
 	if err != nil {
 		g.fail(ctx, w, r, err)
 		return
 	}
-	var (
-		start *mediagwv1.UploadStart
-		body  io.Reader
-	)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt == "multipart/form-data" {
-		start, body, err = multipartStart(r)
-	} else {
-		start, err = rawStart(r, mt)
-		body = r.Body
+	// Both body shapes read through the idle deadline.
+	rb := newRESTBody(w, r.Body, g.s.cfg.IdleTimeout)
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{rb, r.Body}
+	var body io.Reader
+	start := func() (*mediagwv1.UploadStart, error) {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return nil, invalidf("the query string is malformed: %v", err)
+		}
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if mt == "multipart/form-data" {
+			st, part, err := multipartStart(r, q)
+			body = part
+			return st, err
+		}
+		body = rb
+		return rawStart(r, q, mt)
 	}
-	if err != nil {
-		g.fail(ctx, w, r, toStatus(err))
-		return
-	}
-	resp, err := g.relay(ctx, start, body)
+	resp, err := g.s.uploadFrom(ctx, Caller{Auth: auth}, transportREST, start, lazyBody{&body})
 	if err != nil {
 		g.fail(ctx, w, r, err)
 		return
@@ -58,56 +70,76 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 	_, _ = w.Write(buf)
 }
 
-// relay streams start and body into the Upload RPC. A failure to read the
-// body cancels the call, so nothing half-read is finalized.
-func (g *Gateway) relay(ctx context.Context, start *mediagwv1.UploadStart, body io.Reader) (*mediagwv1.UploadResponse, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := g.client.Upload(ctx)
-	if err != nil {
-		return nil, err
+// lazyBody reads the body the start function chose once it ran: the raw
+// body or the multipart media part.
+type lazyBody struct{ r *io.Reader }
+
+func (b lazyBody) Read(p []byte) (int, error) { return (*b.r).Read(p) }
+
+func (b lazyBody) end() error {
+	if e, ok := (*b.r).(bodyEnder); ok {
+		return e.end()
 	}
-	if err := stream.Send(&mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Start{Start: start}}); err != nil {
-		return nil, serverError(stream.CloseAndRecv())
-	}
-	for {
-		// A message must not change after Send: each gets its own buffer.
-		buf := make([]byte, g.opts.ChunkSize)
-		n, rerr := io.ReadFull(body, buf)
-		if n > 0 {
-			msg := &mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Chunk{Chunk: buf[:n]}}
-			if err := stream.Send(msg); err != nil {
-				// The server ended the call; its status says why.
-				return nil, serverError(stream.CloseAndRecv())
-			}
-		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-			break
-		}
-		if rerr != nil {
-			cancel()
-			return nil, invalidf("reading the request body: %v", rerr)
-		}
-	}
-	return stream.CloseAndRecv()
+	return nil
 }
 
-func serverError(_ *mediagwv1.UploadResponse, err error) error {
-	if err == nil {
-		return errors.New("the upload ended before the body was sent")
-	}
-	return err
+// restBody is a request body whose reads fail when the caller sent no byte
+// for the idle timeout. The deadline is moved on as bytes arrive (at most
+// every idle/16, so that a steady caller costs next to nothing), so a slow
+// but steady caller is never cut off.
+type restBody struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	idle  time.Duration
+	armed time.Time
+	n     int64 // bytes read
+	ok    bool  // deadlines are supported
 }
 
-func (g *Gateway) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
-	_, out := runtime.MarshalerForRequest(g.mux, r)
-	writeProblem(ctx, g.mux, out, w, r, toStatus(err))
+func newRESTBody(w http.ResponseWriter, r io.Reader, idle time.Duration) *restBody {
+	b := &restBody{r: r, rc: http.NewResponseController(w), idle: idle}
+	b.ok = b.rc.SetReadDeadline(time.Now().Add(idle)) == nil
+	b.armed = time.Now()
+	return b
+}
+
+func (b *restBody) Read(p []byte) (int, error) {
+	if b.ok {
+		if now := time.Now(); now.Sub(b.armed) > b.idle/16 {
+			_ = b.rc.SetReadDeadline(now.Add(b.idle))
+			b.armed = now
+		}
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if err == io.EOF && b.ok {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	if err != nil && err != io.EOF {
+		return n, b.readError(err)
+	}
+	return n, err
+}
+
+// readError explains why reading the body failed.
+func (b *restBody) readError(err error) error {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return callerIdle(b.idle, b.n)
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return invalidf("the request body is larger than %d bytes", mbe.Limit)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return invalidf("the request body ended before its declared length (after %d bytes)", b.n)
+	}
+	return &inputError{code: grpccodes.Canceled, msg: fmt.Sprintf("reading the request body: %v", err)}
 }
 
 // rawStart builds the start message of a raw-body upload from the query.
 // media_type defaults to the Content-Type, total_bytes to Content-Length.
-func rawStart(r *http.Request, contentType string) (*mediagwv1.UploadStart, error) {
-	q := r.URL.Query()
+func rawStart(r *http.Request, q url.Values, contentType string) (*mediagwv1.UploadStart, error) {
 	if q.Get("media_type") == "" && mediaTypes[contentType] {
 		q.Set("media_type", contentType)
 	}
@@ -123,16 +155,15 @@ func rawStart(r *http.Request, contentType string) (*mediagwv1.UploadStart, erro
 // multipartStart reads form fields up to the media part and returns the
 // start message and the media part as the body. Fields must come before
 // the media part; query parameters are used for fields not in the form.
-func multipartStart(r *http.Request) (*mediagwv1.UploadStart, io.Reader, error) {
+func multipartStart(r *http.Request, v url.Values) (*mediagwv1.UploadStart, io.Reader, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, nil, invalidf("reading the multipart body: %v", err)
 	}
-	v := r.URL.Query()
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			return nil, nil, invalidf("the multipart body has no media part")
+			return nil, nil, invalidf("the multipart body has no part named media")
 		}
 		if err != nil {
 			return nil, nil, invalidf("reading the multipart body: %v", err)
@@ -148,7 +179,10 @@ func multipartStart(r *http.Request) (*mediagwv1.UploadStart, io.Reader, error) 
 				return nil, nil, invalidf("multipart uploads need total_bytes, as a form field before the media part or as a query parameter")
 			}
 			st, err := startFromValues(v)
-			return st, part, err
+			return st, &mediaPart{part: part, mr: mr}, err
+		}
+		if part.FileName() != "" {
+			return nil, nil, invalidf("form part %s is a file; the media must be the part named media", quote(name))
 		}
 		if err := readField(part, v); err != nil {
 			return nil, nil, err
@@ -156,13 +190,45 @@ func multipartStart(r *http.Request) (*mediagwv1.UploadStart, io.Reader, error) 
 	}
 }
 
+// mediaPart is the media part of a multipart upload. Its end checks that
+// the body closes right after it: a field or file after the media would
+// be ignored, and a body cut before its closing boundary may be cut short.
+type mediaPart struct {
+	part *multipart.Part
+	mr   *multipart.Reader
+	n    int64
+}
+
+func (m *mediaPart) Read(p []byte) (int, error) {
+	n, err := m.part.Read(p)
+	m.n += int64(n)
+	var in *inputError
+	if err != nil && err != io.EOF && !errors.As(err, &in) {
+		return n, invalidf("reading the media part after %d bytes: %v", m.n, err)
+	}
+	return n, err
+}
+
+func (m *mediaPart) end() error {
+	next, err := m.mr.NextPart()
+	switch {
+	case err == nil:
+		name := next.FormName()
+		return invalidf("form part %s follows the media part: fields must come before the media part (or go in the query), and only one media part is allowed; the upload was not finalized", quote(name))
+	case errors.Is(err, io.EOF):
+		return nil
+	default:
+		return invalidf("the multipart body ended without its closing boundary (%v); the upload was not finalized", err)
+	}
+}
+
 func readField(part *multipart.Part, v url.Values) error {
 	b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 	if err != nil {
-		return invalidf("reading form field %q: %v", part.FormName(), err)
+		return invalidf("reading form field %s: %v", quote(part.FormName()), err)
 	}
 	if len(b) > maxFieldBytes {
-		return invalidf("form field %q is larger than %d bytes", part.FormName(), maxFieldBytes)
+		return invalidf("form field %s is larger than %d bytes (the media must be the part named media)", quote(part.FormName()), maxFieldBytes)
 	}
 	v.Set(part.FormName(), string(b))
 	return nil
@@ -177,7 +243,7 @@ func startFromValues(v url.Values) (*mediagwv1.UploadStart, error) {
 	}
 	st.MediaCategory = cat
 	if st.TotalBytes, err = strconv.ParseInt(v.Get("total_bytes"), 10, 64); err != nil {
-		return nil, invalidf("total_bytes %q is not a whole number", v.Get("total_bytes"))
+		return nil, invalidf("total_bytes %s is not a whole number", quote(v.Get("total_bytes")))
 	}
 	for _, o := range v["additional_owners"] {
 		for _, id := range strings.Split(o, ",") {
@@ -188,7 +254,7 @@ func startFromValues(v url.Values) (*mediagwv1.UploadStart, error) {
 	}
 	if s := v.Get("shared"); s != "" {
 		if st.Shared, err = strconv.ParseBool(s); err != nil {
-			return nil, invalidf("shared %q is not true or false", s)
+			return nil, invalidf("shared %s is not true or false", quote(s))
 		}
 	}
 	return st, nil

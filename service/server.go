@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
 )
@@ -112,7 +111,11 @@ func (s *Server) GetStatus(ctx context.Context, req *mediagwv1.GetStatusRequest)
 	if err := validMediaID(req.GetMediaId()); err != nil {
 		return nil, toStatus(err)
 	}
-	st, err := s.status.get(ctx, authFrom(ctx), req.GetMediaId())
+	c, err := callerFromContext(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	st, err := s.status.get(ctx, c.Auth, req.GetMediaId())
 	return st, toStatus(err)
 }
 
@@ -122,17 +125,13 @@ func (s *Server) WatchStatus(req *mediagwv1.WatchStatusRequest, stream grpc.Serv
 		return toStatus(err)
 	}
 	ctx := stream.Context()
+	c, err := callerFromContext(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
 	s.tel.watchers.Add(ctx, 1)
 	defer s.tel.watchers.Add(ctx, -1)
-	return toStatus(s.status.watch(ctx, authFrom(ctx), req.GetMediaId(), stream.Send))
-}
-
-// authFrom reads the caller's X token from the call's metadata.
-func authFrom(ctx context.Context) Auth {
-	if v := metadata.ValueFromIncomingContext(ctx, TokenMetadataKey); len(v) > 0 {
-		return Auth{Token: v[0]}
-	}
-	return Auth{}
+	return toStatus(s.status.watch(ctx, c.Auth, req.GetMediaId(), stream.Send))
 }
 
 // validMediaID accepts X's numeric media ids only, so nothing else is ever

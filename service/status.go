@@ -333,12 +333,17 @@ func toProto(m Media) *mediagwv1.ProcessingStatus {
 		st.ProgressPercent = 100
 		return st
 	}
-	switch p.State {
-	case "pending":
+	switch {
+	case p.Error != nil:
+		// X has been seen reporting an error while the state is still
+		// in_progress (at 99%) and never moving on to failed: the error is
+		// final, whatever the state says.
+		st.State = mediagwv1.ProcessingState_PROCESSING_STATE_FAILED
+	case p.State == "pending":
 		st.State = mediagwv1.ProcessingState_PROCESSING_STATE_PENDING
-	case "succeeded":
+	case p.State == "succeeded":
 		st.State = mediagwv1.ProcessingState_PROCESSING_STATE_SUCCEEDED
-	case "failed":
+	case p.State == "failed":
 		st.State = mediagwv1.ProcessingState_PROCESSING_STATE_FAILED
 	default: // in_progress, and states X may add later
 		st.State = mediagwv1.ProcessingState_PROCESSING_STATE_IN_PROGRESS

@@ -22,6 +22,7 @@ const (
 	attrSegments    = attribute.Key("upload.segments")
 	attrParallelism = attribute.Key("upload.parallelism")
 	attrResult      = attribute.Key("result")
+	attrTransport   = attribute.Key("upload.transport")
 )
 
 // telemetry holds the service's tracer and instruments.

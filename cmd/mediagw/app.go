@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -46,7 +45,6 @@ type app struct {
 	pprofSrv         *http.Server
 	health           *health.Server
 	svc              *service.Server
-	conn             *grpc.ClientConn
 	emulator         *http.Server
 	xURL             string
 }
@@ -106,26 +104,19 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	otelOpts := []otelgrpc.Option{
 		otelgrpc.WithTracerProvider(tel.tp), otelgrpc.WithMeterProvider(tel.mp), otelgrpc.WithPropagators(tel.prop),
 	}
-	a.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxMessage)+1024),
+	a.grpcSrv = grpc.NewServer(append(service.ServerOptions(), grpc.MaxRecvMsgSize(int(cfg.MaxMessage)+1024),
 		// Fixed flow-control windows (they also turn off grpc's dynamic
 		// window growth): what a connection's streams may have sent but the
 		// uploads not yet taken stays bounded however many uploads wait for
 		// segment buffers.
 		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelOpts, otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))...)))
+		grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelOpts, otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))...)))...)
 	a.svc.Register(a.grpcSrv)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	reflection.Register(a.grpcSrv)
 
-	a.conn, err = grpc.NewClient(a.grpcLis.Addr().String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelOpts...)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(int(cfg.MaxMessage)+1024)))
-	if err != nil {
-		return nil, fmt.Errorf("gateway connection: %w", err)
-	}
-	gw, err := service.NewGateway(ctx, a.conn, service.GatewayOptions{OpenAPI: gen.OpenAPI, ChunkSize: int(cfg.RESTChunk)})
+	gw, err := service.NewGateway(a.svc, service.GatewayOptions{OpenAPI: gen.OpenAPI})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -268,9 +259,6 @@ func (a *app) drain() {
 func (a *app) closeAll() {
 	if a.svc != nil {
 		a.svc.Close()
-	}
-	if a.conn != nil {
-		_ = a.conn.Close()
 	}
 	for _, l := range []net.Listener{a.grpcLis, a.httpLis} {
 		if l != nil {

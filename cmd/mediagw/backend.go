@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 
 	"mediagw/service"
 	"mediagw/upstream"
@@ -73,9 +74,10 @@ type session struct {
 	parallelism int
 }
 
-func (s session) MediaID() string             { return s.u.MediaID() }
-func (s session) Write(p []byte) (int, error) { return s.u.Write(p) }
-func (s session) Abort(err error)             { s.u.Abort(err) }
+func (s session) MediaID() string                     { return s.u.MediaID() }
+func (s session) Write(p []byte) (int, error)         { return s.u.Write(p) }
+func (s session) ReadFrom(r io.Reader) (int64, error) { return s.u.ReadFrom(r) }
+func (s session) Abort(err error)                     { s.u.Abort(err) }
 
 func (s session) Info() service.SessionInfo {
 	size, n := s.u.Segments()

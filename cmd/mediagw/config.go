@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"mediagw/service"
 	"mediagw/upstream/xfake"
 )
 
@@ -37,7 +36,6 @@ type config struct {
 	MaxAttempts   int
 	MaxVideoBytes sizeFlag
 	MaxMessage    sizeFlag
-	RESTChunk     sizeFlag
 	RateLimitWait time.Duration
 	DrainTimeout  time.Duration
 	WatchTimeout  time.Duration
@@ -67,7 +65,7 @@ func (s *sizeFlag) Set(v string) error {
 
 // parseConfig reads args and then, for flags not given, the environment.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
-	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20, RESTChunk: service.DefaultChunkSize}
+	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20}
 	fs := flag.NewFlagSet("mediagw", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
@@ -89,7 +87,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "attempts per X call on timeouts, connection errors, 408 and 5xx")
 	fs.Var(&c.MaxVideoBytes, "max-video-bytes", "largest accepted video (e.g. 512MiB)")
 	fs.Var(&c.MaxMessage, "max-message", "largest gRPC message accepted (Upload chunk size limit)")
-	fs.Var(&c.RESTChunk, "rest-chunk-size", "size of the Upload messages a REST body is relayed in")
 	fs.DurationVar(&c.RateLimitWait, "rate-limit-wait", time.Minute, "longest wait for an X rate-limit reset before ResourceExhausted")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight uploads may take before they are cancelled")
 	fs.DurationVar(&c.WatchTimeout, "watch-timeout", 30*time.Minute, "how long one media id is polled for STATUS")

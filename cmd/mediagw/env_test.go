@@ -61,9 +61,17 @@ func newEnvWith(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, flag
 		xopts.Seed = 1
 	}
 	x := xfaketest.New(t, xopts)
+	e := startApp(t, x.URL, tp, flags...)
+	e.x = x
+	return e
+}
+
+// startApp runs mediagw against the X at xURL.
+func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...string) *env {
+	t.Helper()
 	args := append([]string{
 		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0",
-		"--x-api-url=" + x.URL, "--x-token=" + testToken,
+		"--x-api-url=" + xURL, "--x-token=" + testToken,
 		"--segment-size=64KiB", "--log-level=debug",
 	}, flags...)
 	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
@@ -86,7 +94,7 @@ func newEnvWith(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, flag
 		cancel()
 		t.Fatalf("newApp: %v", err)
 	}
-	e := &env{t: t, x: x, app: a, httpURL: "http://" + a.httpLis.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	e := &env{t: t, app: a, httpURL: "http://" + a.httpLis.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { e.done <- a.serve(ctx) }()
 	conn, err := grpc.NewClient(a.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

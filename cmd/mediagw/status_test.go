@@ -7,8 +7,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,5 +275,40 @@ func TestWatchThroughXFaults(t *testing.T) {
 	checkProgression(t, seq, mediagwv1.ProcessingState_PROCESSING_STATE_SUCCEEDED)
 	if e.x.X.Stats().Faults[xfake.Fault503] == 0 {
 		t.Fatal("the emulator injected no fault: the test proved nothing")
+	}
+}
+
+// TestStatusErrorWhileInProgressIsFinal: X has sent processing_info.error
+// with state still in_progress at 99% (recorded exchange
+// v1_11_STATUS_in_progress_WITH_error) and never moved on to failed. A
+// watch must end at once with FAILED and X's error, not poll until the
+// watch timeout.
+func TestStatusErrorWhileInProgressIsFinal(t *testing.T) {
+	t.Parallel()
+	var statusCalls atomic.Int64
+	x := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("command") != "STATUS" {
+			http.Error(w, "unexpected", http.StatusBadRequest)
+			return
+		}
+		statusCalls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"media_id":1682626180757979138,"media_id_string":"1682626180757979138","media_key":"7_1682626180757979138","size":3740488,"processing_info":{"state":"in_progress","progress_percent":99,"error":{"code":1,"name":"InvalidMedia","message":"file is invalid"}}}`)
+	}))
+	t.Cleanup(x.Close)
+	e := startApp(t, x.URL, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := watchAll(ctx, e, "1682626180757979138")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := got[len(got)-1]
+	if len(got) != 1 || last.GetState() != mediagwv1.ProcessingState_PROCESSING_STATE_FAILED ||
+		last.GetError().GetName() != "InvalidMedia" || last.GetProgressPercent() != 99 {
+		t.Fatalf("watch sent %v, want one FAILED with InvalidMedia", got)
+	}
+	if n := statusCalls.Load(); n != 1 {
+		t.Fatalf("X answered %d STATUS calls, want 1", n)
 	}
 }
