@@ -22,8 +22,8 @@ import (
 )
 
 // chunkSize is the size of the Upload messages: 32 KiB less gRPC's
-// framing, the size mediagw measured fastest.
-const chunkSize = service.DefaultChunkSize
+// framing (32752 bytes), the size mediagw recommends.
+const chunkSize = 32<<10 - 16
 
 // client is mediagw's API as the commands use it, over gRPC or REST. Its
 // errors are gRPC status errors (REST problems are converted), so that

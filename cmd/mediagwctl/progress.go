@@ -20,7 +20,7 @@ import (
 // ewmaWindow is how much sending time one speed sample covers: gRPC's
 // Send returns as soon as a chunk is buffered, so single chunks say
 // little about the rate.
-const ewmaWindow = 200 * time.Millisecond
+const ewmaWindow = 100 * time.Millisecond
 
 // display draws one upload bar per file, and a processing bar once X
 // processes it, on stderr when it is a terminal (or when forced). With no
@@ -97,8 +97,8 @@ func (d *display) file(order int, path string, size int64) *fileBar {
 		),
 		mpb.AppendDecorators(
 			decor.OnAbort(decor.Percentage(decor.WCSyncSpace), "failed"),
-			decor.OnAbort(decor.OnComplete(decor.EwmaSpeed(decor.SizeB1024(0), "% .1f", 10, decor.WCSyncSpace), ""), ""),
-			decor.OnAbort(decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 10, decor.WCSyncSpace), "done"), ""),
+			decor.OnAbort(decor.OnComplete(decor.EwmaSpeed(decor.SizeB1024(0), "% .1f", 30, decor.WCSyncSpace), ""), ""),
+			decor.OnAbort(decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace), "done"), ""),
 		),
 	)
 	return b

@@ -175,16 +175,13 @@ func (c *restClient) WatchStatus(ctx context.Context, id string, each func(*medi
 	for sc.Scan() {
 		var line struct {
 			Result json.RawMessage `json:"result"`
-			Error  *struct {
-				Code    int32  `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
+			Error  json.RawMessage `json:"error"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			return status.Errorf(codes.Internal, "decoding the watch stream: %v", err)
 		}
-		if line.Error != nil {
-			return status.Error(codes.Code(line.Error.Code), line.Error.Message)
+		if len(line.Error) > 0 {
+			return inBandError(line.Error)
 		}
 		st := &mediagwv1.ProcessingStatus{}
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(line.Result, st); err != nil {
@@ -196,6 +193,23 @@ func (c *restClient) WatchStatus(ctx context.Context, id string, each func(*medi
 		return transportError(ctx, err)
 	}
 	return nil
+}
+
+// inBandError converts the error line that ends a watch stream after its
+// first state: a problem document (code is the gRPC code name).
+func inBandError(raw json.RawMessage) error {
+	var p struct {
+		Detail string `json:"detail"`
+		Code   string `json:"code"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return status.Errorf(codes.Unknown, "the watch ended with an error: %s", raw)
+	}
+	c := codes.Unknown
+	if v, ok := code.Code_value[p.Code]; ok {
+		c = codes.Code(v)
+	}
+	return status.Error(c, p.Detail)
 }
 
 // countingReader reports what the HTTP client reads from the file and
