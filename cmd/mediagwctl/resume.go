@@ -98,9 +98,9 @@ func (u *uploader) upload(ctx context.Context, m *mediaFile, p progress) (*media
 		}
 		failures++
 		if failures > u.retries {
-			return nil, fmt.Errorf("gave up after %d retries in a row without progress, %s of %s at X: %w; "+
+			return nil, fmt.Errorf("gave up after %d retries in a row without progress (%s of %s at X), the last: %s; "+
 				"run the same command again to resume (idempotency key %s)",
-				u.retries, humanBytes(best), humanBytes(m.size), err, m.key)
+				u.retries, humanBytes(best), humanBytes(m.size), describe(err), m.key)
 		}
 		if status.Code(err) != codes.FailedPrecondition {
 			// A resume_offset mediagw corrected is resumed at once.
@@ -227,7 +227,7 @@ func (u *uploader) watch(ctx context.Context, id string, each func(*mediagwv1.Pr
 			return last, err
 		}
 		if failures++; failures > u.retries {
-			return last, fmt.Errorf("gave up watching %s after %d retries: %w", id, u.retries, err)
+			return last, fmt.Errorf("gave up watching %s after %d retries, the last: %s", id, u.retries, describe(err))
 		}
 		wait = max(wait, bo.NextBackOff())
 		u.notify("watch %s: %s; again in %s (retry %d of %d)", id, describe(err), wait.Round(time.Millisecond), failures, u.retries)
@@ -257,9 +257,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // describe renders an error for a person: a status error as its code and
-// message.
+// message, any other error (which may wrap one) as its text.
 func describe(err error) string {
-	if st, ok := status.FromError(err); ok {
+	if se, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+		st := se.GRPCStatus()
 		return st.Code().String() + ": " + st.Message()
 	}
 	return err.Error()
