@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -184,4 +186,32 @@ func TestHelpAndVersion(t *testing.T) {
 	if code != exitOK || !strings.HasPrefix(stdout, "mediagwctl ") || !strings.Contains(stdout, "go1.") {
 		t.Errorf("version: exit %d %q", code, stdout)
 	}
+}
+
+// TestXAccessTokenFile uploads as an X user: the token in the file reaches
+// X (a token X refuses fails the upload with Unauthenticated, one it
+// accepts succeeds), over both transports.
+func TestXAccessTokenFile(t *testing.T) {
+	t.Parallel()
+	withUsers := func(t *testing.T) *stack { return newStack(t, xfake.Options{Tokens: []string{"T", "user-token"}}) }
+	transports(t, withUsers, func(t *testing.T, st *stack, flags []string) {
+		path, _ := writeMedia(t, "pic.png", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 64<<10, 5)
+		dir := t.TempDir()
+		good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+		if err := os.WriteFile(good, []byte("user-token\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bad, []byte("revoked-token\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := ctl(t, nil, append([]string{"upload", path, "--x-access-token-file", bad}, flags...)...)
+		if code != exitFailed || !strings.Contains(stderr, "Unauthenticated") {
+			t.Fatalf("refused token: exit %d, stderr %q", code, stderr)
+		}
+		env := map[string]string{"MEDIAGWCTL_X_ACCESS_TOKEN_FILE": good}
+		code, stdout, stderr := ctl(t, env, append([]string{"upload", path, "--json"}, flags...)...)
+		if code != exitOK || jsonResults(t, stdout)[0].State != "PROCESSING_STATE_SUCCEEDED" {
+			t.Fatalf("accepted token: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+	})
 }
