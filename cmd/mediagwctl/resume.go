@@ -146,9 +146,11 @@ func (u *uploader) attempt(ctx context.Context, m *mediaFile, offset int64, p pr
 	defer cancel(nil)
 	watchdog := time.AfterFunc(u.stall, func() { cancel(errStalled) })
 	defer watchdog.Stop()
-
-	p.at(offset)
 	remaining, last := m.size-offset, time.Now()
+	if remaining == 0 {
+		watchdog.Stop() // nothing to send: only FINALIZE is left
+	}
+	p.at(offset)
 	sent := func(n int) {
 		now := time.Now()
 		p.add(n, now.Sub(last))
