@@ -41,6 +41,10 @@ test: ## Run every test with the race detector
 shorttest: ## Run the fast tests only (-short)
 	go test -short -count=1 $(GO_TEST_FLAGS) ./...
 
+.PHONY: conformance
+conformance: ## Real X clients (tweepy, twitter-api-v2) upload through cmd/xfake; installs them when missing
+	bash upstream/xfake/conformance/run.sh
+
 .PHONY: bench
 bench: ## End-to-end benchmark: sequential baseline vs mediagw over gRPC and REST (BENCH_FLAGS=…)
 	go run ./cmd/bench $(BENCH_FLAGS)

@@ -16,7 +16,10 @@ import (
 func (s *Server) command(x *exchange) *response {
 	r := x.r
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/json" {
-		return missingParam("media") // v2_09: the form parser never sees JSON fields
+		if x.dialect == dialCmd && r.Method == http.MethodPost {
+			return s.oneShotJSON(x) // without media: code 38 (v2_09)
+		}
+		return missingParam("media")
 	}
 	if x.dialect == dialV11 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		return s.v11Status(x)
@@ -54,10 +57,13 @@ func (s *Server) command(x *exchange) *response {
 		return s.cmdAppend(x, f, m)
 	case "FINALIZE":
 		return s.cmdFinalize(x, f.vals)
-	case "STATUS", "":
-		// STATUS must be a GET (FACTS §1A); no command is a one-shot upload,
-		// which the emulator does not offer.
+	case "":
+		if f.media {
+			return s.oneShotForm(x, f) // v1_07
+		}
 		return missingParam("media")
+	case "STATUS":
+		return missingParam("media") // STATUS must be a GET (FACTS §1A)
 	default:
 		if x.dialect == dialV11 {
 			return v11RequestError(http.StatusBadRequest, "Invalid command: "+cmd)
@@ -128,23 +134,45 @@ func (x *exchange) initForm(vals url.Values) (initParams, *response) {
 	}
 	p.totalBytes = n
 	if c, ok := vals["media_category"]; ok {
-		p.category = c[0]
-		if !slices.Contains(mediaCategories, p.category) {
-			return p, x.invalid("Invalid media_category.", msgEnum("media_category", mediaCategories))
+		cat, resp := x.category(c[0])
+		if resp != nil {
+			return p, resp
+		}
+		p.category = cat
+	}
+	return p, x.owners(vals)
+}
+
+// category validates a form's media_category and returns its canonical
+// name: v1.1 also takes the CamelCase and joined spellings (v11Category),
+// the v2 command style only the snake_case names.
+func (x *exchange) category(c string) (string, *response) {
+	if x.dialect == dialV11 {
+		if cat, ok := v11Category(c); ok {
+			return cat, nil
+		}
+	} else if slices.Contains(mediaCategories, c) {
+		return c, nil
+	}
+	return "", x.invalid("Invalid media_category.", msgEnum("media_category", mediaCategories))
+}
+
+// owners validates a form's comma-separated additional_owners.
+func (x *exchange) owners(vals url.Values) *response {
+	owners := vals.Get("additional_owners")
+	if owners == "" {
+		return nil
+	}
+	list := strings.Split(owners, ",")
+	if len(list) > 100 {
+		return x.invalid("Too many additional_owners.", "$.additional_owners: there must be a maximum of 100 items in the array")
+	}
+	for _, o := range list {
+		if !idPattern.MatchString(strings.TrimSpace(o)) {
+			return x.invalid("Invalid additional_owners.", msgPattern("additional_owners", idPattern.String()))
 		}
 	}
-	if owners := vals.Get("additional_owners"); owners != "" {
-		list := strings.Split(owners, ",")
-		if len(list) > 100 {
-			return p, x.invalid("Too many additional_owners.", "$.additional_owners: there must be a maximum of 100 items in the array")
-		}
-		for _, o := range list {
-			if !idPattern.MatchString(strings.TrimSpace(o)) {
-				return p, x.invalid("Invalid additional_owners.", msgPattern("additional_owners", idPattern.String()))
-			}
-		}
-	}
-	return p, nil
+	return nil
 }
 
 // cmdAppend commits the spilled media of f as a segment; m is the media if
@@ -185,7 +213,7 @@ func (s *Server) cmdAppend(x *exchange, f *form, m *media) *response {
 		return x.render(oerr)
 	}
 	if x.dialect == dialV11 {
-		return emptyResponse(http.StatusNoContent, ctV11Text).setHeader("x-mediaid", m.id)
+		return v11AppendAnswer(m.id)
 	}
 	return emptyResponse(http.StatusNoContent, "")
 }

@@ -33,23 +33,41 @@ func v11Body(v view) v11Media {
 	return b
 }
 
-// v11InitAnswer is INIT's 202 (v1_01, v1_05).
+// v11InitAnswer is INIT's 202 with the x-mediaid header (v1_01, v1_05).
 func v11InitAnswer(v view) *response {
-	return jsonResponse(http.StatusAccepted, ctV11JSON, v11Body(v))
+	return jsonResponse(http.StatusAccepted, ctV11JSON, v11Body(v)).setHeader("x-mediaid", v.id)
 }
 
-// v11FinalizeAnswer is 201 for a synchronous FINALIZE (v1_04), 200 with
-// processing_info for an asynchronous one (v1_06).
+// v11AppendAnswer is APPEND's empty 204 with X's x-mediaid, x-segmentcount
+// and x-totalbytes headers. X sent 0 in both counters on every recorded
+// APPEND, the second segment's included (v1_02, v1_03), so the emulator
+// sends 0 too rather than a count X never gave.
+func v11AppendAnswer(id string) *response {
+	return emptyResponse(http.StatusNoContent, ctV11Text).setHeader("x-mediaid", id).
+		setHeader("x-segmentcount", "0").setHeader("x-totalbytes", "0")
+}
+
+// v11FinalizeAnswer is 201 with x-mediaid for a synchronous FINALIZE
+// (v1_04), 200 with processing_info and no x-mediaid for an asynchronous
+// one (v1_06).
 func v11FinalizeAnswer(v view) *response {
 	b := v11Body(v)
 	b.Size = v.size
 	b.ProcessingInfo = v.proc
 	b.Image, b.Video = v.finalizeInfo()
-	status := http.StatusCreated
 	if v.proc != nil {
-		status = http.StatusOK
+		return jsonResponse(http.StatusOK, ctV11JSON, b)
 	}
-	return jsonResponse(status, ctV11JSON, b)
+	return jsonResponse(http.StatusCreated, ctV11JSON, b).setHeader("x-mediaid", v.id)
+}
+
+// v11UploadAnswer is the simple upload's 200: the synchronous FINALIZE body,
+// without x-mediaid (v1_07).
+func v11UploadAnswer(v view) *response {
+	b := v11Body(v)
+	b.Size = v.size
+	b.Image, b.Video = v.finalizeInfo()
+	return jsonResponse(http.StatusOK, ctV11JSON, b)
 }
 
 // v11Status serves GET /1.1/media/upload.json?command=STATUS&media_id=.

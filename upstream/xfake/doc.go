@@ -21,15 +21,34 @@
 //
 // v2 command style (deprecated; FACTS §1B): POST /2/media/upload with
 // command=INIT|APPEND|FINALIZE as urlencoded form, multipart fields or query
-// parameters. INIT 202, APPEND 204 empty, FINALIZE 200. A JSON body is 400
-// {"errors":[{"code":38,"message":"media parameter is missing."}]}.
+// parameters. INIT 202, APPEND 204 empty, FINALIZE 200. A JSON command is 400
+// {"errors":[{"code":38,"message":"media parameter is missing."}]} (v2_09).
+//
+// v2 one-shot (FACTS §1C; MediaUploadRequestOneShot, OpenAPI 2.167): POST
+// /2/media/upload without command, multipart (media, media_category) or JSON
+// (base64 media); optional media_type, additional_owners, shared.
+// media_category is tweet_image, dm_image or subtitles, media_type one of
+// the image and subtitle types (no GIF, no video); without media_type the
+// type is read from the bytes. 200 with FINALIZE's synchronous body
+// (data{id, media_key, size, expires_after_secs, image}). A missing media or
+// media_category is code 38, as for the rest of this endpoint.
 //
 // v1.1 (FACTS §1A): POST /1.1/media/upload.json with the same fields (and
 // media_data, base64, on APPEND). INIT 202 {media_id, media_id_string,
-// expires_after_secs[, media_key]}, APPEND 204 empty, FINALIZE 201 when
-// synchronous, 200 with processing_info when not. STATUS is GET only; a POST
-// STATUS is 400 code 38. v1.1 takes OAuth 1.0a only: a bearer token is 403
-// code 220.
+// expires_after_secs[, media_key]} with x-mediaid, APPEND 204 empty with
+// x-mediaid and x-segmentcount and x-totalbytes, both 0 as X sent them on
+// every recorded segment (v1_02, v1_03), FINALIZE 201 with x-mediaid when
+// synchronous (v1_04), 200 with processing_info and no x-mediaid when not
+// (v1_06). STATUS is GET only; a POST STATUS is 400 code 38. v1.1 takes OAuth
+// 1.0a only: a bearer token is 403 code 220.
+//
+// v1.1 simple upload (v1_07): the same POST without command, carrying media
+// (multipart) or media_data (base64, multipart or urlencoded), optional
+// media_category and additional_owners. The type is read from the bytes:
+// images and GIFs only, anything else "media type unrecognized." (v1_08).
+// 200 {media_id, media_id_string, size, expires_after_secs, image{image_type,
+// w, h}}, media_key only with a media_category. Always synchronous: one
+// request is the 5 MB path, for GIFs too.
 //
 // OAuth 2.0: POST /2/oauth2/token with grant_type=refresh_token, the client
 // authenticated by HTTP Basic. Refresh tokens rotate; minted access tokens
@@ -55,6 +74,11 @@
 //   - media_type and media_category must be in X's lists; total_bytes in
 //     1..17179869184; segment_index in 0..999 ("SegmentIndex must be between
 //     0 and 999.").
+//   - media_category spellings: v1.1 takes the snake_case names, their
+//     CamelCase forms and the joined lower-case forms (tweet_video,
+//     TweetVideo, tweetvideo) as the same category; any other spelling is
+//     "Invalid media_category.". Both v2 dialects take the snake_case names
+//     only (see Real clients).
 //   - APPEND media over MaxSegment: 413 with an empty body.
 //   - APPEND or FINALIZE on unknown, expired or finalized media: 400
 //     ("BadRequest: Not found", "BadRequest: Media already finalized"; v1.1
@@ -90,8 +114,9 @@
 // # Rate limits
 //
 // Fixed windows per token (bearer token, or oauth_token) and endpoint key:
-// init, append, finalize, status (both v2 dialects), v1.1-init, v1.1-append,
-// v1.1-finalize, v1.1-status, with X's limits by default
+// init, append, finalize, status (both v2 dialects), upload (v2 one-shot),
+// v1.1-init, v1.1-append, v1.1-finalize, v1.1-status, v1.1-upload (simple
+// upload), with X's limits by default
 // ([DefaultRateLimits]). Every answer of a limited endpoint carries
 // x-rate-limit-limit, -remaining and -reset (epoch seconds). An exhausted
 // window answers 429 (v2 Problem; v1.1 code 88). Requests rejected by
@@ -127,6 +152,47 @@
 // arrive, so FINALIZE only hashes the rest and answers as quickly as X does;
 // a re-sent segment that was already hashed makes FINALIZE hash it all
 // again. Segment files are removed once FINALIZE has hashed them.
+//
+// # Real clients
+//
+// make conformance (upstream/xfake/conformance) uploads a video, an image
+// and, on v1.1, a GIF through cmd/xfake with clients written elsewhere:
+// tweepy 4.12.1 (Debian) on v1.1, twitter-api-v2 1.29.1 (npm) on v1.1 and
+// the v2 dedicated endpoints, twitter-api-v2 1.22.0 on the v2 command
+// style; OAuth 1.0a signatures are verified on v1.1, a bearer is used on v2.
+// Every client waits in its own STATUS loop and the emulator's sha256 must
+// equal the file's. Where a client and the emulator disagreed, the side
+// that matches X was decided from FACTS.md and the recorded exchanges:
+//
+//   - twitter-api-v2's v1 upload sends media_category TweetVideo, TweetImage,
+//     TweetGif (DmVideo, ..., Subtitles for other targets). The client is
+//     right for v1.1: X answered TweetGif with a 16_ media key and
+//     processing_info (node-twitter-api-v2#519), and its own large-video
+//     sample sent tweetvideo ("it appears they both work",
+//     large-video-upload-python#1). The emulator used to refuse them. Nothing
+//     shows X's v2 taking these spellings: its OpenAPI enum is snake_case
+//     and twitter-api-v2's v2 code sends snake_case, so v2 stays strict.
+//   - tweepy's media_upload of an image is the simple upload. The client is
+//     right: X answers it 200 (v1_07); the emulator answered code 38
+//     "media parameter is missing." with media present.
+//   - X sends content-length: 0 on its v1.1 204s (v1_02). Go's net/http
+//     never sends Content-Length on a 204 (RFC 9110 forbids it), so the
+//     emulator's 204s have none; no client here reads it.
+//   - The emulator sends check_after_secs with every pending and
+//     in_progress state, as X did (v1_06, v2_03). twitter-api-v2's v2 loop
+//     relies on it: without it, it returns as if processing were done.
+//
+// The clients hard-code X's hosts; the scripts point them at the emulator
+// without patching them. tweepy gets upload_host=127.0.0.1:PORT and a
+// requests session that turns https:// into http:// before the request is
+// signed. twitter-api-v2 reads its hosts from the exported constants of
+// dist/cjs/globals at every request: they keep X's host names with the
+// emulator's scheme and port, and an http.Agent (the httpAgent setting)
+// resolves every name to 127.0.0.1. The names must stay: twitter-api-v2
+// picks a v1.1 body encoding from the host, multipart for upload.x.com only;
+// any other host makes it send media/upload.json urlencoded, with the binary
+// segment mangled into the signed form, which X never receives (the
+// emulator answers it 401 code 32).
 //
 // # Command
 //

@@ -42,7 +42,8 @@ type MediaInfo struct {
 // Stats counts what the emulator saw, for tests and benchmarks.
 type Stats struct {
 	// Requests counts requests by endpoint key: init, append, finalize,
-	// status, v1.1-init, v1.1-append, v1.1-finalize, v1.1-status, token;
+	// status, upload, v1.1-init, v1.1-append, v1.1-finalize, v1.1-status,
+	// v1.1-upload, token;
 	// command-style requests whose command was never read count under
 	// v2-command or v1.1.
 	Requests map[string]int64 `json:"requests"`

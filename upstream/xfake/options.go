@@ -55,7 +55,8 @@ type Options struct {
 	// Seed seeds fault and id randomness; 0 seeds from the clock.
 	Seed int64
 	// RateLimits overrides X's per-token limits by endpoint key (init, append,
-	// finalize, status, v1.1-init, v1.1-append, v1.1-finalize, v1.1-status).
+	// finalize, status, upload, v1.1-init, v1.1-append, v1.1-finalize,
+	// v1.1-status, v1.1-upload).
 	// Keys not in the map keep X's defaults; a Limit <= 0 disables the key's
 	// limit (and its x-rate-limit headers). See [DefaultRateLimits].
 	RateLimits map[string]RateLimit
@@ -129,16 +130,19 @@ const (
 	keyAppend      = "append"
 	keyFinalize    = "finalize"
 	keyStatus      = "status"
+	keyUpload      = "upload" // the one-shot POST /2/media/upload
 	keyV11Init     = "v1.1-init"
 	keyV11Append   = "v1.1-append"
 	keyV11Finalize = "v1.1-finalize"
 	keyV11Status   = "v1.1-status"
+	keyV11Upload   = "v1.1-upload" // the v1.1 simple upload
 )
 
 // DefaultRateLimits returns X's per-user limits for every endpoint key
-// (FACTS §4): v2 initialize/append/finalize 1875 and status 1000 per 15
-// minutes; v1.1 INIT 200, APPEND 20000, FINALIZE 615, STATUS 1000 per 15
-// minutes. v2 dedicated and command-style calls share the v2 keys.
+// (FACTS §4): v2 initialize/append/finalize 1875, status 1000 and the
+// one-shot upload 500 per 15 minutes; v1.1 INIT 200, APPEND 20000, FINALIZE
+// 615, STATUS 1000 and the simple upload 415 per 15 minutes. v2 dedicated
+// and command-style calls share the v2 keys.
 func DefaultRateLimits() map[string]RateLimit {
 	w := 15 * time.Minute
 	return map[string]RateLimit{
@@ -146,10 +150,12 @@ func DefaultRateLimits() map[string]RateLimit {
 		keyAppend:      {1875, w},
 		keyFinalize:    {1875, w},
 		keyStatus:      {1000, w},
+		keyUpload:      {500, w},
 		keyV11Init:     {200, w},
 		keyV11Append:   {20000, w},
 		keyV11Finalize: {615, w},
 		keyV11Status:   {1000, w},
+		keyV11Upload:   {415, w},
 	}
 }
 

@@ -27,6 +27,7 @@ var recorded = map[string]struct {
 	"v1 FINALIZE sync":       {"v1_04", 0, 201, `{"media_id":1349803915521482754,"media_id_string":"1349803915521482754","size":1577963,"expires_after_secs":86400,"video":{"video_type":"video\/mp4"}}`},
 	"v1 INIT category":       {"v1_05", 0, 202, `{"media_id":1302644179944734720,"media_id_string":"1302644179944734720","expires_after_secs":86399,"media_key":"7_1302644179944734720"}`},
 	"v1 FINALIZE async":      {"v1_06", 0, 200, `{"media_id":1302644179944734720,"media_id_string":"1302644179944734720","media_key":"7_1302644179944734720","size":1577963,"expires_after_secs":86400,"processing_info":{"state":"pending","check_after_secs":1}}`},
+	"v1 simple upload":       {"v1_07", 0, 200, `{"media_id":1349010951484399617,"media_id_string":"1349010951484399617","size":1021636,"expires_after_secs":86400,"image":{"image_type":"image\/gif","w":320,"h":240}}`},
 	"v1 request error":       {"v1_08", 0, 400, `{"request":"\/1.1\/media\/upload.json","error":"media type unrecognized."}`},
 	"v1 failed":              {"v1_09", 0, 0, `{"media_id":1187325998846660609,"media_id_string":"1187325998846660609","media_key":"7_1187325998846660609","size":8795782,"processing_info":{"state":"failed","progress_percent":100,"error":{"code":1,"name":"InvalidMedia","message":"file is invalid"}}}`},
 	"v2 cmd INIT":            {"v2_01", 0, 202, `{"data":{"id":"1912475018862166016","media_key":"16_1912475018862166016","expires_after_secs":86400}}`},

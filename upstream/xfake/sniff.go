@@ -78,3 +78,47 @@ var (
 )
 
 func isImageType(t string) bool { return strings.HasPrefix(t, "image/") }
+
+// The one-shot POST /2/media/upload takes images and subtitles only
+// (MediaUploadRequestOneShot, OpenAPI 2.167): no GIF, no video.
+var (
+	oneShotCategories = []string{"tweet_image", "dm_image", "subtitles"}
+	oneShotTypes      = []string{"text/srt", "text/vtt", "image/jpeg", "image/bmp", "image/png", "image/webp", "image/pjpeg", "image/tiff"}
+)
+
+// sniffType names the media type whose magic number head starts with, among
+// the types a one-shot upload can carry, or "" when none matches. JPEG is
+// reported as image/jpeg, never image/pjpeg.
+func sniffType(head []byte) string {
+	for _, t := range []string{"image/gif", "image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff", "text/vtt"} {
+		if sniff(t, head).ok {
+			return t
+		}
+	}
+	return ""
+}
+
+// v11Category maps a v1.1 media_category to its canonical name. v1.1 took
+// the documented snake_case names and two other spellings clients sent for
+// years: CamelCase (TweetVideo, TweetGif: twitter-api-v2's v1 upload) and
+// joined lower case (tweetvideo: X's own large-video sample). Any other
+// spelling is refused. The v2 dialects take the snake_case names only.
+func v11Category(s string) (string, bool) {
+	for _, c := range mediaCategories {
+		if s == c || s == camelCase(c) || s == strings.ReplaceAll(c, "_", "") {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// camelCase turns tweet_video into TweetVideo.
+func camelCase(snake string) string {
+	parts := strings.Split(snake, "_")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "")
+}

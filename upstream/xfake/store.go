@@ -86,6 +86,7 @@ type initParams struct {
 	mediaType  string
 	category   string
 	totalBytes int64
+	oneShot    bool // a simple upload: always synchronous
 }
 
 // create registers a new upload session; newID must return a fresh 19-digit
@@ -105,7 +106,7 @@ func (st *store) create(p initParams, ttl time.Duration, newID func() int64) *me
 		mediaType:      p.mediaType,
 		category:       p.category,
 		total:          p.totalBytes,
-		async:          p.category != "" && (isVideo(p.mediaType) || p.mediaType == "image/gif"),
+		async:          !p.oneShot && p.category != "" && (isVideo(p.mediaType) || p.mediaType == "image/gif"),
 		sessionExpires: st.now().Add(ttl),
 		segs:           map[int]int64{},
 		hashing:        -1,
@@ -190,6 +191,15 @@ func (st *store) removeSegmentsLocked(m *media) {
 
 func (st *store) segPath(m *media, idx int) string {
 	return filepath.Join(st.dir, m.id+"-"+strconv.Itoa(idx))
+}
+
+// drop deletes m at once, as if it had expired.
+func (st *store) drop(m *media) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != stateDeleted {
+		st.deleteLocked(m)
+	}
 }
 
 // sweep deletes every expired media; the janitor calls it periodically.

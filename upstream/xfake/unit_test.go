@@ -142,6 +142,9 @@ func FuzzRequests(f *testing.F) {
 	f.Add("POST", "/2/media/upload/1/append", "multipart/form-data", "--")
 	f.Add("GET", "/2/media/upload?media_id=1", "", "")
 	f.Add("POST", "/2/oauth2/token", "application/x-www-form-urlencoded", "grant_type=refresh_token&refresh_token=x")
+	f.Add("POST", "/2/media/upload", "application/json", `{"media":"iVBORw0KGgo=","media_category":"tweet_image"}`)
+	f.Add("POST", "/2/media/upload", "multipart/form-data; boundary=X", "--X\r\nContent-Disposition: form-data; name=\"media_category\"\r\n\r\nsubtitles\r\n--X\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a\"\r\n\r\n1\n\r\n--X--\r\n")
+	f.Add("POST", "/1.1/media/upload.json", "application/x-www-form-urlencoded", "media_category=TweetGif&media_data=R0lGODlhAQABAA==")
 	s := New(Options{Seed: 1, MaxSegment: 1 << 10})
 	f.Cleanup(func() { _ = s.Close() })
 	f.Fuzz(func(t *testing.T, method, path, ctype, body string) {
