@@ -56,8 +56,10 @@ func (u *uploader) upload(ctx context.Context, m *mediaFile, p progress) (*media
 	offset := int64(0)
 	if st, err := u.c.GetUpload(ctx, m.key); err == nil {
 		resp, next, err := fromLedger(m, st)
-		if resp != nil || err != nil {
+		if resp != nil {
 			p.at(m.size)
+		}
+		if resp != nil || err != nil {
 			return resp, err
 		}
 		offset = next
@@ -90,7 +92,7 @@ func (u *uploader) upload(ctx context.Context, m *mediaFile, p progress) (*media
 			next = 0
 		}
 		if next < 0 || next > m.size {
-			return nil, fmt.Errorf("mediagw says %d bytes are committed, but the file has %d: %w", next, m.size, err)
+			return nil, fmt.Errorf("mediagw says %d bytes are committed, but the file has %d (%s)", next, m.size, describe(err))
 		}
 		if next > best {
 			best, failures = next, 0
