@@ -109,6 +109,9 @@ type upload struct {
 
 	// rec is the upload's ledger record when it has an idempotency key.
 	rec *record
+	// sessCtx, when set, is the session's context, which FINALIZE runs
+	// under (see sessionContext).
+	sessCtx context.Context
 	// outcome says how the upload ended, for the log line: "" (as its
 	// error says), replayed, resumed, interrupted.
 	outcome string
@@ -268,7 +271,11 @@ func (u *upload) pump(ctx context.Context, sess Session, head []byte, body io.Re
 			return Media{}, err
 		}
 	}
-	return sess.Finish(ctx)
+	fctx := ctx
+	if u.sessCtx != nil {
+		fctx = u.sessCtx
+	}
+	return sess.Finish(fctx)
 }
 
 // count records bytes received from the caller. With a ledger record, the

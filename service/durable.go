@@ -95,6 +95,17 @@ func (u *upload) runKeyed(ctx context.Context, start *mediagwv1.UploadStart, bod
 	return u.runResume(ctx, lease, e, start, body)
 }
 
+// sessionContext is the context of a keyed upload's session at X. It
+// outlives the caller's: when the caller goes, the APPENDs that hold all
+// their bytes still finish (settle interrupts the session, which cancels
+// what is left after InterruptWait), and a FINALIZE under way completes
+// and is recorded for a replay. It ends when the upload returns.
+func (u *upload) sessionContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	u.sessCtx = sctx
+	return sctx, cancel
+}
+
 // withDone is a context that ends when done is closed.
 func withDone(done <-chan struct{}) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -124,7 +135,9 @@ func (u *upload) runNew(ctx context.Context, lease Lease, key string, start *med
 	u.rec = newRecord(lease, e)
 	spec := u.spec
 	spec.SegmentDone = u.rec.segmentDone
-	sess, err := u.s.backend.Begin(ctx, u.caller.Auth, spec)
+	sctx, scancel := u.sessionContext(ctx)
+	defer scancel()
+	sess, err := u.s.backend.Begin(sctx, u.caller.Auth, spec)
 	if err != nil {
 		u.rec.close()
 		return nil, err
@@ -181,7 +194,9 @@ func (u *upload) runResume(ctx context.Context, lease Lease, e *LedgerEntry, sta
 	}
 	spec := u.spec
 	spec.SegmentDone = u.rec.segmentDone
-	sess, err := u.s.backend.Resume(ctx, u.caller.Auth, spec, ResumeAt{
+	sctx, scancel := u.sessionContext(ctx)
+	defer scancel()
+	sess, err := u.s.backend.Resume(sctx, u.caller.Auth, spec, ResumeAt{
 		MediaID: e.MediaID, MediaKey: e.MediaKey, Expires: e.Expires,
 		SegmentSize: e.SegmentSize, Segments: e.Segments, Acked: e.acked, Offset: e.Committed,
 	})
