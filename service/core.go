@@ -28,8 +28,25 @@ const (
 
 // Caller is who makes a call, as its transport established it.
 type Caller struct {
-	// Auth is the X credential the call carries.
+	// ID is the authenticated caller ([Identity.ID]); empty when mediagw
+	// runs without authentication.
+	ID string
+	// Auth is the X credential the call uses: the caller's own token, or
+	// the account the callers policy resolved for an upload.
 	Auth Auth
+	// label is the caller's bounded metric label, set by the policy.
+	label string
+}
+
+// accountLabel names the X account of c in logs and spans.
+func (c Caller) accountLabel() string {
+	switch {
+	case c.Auth.Token != "":
+		return "user-token"
+	case c.Auth.Account != "":
+		return c.Auth.Account
+	}
+	return DefaultAccount
 }
 
 // bodyEnder is implemented by bodies whose framing must be checked once
@@ -52,11 +69,15 @@ type bodyEnder interface {
 func (s *Server) uploadFrom(ctx context.Context, c Caller, transport string, start func() (*mediagwv1.UploadStart, error), body io.Reader) (*mediagwv1.UploadResponse, error) {
 	ctx, span := s.tel.tracer.Start(ctx, "upload", trace.WithAttributes(attrTransport.String(transport)))
 	defer span.End()
+	if c.ID != "" {
+		span.SetAttributes(attrCallerID.String(c.ID))
+	}
 	s.tel.inFlight.Add(ctx, 1)
 	defer s.tel.inFlight.Add(ctx, -1)
 	u := &upload{s: s, caller: c, started: time.Now()}
 	resp, err := u.run(ctx, start, body)
 	err = toStatus(err)
+	u.ticket.done(u.sent())
 	u.finish(ctx, span, err)
 	return resp, err
 }
@@ -70,6 +91,9 @@ type upload struct {
 	mediaID  string
 	received int64
 	info     SessionInfo // zero until INIT succeeded
+	// ticket is the upload's hold on its caller's quotas, nil until the
+	// callers policy admitted it.
+	ticket *ticket
 
 	// want is the SHA-256 the caller declared, digest the running hash of
 	// the bytes received; both nil when the caller declared none.
@@ -85,6 +109,9 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 	if u.spec, err = u.s.validateStart(start); err != nil {
 		return nil, err
 	}
+	if u.ticket, err = u.s.policy.admit(&u.caller, start.GetAccount(), u.spec); err != nil {
+		return nil, err
+	}
 	if d := start.GetSha256(); d != "" {
 		if u.want, err = hex.DecodeString(d); err != nil || len(u.want) != sha256.Size {
 			return nil, invalidf("sha256 %s is not a hex SHA-256 digest (64 hex digits)", quote(d))
@@ -93,8 +120,8 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 	}
 	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(attrMediaType.String(u.spec.MediaType), attrCategory.String(u.spec.Category),
-		attrTotalBytes.Int64(u.spec.TotalBytes))
-	u.s.tel.started.Add(ctx, 1, metric.WithAttributes(attrCategory.String(u.spec.Category)))
+		attrTotalBytes.Int64(u.spec.TotalBytes), attrAccount.String(u.caller.accountLabel()))
+	u.s.tel.started.Add(ctx, 1, metric.WithAttributes(attrCategory.String(u.spec.Category), attrCaller.String(u.caller.label)))
 
 	// The first bytes must show the declared format before X sees anything.
 	var headBuf [sniffLen]byte
@@ -125,7 +152,7 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 		sess.Abort(err)
 		return nil, err
 	}
-	u.s.status.remember(u.caller.Auth, media)
+	u.s.status.remember(u.caller, media)
 	return &mediagwv1.UploadResponse{
 		MediaId:          media.ID,
 		MediaKey:         media.Key,
@@ -170,6 +197,14 @@ func (u *upload) pump(ctx context.Context, sess Session, head []byte, body io.Re
 		}
 	}
 	return sess.Finish(ctx)
+}
+
+// sent is what of the upload may have reached X: nothing before INIT.
+func (u *upload) sent() int64 {
+	if u.mediaID == "" {
+		return 0
+	}
+	return u.received
 }
 
 // count records bytes received from the caller.
@@ -217,17 +252,28 @@ func (m *meteredBody) Read(p []byte) (int, error) {
 // finish records the outcome of an upload: its metrics, its span's status
 // and the one summary log line.
 func (u *upload) finish(ctx context.Context, span trace.Span, err error) {
+	if u.caller.label == "" {
+		u.caller.label = u.s.policy.label(u.caller.ID)
+	}
 	cat := attrCategory.String(u.spec.Category)
+	caller := attrCaller.String(u.caller.label)
 	result := status.Code(err).String()
-	u.s.tel.bytesReceived.Add(ctx, u.received)
-	u.s.tel.duration.Record(ctx, time.Since(u.started).Seconds(), metric.WithAttributes(cat, attrResult.String(result)))
-	attrs := []slog.Attr{
+	u.s.tel.bytesReceived.Add(ctx, u.received, metric.WithAttributes(caller))
+	u.s.tel.duration.Record(ctx, time.Since(u.started).Seconds(), metric.WithAttributes(cat, caller, attrResult.String(result)))
+	var attrs []slog.Attr
+	if u.caller.ID != "" {
+		attrs = append(attrs, slog.String("caller", u.caller.ID))
+	}
+	if u.ticket != nil {
+		attrs = append(attrs, slog.String("account", u.caller.accountLabel()))
+	}
+	attrs = append(attrs,
 		slog.String("media_type", u.spec.MediaType),
 		slog.String("media_category", u.spec.Category),
 		slog.Int64("total_bytes", u.spec.TotalBytes),
 		slog.Int64("received_bytes", u.received),
 		slog.Duration("duration", time.Since(u.started)),
-	}
+	)
 	if u.mediaID != "" {
 		attrs = append(attrs, slog.String("media_id", u.mediaID), slog.Int("segments", u.info.Segments),
 			slog.Int64("segment_size", u.info.SegmentSize), slog.Int64("retries", u.info.Retries))
@@ -235,11 +281,11 @@ func (u *upload) finish(ctx context.Context, span trace.Span, err error) {
 	level := slog.LevelInfo
 	if err != nil {
 		level = slog.LevelWarn
-		u.s.tel.failed.Add(ctx, 1, metric.WithAttributes(cat, attrResult.String(result)))
+		u.s.tel.failed.Add(ctx, 1, metric.WithAttributes(cat, caller, attrResult.String(result)))
 		span.SetStatus(codes.Error, result)
 		attrs = append(attrs, slog.String("error", status.Convert(err).Message()))
 	} else {
-		u.s.tel.completed.Add(ctx, 1, metric.WithAttributes(cat))
+		u.s.tel.completed.Add(ctx, 1, metric.WithAttributes(cat, caller))
 	}
 	attrs = append(attrs, slog.String("outcome", result))
 	u.s.log.LogAttrs(ctx, level, "upload", attrs...)

@@ -35,7 +35,7 @@ func (s *Server) Upload(stream uploadStream) error {
 		}
 		return st, nil
 	}
-	c, err := callerFromContext(ctx)
+	c, err := s.callerFromContext(ctx)
 	if err != nil {
 		return toStatus(err)
 	}

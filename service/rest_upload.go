@@ -29,7 +29,7 @@ const maxFieldBytes = 64 << 10
 // reader. Nothing is relayed and nothing is held whole.
 func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	ctx := r.Context()
-	auth, err := authFromHeader(r.Header)
+	c, err := g.s.callerFromRequest(r)
 	if err != nil {
 		g.fail(ctx, w, r, err)
 		return
@@ -55,7 +55,7 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 		body = rb
 		return rawStart(r, q, mt)
 	}
-	resp, err := g.s.uploadFrom(ctx, Caller{Auth: auth}, transportREST, start, lazyBody{&body})
+	resp, err := g.s.uploadFrom(ctx, c, transportREST, start, lazyBody{&body})
 	if err != nil {
 		g.fail(ctx, w, r, err)
 		return
@@ -236,7 +236,7 @@ func readField(part *multipart.Part, v url.Values) error {
 
 // startFromValues parses the REST fields of an upload.
 func startFromValues(v url.Values) (*mediagwv1.UploadStart, error) {
-	st := &mediagwv1.UploadStart{MediaType: v.Get("media_type"), Sha256: v.Get("sha256")}
+	st := &mediagwv1.UploadStart{MediaType: v.Get("media_type"), Sha256: v.Get("sha256"), Account: v.Get("account")}
 	cat, err := ParseCategory(v.Get("media_category"))
 	if err != nil {
 		return nil, err
