@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -39,14 +40,20 @@ type app struct {
 	cfg *config
 	log *slog.Logger
 
-	grpcLis, httpLis net.Listener
-	grpcSrv          *grpc.Server
-	httpSrv          *http.Server
-	pprofSrv         *http.Server
-	health           *health.Server
-	svc              *service.Server
-	emulator         *http.Server
-	xURL             string
+	grpcLis, httpLis, adminLis net.Listener
+	grpcSrv                    *grpc.Server
+	httpSrv                    *http.Server
+	adminSrv                   *http.Server
+	health                     *health.Server
+	svc                        *service.Server
+	emulator                   *http.Server
+	xURL                       string
+	accounts                   map[string]upstream.Credentials
+
+	tls      *tlsFiles    // nil without TLS
+	jwt      *jwtVerifier // nil without bearer tokens
+	stopJWKS context.CancelFunc
+	ready    atomic.Bool // serving, and not draining
 }
 
 // newApp builds every part and opens the listeners; serve runs them.
@@ -66,6 +73,18 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range cfg.secretFlags {
+		log.Warn("a secret is given on the command line, where any user of this machine can read it (ps); set it in the environment or an --accounts file instead",
+			"flag", "--"+f, "env", envName(f))
+	}
+	if cfg.AccountsFile != "" {
+		if a.accounts, err = loadAccounts(cfg.AccountsFile, a.xURL); err != nil {
+			return nil, err
+		}
+	}
+	if len(a.accounts) > 0 && cfg.CallersFile == "" {
+		log.Warn("named X accounts are configured but no --callers file grants them: only the default account is used")
+	}
 	client, err := upstream.New(upstream.Config{
 		BaseURL:          a.xURL,
 		Dialect:          upstream.Dialect(cfg.XDialect),
@@ -83,8 +102,13 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, fmt.Errorf("X client: %w", err)
 	}
+	authn, err := a.setupAuth(tel)
+	if err != nil {
+		return nil, err
+	}
 	if a.svc, err = service.New(service.Config{
-		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism},
+		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accounts},
+		Authenticator:  authn,
 		MaxVideoBytes:  int64(cfg.MaxVideoBytes),
 		WatchTimeout:   cfg.WatchTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
@@ -94,6 +118,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	}); err != nil {
 		return nil, err
 	}
+	if err := a.loadPolicy(); err != nil {
+		return nil, err
+	}
 
 	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("gRPC listener: %w", err)
@@ -101,10 +128,20 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("HTTP listener: %w", err)
 	}
+	if err := a.checkExposure(); err != nil {
+		return nil, err
+	}
 	otelOpts := []otelgrpc.Option{
 		otelgrpc.WithTracerProvider(tel.tp), otelgrpc.WithMeterProvider(tel.mp), otelgrpc.WithPropagators(tel.prop),
 	}
-	a.grpcSrv = grpc.NewServer(append(service.ServerOptions(), grpc.MaxRecvMsgSize(int(cfg.MaxMessage)+1024),
+	// The Authenticator's interceptors come first: nothing else runs for a
+	// caller it refuses.
+	grpcOpts := authn.ServerOptions()
+	if a.tls != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(a.tls.config("h2"))))
+	}
+	grpcOpts = append(grpcOpts, service.ServerOptions()...)
+	a.grpcSrv = grpc.NewServer(append(grpcOpts, grpc.MaxRecvMsgSize(int(cfg.MaxMessage)+1024),
 		// Fixed flow-control windows (they also turn off grpc's dynamic
 		// window growth): what a connection's streams may have sent but the
 		// uploads not yet taken stays bounded however many uploads wait for
@@ -120,40 +157,21 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.Handle("GET /metrics", tel.metrics)
-	mux.Handle("/", gw)
-	handler := otelhttp.NewHandler(mux, "mediagw",
+	// The public port serves the API only, every request authenticated
+	// first; metrics, health and pprof are on the admin port.
+	handler := otelhttp.NewHandler(authn.Middleware(gw), "mediagw",
 		otelhttp.WithTracerProvider(tel.tp), otelhttp.WithMeterProvider(tel.mp), otelhttp.WithPropagators(tel.prop),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }),
-		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/metrics" && r.URL.Path != "/healthz" }))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }))
 	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	if cfg.PprofAddr != "" {
-		if err := a.startPprof(cfg.PprofAddr); err != nil {
+	if a.tls != nil {
+		a.httpSrv.TLSConfig = a.tls.config("h2", "http/1.1")
+	}
+	if cfg.AdminAddr != "" {
+		if err := a.startAdmin(cfg.AdminAddr, tel.metrics); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
-}
-
-// startPprof serves the runtime profiles on their own listener, apart from
-// the API port.
-func (a *app) startPprof(addr string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("pprof listener: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	a.pprofSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = a.pprofSrv.Serve(l) }()
-	a.log.Info("pprof serving", "pprof_addr", l.Addr().String())
-	return nil
 }
 
 // startEmulator runs the built-in X emulator on a loopback port.
@@ -205,11 +223,25 @@ func (a *app) credentials() (upstream.Credentials, bool, error) {
 // serve runs until ctx ends, then drains: it stops accepting, lets
 // in-flight calls finish within the drain timeout, and cancels the rest.
 func (a *app) serve(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- a.grpcSrv.Serve(a.grpcLis) }()
-	go func() { errc <- a.httpSrv.Serve(a.httpLis) }()
-	a.log.Info("mediagw serving", "grpc_addr", a.grpcLis.Addr().String(), "http_addr", a.httpLis.Addr().String(),
-		"x_api_url", a.xURL, "x_dialect", a.cfg.XDialect)
+	go func() {
+		if a.tls != nil {
+			errc <- a.httpSrv.ServeTLS(a.httpLis, "", "")
+			return
+		}
+		errc <- a.httpSrv.Serve(a.httpLis)
+	}()
+	attrs := []any{"grpc_addr", a.grpcLis.Addr().String(), "http_addr", a.httpLis.Addr().String(),
+		"x_api_url", a.xURL, "x_dialect", a.cfg.XDialect, "tls", a.tls != nil, "mtls", a.cfg.TLSClientCA != "",
+		"bearer_tokens", a.cfg.AuthJWKS != "", "accounts", accountNames(a.accounts)}
+	if a.adminSrv != nil {
+		go func() { errc <- a.adminSrv.Serve(a.adminLis) }()
+		attrs = append(attrs, "admin_addr", a.adminLis.Addr().String())
+	}
+	a.reloadOnHUP(ctx)
+	a.ready.Store(true)
+	a.log.Info("mediagw serving", attrs...)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -225,6 +257,7 @@ func (a *app) serve(ctx context.Context) error {
 }
 
 func (a *app) drain() {
+	a.ready.Store(false)
 	a.health.Shutdown()
 	// Status watches could stay open for --watch-timeout: end them now
 	// (Unavailable, "shutting down"), so the drain waits for uploads only.
@@ -260,13 +293,16 @@ func (a *app) closeAll() {
 	if a.svc != nil {
 		a.svc.Close()
 	}
-	for _, l := range []net.Listener{a.grpcLis, a.httpLis} {
+	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.adminLis} {
 		if l != nil {
 			_ = l.Close()
 		}
 	}
-	if a.pprofSrv != nil {
-		_ = a.pprofSrv.Close()
+	if a.adminSrv != nil {
+		_ = a.adminSrv.Close()
+	}
+	if a.stopJWKS != nil {
+		a.stopJWKS()
 	}
 	if a.emulator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -32,9 +32,11 @@ type env struct {
 	app     *app
 	client  mediagwv1.MediaUploadServiceClient
 	httpURL string
-	logs    *syncBuffer
-	cancel  context.CancelFunc
-	done    chan error
+	// adminURL serves /metrics, /healthz, /readyz and pprof.
+	adminURL string
+	logs     *syncBuffer
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 const testToken = "test-token"
@@ -70,7 +72,7 @@ func newEnvWith(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, flag
 func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...string) *env {
 	t.Helper()
 	args := append([]string{
-		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0",
+		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
 		"--x-api-url=" + xURL, "--x-token=" + testToken,
 		"--segment-size=64KiB", "--log-level=debug",
 	}, flags...)
@@ -95,6 +97,9 @@ func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...strin
 		t.Fatalf("newApp: %v", err)
 	}
 	e := &env{t: t, app: a, httpURL: "http://" + a.httpLis.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	if a.adminLis != nil {
+		e.adminURL = "http://" + a.adminLis.Addr().String()
+	}
 	go func() { e.done <- a.serve(ctx) }()
 	conn, err := grpc.NewClient(a.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
