@@ -241,7 +241,7 @@ func (ps *policies) admit(c *Caller, account string, spec Spec) (*ticket, error)
 		name  string
 	}{{r.BytesPerHour, 60, "hour"}, {r.BytesPerDay, 24 * 60, "day"}} {
 		if w.limit > 0 && spec.TotalBytes > w.limit {
-			return nil, overQuota(subject, 0, "total_bytes %d is more than caller %s may upload in a %s (%d bytes)", spec.TotalBytes, quote(c.ID), w.name, w.limit)
+			return nil, overQuota(subject, 0, "total_bytes %d is more than caller %s may upload per %s (%d bytes)", spec.TotalBytes, quote(c.ID), w.name, w.limit)
 		}
 	}
 	ps.mu.Lock()

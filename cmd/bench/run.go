@@ -211,7 +211,7 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (rows []Row, err e
 // mediagwArgs returns the command line of a mediagw in front of the
 // emulator at xurl, accepting uploads of size bytes.
 func (b *bench) mediagwArgs(xurl string, size int64) []string {
-	args := []string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--x-api-url", xurl,
+	args := []string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--x-api-url", xurl,
 		"--x-token", token, "--max-video-bytes", strconv.FormatInt(max(600<<20, size+1<<20), 10),
 		"--drain-timeout", "2s", "--log-level", "info",
 		"--parallelism", strconv.Itoa(b.cfg.parallelism), "--max-in-flight", strconv.Itoa(b.cfg.maxInFlight)}

@@ -162,7 +162,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	handler := otelhttp.NewHandler(authn.Middleware(gw), "mediagw",
 		otelhttp.WithTracerProvider(tel.tp), otelhttp.WithMeterProvider(tel.mp), otelhttp.WithPropagators(tel.prop),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }))
-	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		// Refused TLS handshakes are reported here, with their reason.
+		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelInfo)}
 	if a.tls != nil {
 		a.httpSrv.TLSConfig = a.tls.config("h2", "http/1.1")
 	}

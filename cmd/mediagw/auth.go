@@ -41,9 +41,9 @@ func (a *app) setupAuth(tel *telemetry) (*service.Authenticator, error) {
 // otherwise.
 func (a *app) checkExposure() error {
 	for _, l := range []struct {
-		flag string
-		lis  net.Listener
-	}{{"--grpc-addr", a.grpcLis}, {"--http-addr", a.httpLis}} {
+		flag, value string
+		lis         net.Listener
+	}{{"--grpc-addr", a.cfg.GRPCAddr, a.grpcLis}, {"--http-addr", a.cfg.HTTPAddr, a.httpLis}} {
 		addr := l.lis.Addr().String()
 		switch {
 		case isLoopback(l.lis.Addr()):
@@ -57,7 +57,7 @@ func (a *app) checkExposure() error {
 				"listen_addr", addr)
 		default:
 			return fmt.Errorf("%s %s is not a loopback address and no authentication is configured: set --tls-client-ca (mTLS) or --auth-jwks (JWT bearer tokens), or pass --insecure-no-auth to serve it without authentication",
-				l.flag, addr)
+				l.flag, l.value)
 		}
 	}
 	return nil

@@ -31,6 +31,7 @@ type env struct {
 	x       *xfaketest.Server
 	app     *app
 	client  mediagwv1.MediaUploadServiceClient
+	cc      *grpc.ClientConn // client's connection
 	httpURL string
 	// adminURL serves /metrics, /healthz, /readyz and pprof.
 	adminURL string
@@ -96,7 +97,11 @@ func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...strin
 		cancel()
 		t.Fatalf("newApp: %v", err)
 	}
-	e := &env{t: t, app: a, httpURL: "http://" + a.httpLis.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	scheme := "http://"
+	if a.tls != nil {
+		scheme = "https://"
+	}
+	e := &env{t: t, app: a, httpURL: scheme + a.httpLis.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
 	if a.adminLis != nil {
 		e.adminURL = "http://" + a.adminLis.Addr().String()
 	}
@@ -105,6 +110,7 @@ func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.cc = conn
 	e.client = mediagwv1.NewMediaUploadServiceClient(conn)
 	t.Cleanup(func() {
 		_ = conn.Close()
@@ -158,7 +164,12 @@ func (e *env) waitServed(why string) {
 // upload sends start and data over gRPC in chunks whose sizes come from
 // chunk (called with the chunk number).
 func (e *env) upload(ctx context.Context, start *mediagwv1.UploadStart, data []byte, chunk func(int) int) (*mediagwv1.UploadResponse, error) {
-	stream, err := e.client.Upload(ctx)
+	return uploadVia(ctx, e.client, start, data, chunk)
+}
+
+// uploadVia is env.upload through the given client.
+func uploadVia(ctx context.Context, client mediagwv1.MediaUploadServiceClient, start *mediagwv1.UploadStart, data []byte, chunk func(int) int) (*mediagwv1.UploadResponse, error) {
+	stream, err := client.Upload(ctx)
 	if err != nil {
 		return nil, err
 	}
