@@ -23,7 +23,7 @@ export PATH := $(BIN):$(PATH)
 .PHONY: help
 help: ## Describe the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: ## Run mediagw on the built-in X emulator (gRPC 127.0.0.1:9090, REST 127.0.0.1:8080)
@@ -46,12 +46,16 @@ conformance: ## Real X clients (tweepy, twitter-api-v2) upload through cmd/xfake
 	bash upstream/xfake/conformance/run.sh
 
 .PHONY: bench
-bench: ## End-to-end benchmark: sequential baseline vs mediagw over gRPC and REST (BENCH_FLAGS=…)
+bench: ## End-to-end benchmark: mediagw vs the bare relay, the loopback hop and the sequential baseline, against a minimal X (BENCH_FLAGS=…)
 	go run ./cmd/bench $(BENCH_FLAGS)
 
 .PHONY: bench-quick
 bench-quick: ## The end-to-end benchmark in quick mode (under two minutes)
 	go run ./cmd/bench -quick $(BENCH_FLAGS)
+
+.PHONY: bench-adversarial
+bench-adversarial: ## The benchmark's adversarial rows: slow callers, 4 MiB chunks, faults (about 10 minutes)
+	go run ./cmd/bench -adversarial -run '^adv/' $(BENCH_FLAGS)
 
 .PHONY: microbench
 microbench: ## Go micro-benchmarks: segment pipeline, planner (BENCH=regexp selects)

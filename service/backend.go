@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Backend is what the service needs from X. The upstream adapter satisfies
@@ -12,6 +13,11 @@ type Backend interface {
 	// Begin sends INIT for spec and returns the session that takes the
 	// bytes. ctx bounds the whole upload: cancelling it stops every call.
 	Begin(ctx context.Context, auth Auth, spec Spec) (Session, error)
+	// Resume continues an upload whose INIT happened before (in another
+	// stream or process) at the point at describes, without a new INIT:
+	// the bytes given to the session start at at.Offset, and segments X
+	// acknowledged are not sent again.
+	Resume(ctx context.Context, auth Auth, spec Spec, at ResumeAt) (Session, error)
 	// Status asks X for the processing state of mediaID.
 	Status(ctx context.Context, auth Auth, mediaID string) (Media, error)
 }
@@ -20,6 +26,10 @@ type Backend interface {
 type Session interface {
 	// MediaID is X's id for the upload, known once INIT succeeded.
 	MediaID() string
+	// MediaKey is X's media key from INIT; may be empty.
+	MediaKey() string
+	// Expires is when X forgets the upload session; zero when unknown.
+	Expires() time.Time
 	// Write hands the next bytes to the upload. It blocks while the
 	// upload's segments in flight are at their limit and returns the
 	// upload's error once it failed.
@@ -32,6 +42,10 @@ type Session interface {
 	Finish(ctx context.Context) (Media, error)
 	// Abort stops the upload and releases its buffers.
 	Abort(err error)
+	// Interrupt stops the upload so that it can be resumed: no more bytes
+	// are taken, the segment being filled is dropped, and the APPENDs in
+	// flight may finish for up to wait before the rest are cancelled.
+	Interrupt(wait time.Duration)
 	// Info describes how the upload is cut and how it went so far.
 	Info() SessionInfo
 }
@@ -62,6 +76,22 @@ type Spec struct {
 	TotalBytes       int64
 	AdditionalOwners []string
 	Shared           bool
+	// SegmentDone, when set, is called each time X acknowledged a segment
+	// (possibly from several goroutines, in any order).
+	SegmentDone func(index int, bytes int64)
+}
+
+// ResumeAt is where a resumed upload goes on.
+type ResumeAt struct {
+	MediaID     string
+	MediaKey    string
+	Expires     time.Time
+	SegmentSize int64
+	Segments    int
+	// Acked reports the segments X acknowledged before.
+	Acked func(index int) bool
+	// Offset is the first byte the session is given: a segment boundary.
+	Offset int64
 }
 
 // Media is X's answer about one media id.

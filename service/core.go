@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
@@ -56,25 +57,49 @@ type bodyEnder interface {
 	end() error
 }
 
+// uploadOptions describe how a transport delivers an upload.
+type uploadOptions struct {
+	transport string
+	// bodyLen is the body's length when the transport knows it (a REST
+	// Content-Length), else -1.
+	bodyLen int64
+}
+
+// interrupter is implemented by bodies whose blocked reads can be ended
+// when the upload must stop (a resume takes it over, mediagw drains).
+type interrupter interface {
+	interrupt()
+}
+
 // uploadFrom is the one upload path of both transports. start reads the
-// start message that describes the media, and body delivers its bytes. Everything that can be checked
-// without X (the start message, the size limits, the first bytes) is
-// checked before INIT; afterwards the bytes go straight into the session,
-// which cuts them into segments.
+// start message that describes the media, and body delivers its bytes.
+// Everything that can be checked without X (the start message, the size
+// limits, the first bytes) is checked before INIT; afterwards the bytes go
+// straight into the session, which cuts them into segments.
 //
 // A body that implements io.WriterTo (the gRPC stream, whose messages
 // already hold the bytes) writes them into the session, which copies them
 // once into a segment buffer; any other body (a REST request body) is
 // read by the session straight into its segment buffers.
-func (s *Server) uploadFrom(ctx context.Context, c Caller, transport string, start func() (*mediagwv1.UploadStart, error), body io.Reader) (*mediagwv1.UploadResponse, error) {
-	ctx, span := s.tel.tracer.Start(ctx, "upload", trace.WithAttributes(attrTransport.String(transport)))
+func (s *Server) uploadFrom(ctx context.Context, c Caller, o uploadOptions, start func() (*mediagwv1.UploadStart, error), body io.Reader) (*mediagwv1.UploadResponse, error) {
+	ctx, span := s.tel.tracer.Start(ctx, "upload", trace.WithAttributes(attrTransport.String(o.transport)))
 	defer span.End()
 	if c.ID != "" {
 		span.SetAttributes(attrCallerID.String(c.ID))
 	}
 	s.tel.inFlight.Add(ctx, 1)
 	defer s.tel.inFlight.Add(ctx, -1)
-	u := &upload{s: s, caller: c, started: time.Now()}
+	// The upload stops when its caller goes, and when mediagw stops it
+	// (drain past the timeout, a resume taking the upload over).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(s.stopping, func() { cancel(errShuttingDown) })
+	defer stop()
+	if in, ok := body.(interrupter); ok {
+		defer context.AfterFunc(ctx, in.interrupt)()
+	}
+	c.label = s.policy.label(c.ID)
+	u := &upload{s: s, caller: c, opts: o, started: time.Now(), cancel: cancel}
 	resp, err := u.run(ctx, start, body)
 	err = toStatus(err)
 	u.ticket.done(u.sent())
@@ -86,19 +111,29 @@ func (s *Server) uploadFrom(ctx context.Context, c Caller, transport string, sta
 type upload struct {
 	s        *Server
 	caller   Caller
+	opts     uploadOptions
 	started  time.Time
+	cancel   context.CancelCauseFunc
 	spec     Spec
 	mediaID  string
 	received int64
 	info     SessionInfo // zero until INIT succeeded
 	// ticket is the upload's hold on its caller's quotas, nil until the
-	// callers policy admitted it.
+	// callers policy admitted it; base is where this life of the upload
+	// started (a resume's committed bytes).
 	ticket *ticket
+	base   int64
 
 	// want is the SHA-256 the caller declared, digest the running hash of
 	// the bytes received; both nil when the caller declared none.
 	want   []byte
 	digest hash.Hash
+
+	// rec is the upload's ledger record when it has an idempotency key.
+	rec *record
+	// outcome says how the upload ended, for the log line: "" (as its
+	// error says), replayed, resumed, interrupted.
+	outcome string
 }
 
 func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadStart, error), body io.Reader) (*mediagwv1.UploadResponse, error) {
@@ -106,52 +141,131 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 	if err != nil {
 		return nil, err
 	}
-	if u.spec, err = u.s.validateStart(start); err != nil {
+	if start.GetIdempotencyKey() != "" || start.ResumeOffset != nil {
+		return u.runKeyed(ctx, start, body)
+	}
+	if err := u.prepare(ctx, start); err != nil {
 		return nil, err
 	}
-	if u.ticket, err = u.s.policy.admit(&u.caller, start.GetAccount(), u.spec); err != nil {
+	if err := u.admit(ctx, start.GetAccount(), 0); err != nil {
 		return nil, err
 	}
-	if d := start.GetSha256(); d != "" {
-		if u.want, err = hex.DecodeString(d); err != nil || len(u.want) != sha256.Size {
-			return nil, invalidf("sha256 %s is not a hex SHA-256 digest (64 hex digits)", quote(d))
-		}
-		u.digest = sha256.New()
-	}
-	span := trace.SpanFromContext(ctx)
-	span.SetAttributes(attrMediaType.String(u.spec.MediaType), attrCategory.String(u.spec.Category),
-		attrTotalBytes.Int64(u.spec.TotalBytes), attrAccount.String(u.caller.accountLabel()))
-	u.s.tel.started.Add(ctx, 1, metric.WithAttributes(attrCategory.String(u.spec.Category), attrCaller.String(u.caller.label)))
-
-	// The first bytes must show the declared format before X sees anything.
-	var headBuf [sniffLen]byte
-	head := headBuf[:min(int64(sniffLen), u.spec.TotalBytes)]
-	n, err := io.ReadFull(body, head)
-	u.count(head[:n])
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, u.short()
-	}
+	head, body, err := u.head(ctx, body)
 	if err != nil {
 		return nil, err
 	}
-	if err := sniff(u.spec.MediaType, head); err != nil {
-		return nil, err
+	if c, ok := body.(io.Closer); ok {
+		defer c.Close()
 	}
-
 	sess, err := u.s.backend.Begin(ctx, u.caller.Auth, u.spec)
 	if err != nil {
 		return nil, err
 	}
-	u.mediaID = sess.MediaID()
-	u.info = sess.Info()
-	span.SetAttributes(attrMediaID.String(u.mediaID), attrSegmentSize.Int64(u.info.SegmentSize),
-		attrSegments.Int(u.info.Segments), attrParallelism.Int(u.info.Parallelism))
+	u.begun(ctx, sess)
 	media, err := u.pump(ctx, sess, head, body)
 	u.info = sess.Info()
 	if err != nil {
 		sess.Abort(err)
 		return nil, err
 	}
+	return u.respond(media), nil
+}
+
+// prepare validates the start message and sets up the upload's spec and
+// digest.
+func (u *upload) prepare(ctx context.Context, start *mediagwv1.UploadStart) error {
+	var err error
+	if u.spec, err = u.s.validateStart(start); err != nil {
+		return err
+	}
+	if d := start.GetSha256(); d != "" {
+		if u.want, err = hex.DecodeString(d); err != nil || len(u.want) != sha256.Size {
+			return invalidf("sha256 %s is not a hex SHA-256 digest (64 hex digits)", quote(d))
+		}
+		u.digest = sha256.New()
+	}
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attrMediaType.String(u.spec.MediaType), attrCategory.String(u.spec.Category),
+		attrTotalBytes.Int64(u.spec.TotalBytes))
+	u.s.tel.started.Add(ctx, 1, metric.WithAttributes(attrCategory.String(u.spec.Category), attrCaller.String(u.caller.label)))
+	return nil
+}
+
+// admit asks the callers policy whether the upload may go on, before
+// anything reaches X: the caller's permissions, the account it uses, its
+// quotas. base is where this life of the upload starts (a resume's
+// committed bytes); only what follows it is charged.
+func (u *upload) admit(ctx context.Context, account string, base int64) error {
+	u.base = base
+	t, err := u.s.policy.admit(&u.caller, account, u.spec, base)
+	if err != nil {
+		return err
+	}
+	u.ticket = t
+	trace.SpanFromContext(ctx).SetAttributes(attrAccount.String(u.caller.accountLabel()))
+	return nil
+}
+
+// head reads the first bytes, which must show the declared format before X
+// sees anything, and returns them with the body that follows. The body of
+// an upload of unknown size (total_bytes 0) is spooled first: X's INIT
+// needs the size. The returned body is then the spool file, head and all,
+// to be closed by the caller.
+func (u *upload) head(ctx context.Context, body io.Reader) ([]byte, io.Reader, error) {
+	unknown := u.spec.TotalBytes == 0
+	n := min(int64(sniffLen), u.spec.TotalBytes)
+	if unknown {
+		n = sniffLen
+	}
+	head := make([]byte, n)
+	k, err := io.ReadFull(body, head)
+	head = head[:k]
+	switch {
+	case unknown && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		u.count(head)
+		return nil, nil, u.short()
+	case err != nil:
+		return nil, nil, err
+	}
+	if unknown && k == 0 {
+		return nil, nil, invalidf("the body is empty")
+	}
+	if err := sniff(u.spec.MediaType, head); err != nil {
+		u.count(head)
+		return nil, nil, err
+	}
+	if !unknown {
+		u.count(head)
+		return head, body, nil
+	}
+	lim := min(u.s.limit(categoryEnum(u.spec.Category)), u.s.spool.limit)
+	if m := u.ticket.maxFile(); m > 0 {
+		lim = min(lim, m)
+	}
+	f, err := u.s.spool.take(io.MultiReader(bytes.NewReader(head), body), lim)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := u.ticket.sized(f.size); err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	u.spec.TotalBytes = f.size
+	trace.SpanFromContext(ctx).SetAttributes(attrTotalBytes.Int64(f.size), attrSpooled.Bool(true))
+	return nil, f, nil
+}
+
+// begun records the session X opened (or that was resumed).
+func (u *upload) begun(ctx context.Context, sess Session) {
+	u.mediaID = sess.MediaID()
+	u.info = sess.Info()
+	trace.SpanFromContext(ctx).SetAttributes(attrMediaID.String(u.mediaID), attrSegmentSize.Int64(u.info.SegmentSize),
+		attrSegments.Int(u.info.Segments), attrParallelism.Int(u.info.Parallelism))
+}
+
+// respond remembers the media's state and builds the response.
+func (u *upload) respond(media Media) *mediagwv1.UploadResponse {
 	u.s.status.remember(u.caller, media)
 	return &mediagwv1.UploadResponse{
 		MediaId:          media.ID,
@@ -159,7 +273,7 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 		Size:             media.Size,
 		ExpiresAfterSecs: media.ExpiresAfterSecs,
 		Processing:       toProto(media),
-	}, nil
+	}
 }
 
 // pump hands the head and the rest of the body to the session, then
@@ -196,27 +310,52 @@ func (u *upload) pump(ctx context.Context, sess Session, head []byte, body io.Re
 				u.received, got, u.want)
 		}
 	}
+	if u.rec != nil {
+		if err := u.rec.finalizing(ctx); err != nil {
+			return Media{}, err
+		}
+	}
 	return sess.Finish(ctx)
 }
 
-// sent is what of the upload may have reached X: nothing before INIT.
+// sent is what of this life of the upload may have reached X: nothing
+// before INIT (or a resume's session).
 func (u *upload) sent() int64 {
 	if u.mediaID == "" {
 		return 0
 	}
-	return u.received
+	return u.received - u.base
 }
 
-// count records bytes received from the caller.
+// count records bytes received from the caller. With a ledger record, the
+// hash state is kept at every segment boundary, for the record to store
+// once the segment's APPEND is acknowledged.
 func (u *upload) count(p []byte) {
-	u.received += int64(len(p))
-	if u.digest != nil {
+	if u.digest == nil {
+		u.received += int64(len(p))
+		return
+	}
+	size := u.info.SegmentSize
+	if u.rec == nil || size == 0 {
+		u.received += int64(len(p))
 		u.digest.Write(p)
+		return
+	}
+	for len(p) > 0 {
+		next := (u.received/size + 1) * size
+		k := int(min(int64(len(p)), next-u.received))
+		u.digest.Write(p[:k])
+		u.received += int64(k)
+		p = p[k:]
+		if u.received%size == 0 {
+			u.rec.hashAt(u.received, u.digest)
+		}
 	}
 }
 
 func (u *upload) short() error {
-	return invalidf("received %d of %d bytes", u.received, u.spec.TotalBytes)
+	return &inputError{code: grpccodes.InvalidArgument, resumable: true,
+		msg: fmt.Sprintf("received %d of %d bytes", u.received, u.spec.TotalBytes)}
 }
 
 // meteredSession counts and hashes what a WriterTo body writes, and
@@ -231,9 +370,10 @@ func (m *meteredSession) Write(p []byte) (int, error) {
 		m.u.received += int64(len(p))
 		return 0, invalidf("received more than total_bytes (%d)", m.u.spec.TotalBytes)
 	}
-	n, err := m.sess.Write(p)
-	m.u.count(p[:n])
-	return n, err
+	// Counted (and hashed) before the session may send a segment: its
+	// acknowledgement must find the hash state of its end.
+	m.u.count(p)
+	return m.sess.Write(p)
 }
 
 // meteredBody counts and hashes what the session reads from a body, in
@@ -252,9 +392,6 @@ func (m *meteredBody) Read(p []byte) (int, error) {
 // finish records the outcome of an upload: its metrics, its span's status
 // and the one summary log line.
 func (u *upload) finish(ctx context.Context, span trace.Span, err error) {
-	if u.caller.label == "" {
-		u.caller.label = u.s.policy.label(u.caller.ID)
-	}
 	cat := attrCategory.String(u.spec.Category)
 	caller := attrCaller.String(u.caller.label)
 	result := status.Code(err).String()

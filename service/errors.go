@@ -27,6 +27,9 @@ type inputError struct {
 	// quota, when set, names the caller's quota a QuotaFailure detail
 	// reports as violated.
 	quota string
+	// resumable marks refusals that interrupt an upload with an
+	// idempotency key instead of failing it (the stream ended short).
+	resumable bool
 }
 
 // Reasons of ErrorInfo details.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -39,7 +40,7 @@ func (s *Server) Upload(stream uploadStream) error {
 	if err != nil {
 		return toStatus(err)
 	}
-	resp, err := s.uploadFrom(ctx, c, transportGRPC, start, b)
+	resp, err := s.uploadFrom(ctx, c, uploadOptions{transport: transportGRPC, bodyLen: -1}, start, b)
 	if err != nil {
 		return err
 	}
@@ -59,12 +60,14 @@ type grpcBody struct {
 	want  chan struct{} // asks the receiver for the next message
 	got   chan received // its answer
 	done  chan struct{} // closed by close: the receiver stops
-	timer *time.Timer   // idle timeout of the current wait
-	cur   *frame        // message being read by Read
-	piece int           // index in cur.pieces
-	off   int           // offset in cur.pieces[piece]
-	err   error         // sticky: the stream's end or failure
-	n     int64         // media bytes delivered
+	stop  chan struct{} // closed by interrupt: waits end
+	once  sync.Once
+	timer *time.Timer // idle timeout of the current wait
+	cur   *frame      // message being read by Read
+	piece int         // index in cur.pieces
+	off   int         // offset in cur.pieces[piece]
+	err   error       // sticky: the stream's end or failure
+	n     int64       // media bytes delivered
 }
 
 type received struct {
@@ -75,7 +78,7 @@ type received struct {
 func newGRPCBody(ctx context.Context, stream grpc.ServerStream, idle time.Duration) *grpcBody {
 	b := &grpcBody{
 		ctx: ctx, idle: idle,
-		want: make(chan struct{}), got: make(chan received), done: make(chan struct{}),
+		want: make(chan struct{}), got: make(chan received), done: make(chan struct{}), stop: make(chan struct{}),
 		timer: time.NewTimer(idle),
 	}
 	b.timer.Stop()
@@ -125,6 +128,9 @@ func (b *grpcBody) recv() (*frame, error) {
 	case <-b.ctx.Done():
 		b.err = context.Cause(b.ctx)
 		return nil, b.err
+	case <-b.stop:
+		b.err = errStopped
+		return nil, b.err
 	}
 	b.timer.Reset(b.idle)
 	defer b.timer.Stop()
@@ -139,8 +145,15 @@ func (b *grpcBody) recv() (*frame, error) {
 		b.err = callerIdle(b.idle, b.n)
 	case <-b.ctx.Done():
 		b.err = context.Cause(b.ctx)
+	case <-b.stop:
+		b.err = errStopped
 	}
 	return nil, b.err
+}
+
+// interrupt ends a wait for the caller: the upload is being stopped.
+func (b *grpcBody) interrupt() {
+	b.once.Do(func() { close(b.stop) })
 }
 
 // nextChunk returns the next message's chunk; EOF when the stream ended.

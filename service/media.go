@@ -128,8 +128,11 @@ func (s *Server) validateStart(st *mediagwv1.UploadStart) (Spec, error) {
 		return Spec{}, invalidf("media_category %s does not accept media_type %s", categoryNames[cat], mt)
 	}
 	total := st.GetTotalBytes()
-	if total <= 0 {
-		return Spec{}, invalidf("total_bytes must be greater than 0, got %d", total)
+	switch {
+	case total < 0:
+		return Spec{}, invalidf("total_bytes must not be negative, got %d", total)
+	case total == 0 && s.spool == nil:
+		return Spec{}, invalidf("total_bytes must be greater than 0, got 0 (uploads of unknown size need a spool directory, which is off)")
 	}
 	if lim := s.limit(cat); total > lim {
 		return Spec{}, invalidf("total_bytes %d exceeds the %s limit of %d bytes", total, categoryLabel(cat), lim)
@@ -149,6 +152,12 @@ func (s *Server) validateStart(st *mediagwv1.UploadStart) (Spec, error) {
 		AdditionalOwners: st.GetAdditionalOwners(),
 		Shared:           st.GetShared(),
 	}, nil
+}
+
+// categoryEnum is the enum of X's category name.
+func categoryEnum(name string) mediagwv1.MediaCategory {
+	c, _ := ParseCategory(name)
+	return c
 }
 
 func categoryLabel(c mediagwv1.MediaCategory) string {

@@ -43,7 +43,7 @@ func TestValidateStart(t *testing.T) {
 		{name: "png as gif category", start: &mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: 10, MediaCategory: mediagwv1.MediaCategory_MEDIA_CATEGORY_TWEET_GIF}, wantErr: "does not accept"},
 		{name: "unknown enum", start: &mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: 10, MediaCategory: 99}, wantErr: "not a known category"},
 		{name: "zero bytes", start: &mediagwv1.UploadStart{MediaType: "image/png"}, wantErr: "total_bytes must be greater than 0, got 0"},
-		{name: "negative bytes", start: &mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: -5}, wantErr: "greater than 0, got -5"},
+		{name: "negative bytes", start: &mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: -5}, wantErr: "must not be negative, got -5"},
 		{name: "image over 5 MiB", start: &mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: 5<<20 + 1}, wantErr: "exceeds the tweet_image limit of 5242880 bytes"},
 		{name: "image at 5 MiB", start: &mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: 5 << 20}, wantCat: "tweet_image", wantType: "image/png"},
 		{name: "gif over 15 MiB", start: &mediagwv1.UploadStart{MediaType: "image/gif", TotalBytes: 15<<20 + 1}, wantErr: "tweet_gif limit of 15728640"},

@@ -224,25 +224,14 @@ func (ps *policies) authorize(c *Caller, account string, upload bool) (CallerPol
 }
 
 // admit checks an upload against the caller's permissions and quotas
-// before anything reaches X, and charges it. done gives back what the
-// upload did not use.
-func (ps *policies) admit(c *Caller, account string, spec Spec) (*ticket, error) {
+// before anything reaches X, and charges it: its total_bytes from base on
+// (a resume's committed bytes are not charged again). An upload of unknown
+// size is charged once its size is known ([ticket.sized]). done gives back
+// what the upload did not use.
+func (ps *policies) admit(c *Caller, account string, spec Spec, base int64) (*ticket, error) {
 	r, err := ps.authorize(c, account, true)
 	if err != nil {
 		return nil, err
-	}
-	subject := "caller:" + c.ID
-	if r.MaxFileBytes > 0 && spec.TotalBytes > r.MaxFileBytes {
-		return nil, overQuota(subject, 0, "total_bytes %d is more than caller %s's largest file (%d bytes)", spec.TotalBytes, quote(c.ID), r.MaxFileBytes)
-	}
-	for _, w := range []struct {
-		limit int64
-		span  int64
-		name  string
-	}{{r.BytesPerHour, 60, "hour"}, {r.BytesPerDay, 24 * 60, "day"}} {
-		if w.limit > 0 && spec.TotalBytes > w.limit {
-			return nil, overQuota(subject, 0, "total_bytes %d is more than caller %s may upload per %s (%d bytes)", spec.TotalBytes, quote(c.ID), w.name, w.limit)
-		}
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -254,27 +243,23 @@ func (ps *policies) admit(c *Caller, account string, spec Spec) (*ticket, error)
 		ps.use[c.ID] = u
 	}
 	u.prune(now)
-	if r.MaxConcurrentUploads > 0 && u.inFlight >= r.MaxConcurrentUploads {
-		return nil, overQuota(subject, concurrencyRetry, "caller %s has %d uploads in progress, its limit", quote(c.ID), u.inFlight)
-	}
-	for _, w := range []struct {
-		limit   int64
-		minutes int64
-		name    string
-	}{{r.BytesPerHour, 60, "hour"}, {r.BytesPerDay, 24 * 60, "day"}} {
-		if w.limit <= 0 {
-			continue
+	t := &ticket{ps: ps, u: u, rule: r, id: c.ID, minute: minuteOf(now)}
+	// What waiting cannot mend is said first.
+	if spec.TotalBytes > 0 {
+		if err := t.fits(spec.TotalBytes, spec.TotalBytes-base); err != nil {
+			return nil, err
 		}
-		if used := u.used(now, w.minutes); used+spec.TotalBytes > w.limit {
-			wait := u.wait(now, w.minutes, w.limit, spec.TotalBytes)
-			return nil, overQuota(subject, wait, "caller %s uploaded %d of its %d bytes per %s; %d more do not fit (retry in %s)",
-				quote(c.ID), used, w.limit, w.name, spec.TotalBytes, wait.Round(time.Second))
+	}
+	if r.MaxConcurrentUploads > 0 && u.inFlight >= r.MaxConcurrentUploads {
+		return nil, overQuota(t.subject(), concurrencyRetry, "caller %s has %d uploads in progress, its limit", quote(c.ID), u.inFlight)
+	}
+	if spec.TotalBytes > 0 {
+		if err := t.chargeLocked(now, spec.TotalBytes, spec.TotalBytes-base); err != nil {
+			return nil, err
 		}
 	}
 	u.inFlight++
-	m := minuteOf(now)
-	u.charge(m, spec.TotalBytes)
-	return &ticket{ps: ps, u: u, minute: m, total: spec.TotalBytes}, nil
+	return t, nil
 }
 
 // concurrencyRetry is the RetryInfo of a caller at its concurrency limit:
@@ -298,11 +283,86 @@ func (ps *policies) sweepLocked(now time.Time) {
 
 // ticket is an admitted upload's hold on its caller's quotas.
 type ticket struct {
-	ps     *policies
-	u      *usage
-	minute int64
-	total  int64
-	once   sync.Once
+	ps      *policies
+	u       *usage
+	rule    CallerPolicy
+	id      string
+	minute  int64 // of the charge
+	charged int64
+	once    sync.Once
+}
+
+func (t *ticket) subject() string { return "caller:" + t.id }
+
+// maxFile is the caller's largest file (0: no limit), which also bounds
+// what an upload of unknown size may spool.
+func (t *ticket) maxFile() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.rule.MaxFileBytes
+}
+
+// windows are a rule's byte quotas.
+func (r *CallerPolicy) windows() []struct {
+	limit, minutes int64
+	name           string
+} {
+	return []struct {
+		limit, minutes int64
+		name           string
+	}{{r.BytesPerHour, 60, "hour"}, {r.BytesPerDay, dayMinutes, "day"}}
+}
+
+// fits refuses an upload of total bytes, n of them still to come, that no
+// wait would let through: larger than the caller's largest file, or than
+// a whole window's quota.
+func (t *ticket) fits(total, n int64) error {
+	r, who := t.rule, quote(t.id)
+	if r.MaxFileBytes > 0 && total > r.MaxFileBytes {
+		return overQuota(t.subject(), 0, "total_bytes %d is more than caller %s's largest file (%d bytes)", total, who, r.MaxFileBytes)
+	}
+	for _, w := range r.windows() {
+		if w.limit > 0 && n > w.limit {
+			return overQuota(t.subject(), 0, "total_bytes %d is more than caller %s may upload per %s (%d bytes)", n, who, w.name, w.limit)
+		}
+	}
+	return nil
+}
+
+// chargeLocked checks an upload of total bytes, n of them still to come,
+// against the caller's largest file and bytes per hour and day, and
+// charges the n bytes.
+func (t *ticket) chargeLocked(now time.Time, total, n int64) error {
+	if err := t.fits(total, n); err != nil {
+		return err
+	}
+	who := quote(t.id)
+	for _, w := range t.rule.windows() {
+		switch {
+		case w.limit <= 0:
+		case t.u.used(now, w.minutes)+n > w.limit:
+			used := t.u.used(now, w.minutes)
+			wait := t.u.wait(now, w.minutes, w.limit, n)
+			return overQuota(t.subject(), wait, "caller %s uploaded %d of its %d bytes per %s; %d more do not fit (retry in %s)",
+				who, used, w.limit, w.name, n, wait.Round(time.Second))
+		}
+	}
+	t.minute = minuteOf(now)
+	t.u.charge(t.minute, n)
+	t.charged = n
+	return nil
+}
+
+// sized charges an upload whose size became known after admit (it was
+// spooled): nothing has reached X yet.
+func (t *ticket) sized(total int64) error {
+	if t == nil {
+		return nil
+	}
+	t.ps.mu.Lock()
+	defer t.ps.mu.Unlock()
+	return t.chargeLocked(t.ps.now(), total, total)
 }
 
 // done ends the upload: sent bytes may have reached X and stay charged;
@@ -315,6 +375,6 @@ func (t *ticket) done(sent int64) {
 		t.ps.mu.Lock()
 		defer t.ps.mu.Unlock()
 		t.u.inFlight--
-		t.u.refund(t.minute, t.total-min(max(sent, 0), t.total))
+		t.u.refund(t.minute, t.charged-min(max(sent, 0), t.charged))
 	})
 }

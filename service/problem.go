@@ -13,6 +13,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	mediagwv1 "mediagw/gen/mediagw/v1"
 )
 
 // problem is an RFC 7807 problem document, the body of every REST error.
@@ -26,6 +28,10 @@ type problem struct {
 	// RetryAfterSeconds repeats the Retry-After header when X's rate limit
 	// says when to try again.
 	RetryAfterSeconds int64 `json:"retry_after_seconds,omitempty"`
+	// IdempotencyKey and CommittedBytes say where an interrupted upload
+	// stands (resume it at committed_bytes).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	CommittedBytes *int64 `json:"committed_bytes,omitempty"`
 }
 
 // newProblem converts a gRPC status error to the HTTP status the gateway
@@ -52,6 +58,14 @@ func newProblem(err error) problem {
 		case *errdetails.ErrorInfo:
 			if d.GetDomain() == errorDomain && d.GetReason() == reasonCallerIdle {
 				p.Status, p.Title = http.StatusRequestTimeout, http.StatusText(http.StatusRequestTimeout)
+			}
+		case *mediagwv1.UploadState:
+			n := d.GetCommittedBytes()
+			p.IdempotencyKey, p.CommittedBytes = d.GetIdempotencyKey(), &n
+			if st.Code() == codes.FailedPrecondition {
+				// A resume at the wrong offset conflicts with the upload's
+				// state: 409, with where it stands.
+				p.Status, p.Title = http.StatusConflict, http.StatusText(http.StatusConflict)
 			}
 		}
 	}

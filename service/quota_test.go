@@ -26,7 +26,7 @@ func quotaPolicies(t *testing.T, r CallerPolicy) (*policies, *clock) {
 
 func admitN(ps *policies, n int64) (*ticket, error) {
 	c := Caller{ID: "svc"}
-	return ps.admit(&c, "", Spec{TotalBytes: n})
+	return ps.admit(&c, "", Spec{TotalBytes: n}, 0)
 }
 
 func retryOf(err error) time.Duration {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -36,6 +37,7 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 	}
 	// Both body shapes read through the idle deadline.
 	rb := newRESTBody(w, r.Body, g.s.cfg.IdleTimeout)
+	defer rb.done()
 	r.Body = struct {
 		io.Reader
 		io.Closer
@@ -46,6 +48,9 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 		if err != nil {
 			return nil, invalidf("the query string is malformed: %v", err)
 		}
+		if err := keyFromHeader(r.Header, q); err != nil {
+			return nil, err
+		}
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if mt == "multipart/form-data" {
 			st, part, err := multipartStart(r, q)
@@ -55,7 +60,9 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 		body = rb
 		return rawStart(r, q, mt)
 	}
-	resp, err := g.s.uploadFrom(ctx, c, transportREST, start, lazyBody{&body})
+	o := uploadOptions{transport: transportREST, bodyLen: r.ContentLength}
+	resp, err := g.s.uploadFrom(ctx, c, o, start, lazyBody{&body, rb})
+	rb.unread(w, r)
 	if err != nil {
 		g.fail(ctx, w, r, err)
 		return
@@ -71,8 +78,13 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 }
 
 // lazyBody reads the body the start function chose once it ran: the raw
-// body or the multipart media part.
-type lazyBody struct{ r *io.Reader }
+// body or the multipart media part. Both read through rb.
+type lazyBody struct {
+	r  *io.Reader
+	rb *restBody
+}
+
+func (b lazyBody) interrupt() { b.rb.interrupt() }
 
 func (b lazyBody) Read(p []byte) (int, error) { return (*b.r).Read(p) }
 
@@ -92,30 +104,72 @@ type restBody struct {
 	rc    *http.ResponseController
 	idle  time.Duration
 	armed time.Time
-	n     int64 // bytes read
-	ok    bool  // deadlines are supported
+	// deadline is the idle deadline last set.
+	deadline time.Time
+	n        int64 // bytes read
+	ok       bool  // deadlines are supported
+	eof      bool  // the body was read to its end
+	// stopped is set by interrupt; reads fail from then on.
+	stopped atomic.Bool
 }
 
 func newRESTBody(w http.ResponseWriter, r io.Reader, idle time.Duration) *restBody {
 	b := &restBody{r: r, rc: http.NewResponseController(w), idle: idle}
-	b.ok = b.rc.SetReadDeadline(time.Now().Add(idle)) == nil
 	b.armed = time.Now()
+	b.deadline = b.armed.Add(idle)
+	b.ok = b.rc.SetReadDeadline(b.deadline) == nil
 	return b
 }
 
+// interrupt ends a blocked read: the upload is being stopped. The
+// connection cannot be read again.
+func (b *restBody) interrupt() {
+	b.stopped.Store(true)
+	if b.ok {
+		_ = b.rc.SetReadDeadline(time.Now())
+	}
+}
+
+// unread reports whether the body was not read to its end. An answer
+// given before (a refusal, or the replay of a finished key) closes the
+// connection, so that net/http does not first read and discard what is
+// left of the body.
+func (b *restBody) unread(w http.ResponseWriter, r *http.Request) {
+	if !b.eof && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// done ends reading after the answer: the rest of a body not read to its
+// end is not read at all.
+func (b *restBody) done() {
+	if !b.eof && b.ok {
+		_ = b.rc.SetReadDeadline(time.Now())
+	}
+}
+
 func (b *restBody) Read(p []byte) (int, error) {
+	if b.stopped.Load() {
+		return 0, errStopped
+	}
 	if b.ok {
 		if now := time.Now(); now.Sub(b.armed) > b.idle/16 {
-			_ = b.rc.SetReadDeadline(now.Add(b.idle))
-			b.armed = now
+			b.armed, b.deadline = now, now.Add(b.idle)
+			_ = b.rc.SetReadDeadline(b.deadline)
 		}
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
-	if err == io.EOF && b.ok {
-		_ = b.rc.SetReadDeadline(time.Time{})
+	if err == io.EOF {
+		b.eof = true
+		if b.ok {
+			_ = b.rc.SetReadDeadline(time.Time{})
+		}
 	}
 	if err != nil && err != io.EOF {
+		if b.stopped.Load() && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, errStopped
+		}
 		return n, b.readError(err)
 	}
 	return n, err
@@ -125,6 +179,12 @@ func (b *restBody) Read(p []byte) (int, error) {
 func (b *restBody) readError(err error) error {
 	var ne net.Error
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		// The idle deadline, or the one interrupt set: the idle one is
+		// past. (An idle timeout ends the request's context too, which
+		// interrupts the body: whether it was stopped says nothing.)
+		if time.Now().Before(b.deadline) {
+			return errStopped
+		}
 		return callerIdle(b.idle, b.n)
 	}
 	var mbe *http.MaxBytesError
@@ -132,7 +192,8 @@ func (b *restBody) readError(err error) error {
 		return invalidf("the request body is larger than %d bytes", mbe.Limit)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return invalidf("the request body ended before its declared length (after %d bytes)", b.n)
+		return &inputError{code: grpccodes.InvalidArgument, resumable: true,
+			msg: fmt.Sprintf("the request body ended before its declared length (after %d bytes)", b.n)}
 	}
 	return &inputError{code: grpccodes.Canceled, msg: fmt.Sprintf("reading the request body: %v", err)}
 }
@@ -143,11 +204,9 @@ func rawStart(r *http.Request, q url.Values, contentType string) (*mediagwv1.Upl
 	if q.Get("media_type") == "" && mediaTypes[contentType] {
 		q.Set("media_type", contentType)
 	}
-	if q.Get("total_bytes") == "" {
-		if r.ContentLength < 0 {
-			return nil, invalidf("total_bytes is required when the body has no Content-Length (chunked transfer)")
-		}
-		q.Set("total_bytes", strconv.FormatInt(r.ContentLength, 10))
+	if q.Get("total_bytes") == "" && !q.Has("resume_offset") {
+		// A chunked body of unknown length is spooled (total_bytes 0).
+		q.Set("total_bytes", strconv.FormatInt(max(r.ContentLength, 0), 10))
 	}
 	return startFromValues(q)
 }
@@ -175,8 +234,8 @@ func multipartStart(r *http.Request, v url.Values) (*mediagwv1.UploadStart, io.R
 					v.Set("media_type", ct)
 				}
 			}
-			if v.Get("total_bytes") == "" {
-				return nil, nil, invalidf("multipart uploads need total_bytes, as a form field before the media part or as a query parameter")
+			if v.Get("total_bytes") == "" && !v.Has("resume_offset") {
+				v.Set("total_bytes", "0") // unknown: the media part is spooled
 			}
 			st, err := startFromValues(v)
 			return st, &mediaPart{part: part, mr: mr}, err
@@ -234,16 +293,42 @@ func readField(part *multipart.Part, v url.Values) error {
 	return nil
 }
 
+// keyFromHeader takes the idempotency key from the Idempotency-Key header
+// into the fields, where it may also be given as idempotency_key.
+func keyFromHeader(h http.Header, q url.Values) error {
+	hk := h.Values("Idempotency-Key")
+	switch {
+	case len(hk) == 0:
+		return nil
+	case len(hk) > 1:
+		return invalidf("the Idempotency-Key header is given %d times", len(hk))
+	case q.Has("idempotency_key") && q.Get("idempotency_key") != hk[0]:
+		return invalidf("the Idempotency-Key header and the idempotency_key field differ")
+	}
+	q.Set("idempotency_key", hk[0])
+	return nil
+}
+
 // startFromValues parses the REST fields of an upload.
 func startFromValues(v url.Values) (*mediagwv1.UploadStart, error) {
-	st := &mediagwv1.UploadStart{MediaType: v.Get("media_type"), Sha256: v.Get("sha256"), Account: v.Get("account")}
+	st := &mediagwv1.UploadStart{MediaType: v.Get("media_type"), Sha256: v.Get("sha256"),
+		IdempotencyKey: v.Get("idempotency_key"), Account: v.Get("account")}
+	if v.Has("resume_offset") {
+		off, err := strconv.ParseInt(v.Get("resume_offset"), 10, 64)
+		if err != nil || off < 0 {
+			return nil, invalidf("resume_offset %s is not a byte offset", quote(v.Get("resume_offset")))
+		}
+		st.ResumeOffset = &off
+	}
 	cat, err := ParseCategory(v.Get("media_category"))
 	if err != nil {
 		return nil, err
 	}
 	st.MediaCategory = cat
-	if st.TotalBytes, err = strconv.ParseInt(v.Get("total_bytes"), 10, 64); err != nil {
-		return nil, invalidf("total_bytes %s is not a whole number", quote(v.Get("total_bytes")))
+	if t := v.Get("total_bytes"); t != "" || st.ResumeOffset == nil {
+		if st.TotalBytes, err = strconv.ParseInt(t, 10, 64); err != nil {
+			return nil, invalidf("total_bytes %s is not a whole number", quote(t))
+		}
 	}
 	for _, o := range v["additional_owners"] {
 		for _, id := range strings.Split(o, ",") {

@@ -45,6 +45,20 @@ type Config struct {
 	// is refused), and a callers policy may be set. Nil: no authentication,
 	// every caller is the same anonymous one.
 	Authenticator *Authenticator
+	// Ledger records uploads that carry an idempotency key; nil refuses
+	// such uploads (FailedPrecondition).
+	Ledger Ledger
+	// SpoolDir, when set, takes uploads of unknown size (total_bytes 0):
+	// they are written there until they end, then uploaded. Files a
+	// stopped mediagw left in it are removed by New.
+	SpoolDir string
+	// MaxSpoolBytes bounds the spool, per upload and in total; default
+	// 1 GiB.
+	MaxSpoolBytes int64
+	// InterruptWait is how long the APPENDs in flight of an interrupted
+	// upload may take to finish (their bytes are all there) before they
+	// are cancelled; default 10s.
+	InterruptWait time.Duration
 	// Logger receives one line per upload; default slog.Default(). Tokens
 	// and media bytes are never logged.
 	Logger *slog.Logger
@@ -63,6 +77,12 @@ type Server struct {
 	status  *statusHub
 	policy  *policies
 	tel     *telemetry
+	spool   *spool // nil: uploads of unknown size are refused
+
+	// stopping ends when InterruptUploads is called: every upload still
+	// running stops (interrupted, when it has an idempotency key).
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 var _ mediagwv1.MediaUploadServiceServer = (*Server)(nil)
@@ -90,6 +110,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StatusTTL <= 0 {
 		cfg.StatusTTL = 24 * time.Hour
 	}
+	if cfg.InterruptWait <= 0 {
+		cfg.InterruptWait = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -98,6 +121,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("service: telemetry: %w", err)
 	}
 	s := &Server{cfg: cfg, backend: cfg.Backend, log: cfg.Logger, tel: tel, policy: newPolicies(cfg.Authenticator == nil)}
+	s.stopping, s.stop = context.WithCancel(context.Background())
+	if cfg.SpoolDir != "" {
+		if cfg.MaxSpoolBytes <= 0 {
+			cfg.MaxSpoolBytes = 1 << 30
+		}
+		if s.spool, err = newSpool(cfg.SpoolDir, cfg.MaxSpoolBytes); err != nil {
+			return nil, fmt.Errorf("service: %w", err)
+		}
+	}
 	s.status = newStatusHub(s)
 	return s, nil
 }
@@ -105,6 +137,15 @@ func New(cfg Config) (*Server, error) {
 // Close stops the STATUS pollers; watchers still open end with Unavailable.
 func (s *Server) Close() {
 	s.status.close()
+}
+
+// InterruptUploads stops every upload still running, for a shutdown past
+// its drain timeout: each caller gets Unavailable ("mediagw is shutting
+// down"), and an upload with an idempotency key is recorded INTERRUPTED
+// with its committed bytes, to be resumed on another replica or after the
+// restart. The calls return once their uploads have settled.
+func (s *Server) InterruptUploads() {
+	s.stop()
 }
 
 // Register adds the service to a gRPC server.

@@ -102,6 +102,17 @@ func (h *statusHub) remember(c Caller, m Media) {
 	h.rememberLocked(keyFor(c.Auth, m.ID), toProto(m), ttl)
 }
 
+// own records c as the uploader of mediaID until until (a replayed
+// upload whose ledger entry says so).
+func (h *statusHub) own(c Caller, mediaID string, until time.Time) {
+	if mediaID == "" || !until.After(time.Now()) {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.owners[mediaID] = owner{caller: c.ID, account: c.Auth.Account, userToken: c.Auth.Token != "", until: until}
+}
+
 // access returns the X credential c's status calls for mediaID run with.
 // Media uploaded through mediagw is visible to its uploader only (to any
 // other caller it is NotFound, in the words used for unknown media), with

@@ -29,6 +29,7 @@ const (
 	attrCallerID = attribute.Key("mediagw.caller")
 	attrCaller   = attribute.Key("caller")
 	attrAccount  = attribute.Key("mediagw.account")
+	attrSpooled  = attribute.Key("upload.spooled")
 )
 
 // telemetry holds the service's tracer and instruments.
@@ -42,6 +43,9 @@ type telemetry struct {
 	inFlight      metric.Int64UpDownCounter
 	polls         metric.Int64Counter
 	watchers      metric.Int64UpDownCounter
+	resumes       metric.Int64Counter
+	replays       metric.Int64Counter
+	interruptions metric.Int64Counter
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
@@ -73,6 +77,12 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 	t.polls, e = m.Int64Counter("mediagw.status.polls", metric.WithDescription("STATUS calls made by the status pollers, by result."))
 	add(e)
 	t.watchers, e = m.Int64UpDownCounter("mediagw.status.watchers", metric.WithDescription("WatchStatus calls in progress."))
+	add(e)
+	t.resumes, e = m.Int64Counter("mediagw.uploads.resumed", metric.WithDescription("Uploads resumed from their committed bytes."))
+	add(e)
+	t.replays, e = m.Int64Counter("mediagw.uploads.replayed", metric.WithDescription("Uploads answered from the ledger with no call to X (a finished idempotency key)."))
+	add(e)
+	t.interruptions, e = m.Int64Counter("mediagw.uploads.interrupted", metric.WithDescription("Uploads with an idempotency key recorded as interrupted, to be resumed."))
 	add(e)
 	return t, err
 }

@@ -205,9 +205,9 @@ func TestPipelineStreamsAndBounds(t *testing.T) {
 	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.Parallelism = seg, p })
 	data := payload(seg*segs, 3)
 	var mu sync.Mutex
-	var progress []int64
+	done := map[int]int64{}
 	u, err := c.Begin(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))},
-		upstream.WithProgress(func(n int64) { mu.Lock(); progress = append(progress, n); mu.Unlock() }))
+		upstream.WithSegmentDone(func(i int, n int64) { mu.Lock(); done[i] += n; mu.Unlock() }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,12 +241,12 @@ func TestPipelineStreamsAndBounds(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(progress) != segs || progress[len(progress)-1] != int64(len(data)) {
-		t.Fatalf("%d progress calls, last %v", len(progress), progress[len(progress)-1:])
+	if len(done) != segs {
+		t.Fatalf("%d segments reported done, want %d", len(done), segs)
 	}
-	for i := 1; i < len(progress); i++ {
-		if progress[i] <= progress[i-1] {
-			t.Fatalf("progress not increasing: %v", progress)
+	for i := range segs {
+		if done[i] != seg {
+			t.Fatalf("segment %d reported with %d bytes, want %d", i, done[i], seg)
 		}
 	}
 }

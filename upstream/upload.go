@@ -7,21 +7,25 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // UploadOption adjusts one upload.
 type UploadOption func(*uploadOptions)
 
 type uploadOptions struct {
-	progress func(int64)
+	segmentDone func(index int, bytes int64)
 }
 
-// WithProgress registers fn, called with the total bytes X has acknowledged
-// (committed) each time an APPEND succeeds. Calls are serialized and the
-// value only grows; all calls happen before Finish returns. fn must return
-// quickly, as it runs on the APPEND path, and must not call Abort or Finish.
-func WithProgress(fn func(committed int64)) UploadOption {
-	return func(o *uploadOptions) { o.progress = fn }
+// WithSegmentDone registers fn, called each time X acknowledged the APPEND
+// of a segment (index from 0, bytes its length). Calls may come from
+// several goroutines at once and in any order; all happen before Finish
+// or Interrupt returns. fn runs on the APPEND path: a slow fn holds the
+// segment's slot (which is how a durable record of the acknowledgement
+// can come before the segment counts as sent). It must not call Abort,
+// Interrupt or Finish.
+func WithSegmentDone(fn func(index int, bytes int64)) UploadOption {
+	return func(o *uploadOptions) { o.segmentDone = fn }
 }
 
 // Upload is one media upload in progress: INIT has been sent, and bytes
@@ -36,6 +40,7 @@ type Upload struct {
 	opts     uploadOptions
 	mediaID  string
 	key      string
+	expires  time.Time
 	segSize  int64
 	segments int
 	boundary string
@@ -53,12 +58,14 @@ type Upload struct {
 	next     int     // index of the segment being filled
 	finished bool
 
+	// acked marks the segments X acknowledged in an earlier life of the
+	// upload (see Client.Resume): their bytes are taken but not sent again.
+	acked []bool
+
 	// shared state
-	mu        sync.Mutex
-	err       error // first failure
-	committed int64
-	progMu    sync.Mutex   // serializes progress callbacks
-	retries   atomic.Int64 // retried attempts of this upload's calls
+	mu      sync.Mutex
+	err     error        // first failure
+	retries atomic.Int64 // retried attempts of this upload's calls
 }
 
 // Begin validates p, plans the segments and sends INIT. ctx governs the whole
@@ -88,7 +95,7 @@ func (c *Client) Begin(ctx context.Context, creds Credentials, p InitParams, opt
 		return nil, fmt.Errorf("upstream: X INIT answered without a usable media id (%q)", truncate(m.ID, 32))
 	}
 	u := &Upload{
-		c: c, creds: creds, p: p, mediaID: m.ID, key: m.Key,
+		c: c, creds: creds, p: p, mediaID: m.ID, key: m.Key, expires: m.ExpiresAt,
 		segSize: segSize, segments: segments, boundary: newBoundary(),
 		slots: make(chan struct{}, c.cfg.Parallelism),
 	}
@@ -102,6 +109,13 @@ func (c *Client) Begin(ctx context.Context, creds Credentials, p InitParams, opt
 
 // MediaID returns the media id X assigned at INIT.
 func (u *Upload) MediaID() string { return u.mediaID }
+
+// MediaKey returns the media key X assigned at INIT; may be empty.
+func (u *Upload) MediaKey() string { return u.key }
+
+// Expires returns when X forgets the upload session, as INIT said; zero
+// when X did not say.
+func (u *Upload) Expires() time.Time { return u.expires }
 
 // Segments returns the planned segment size and count.
 func (u *Upload) Segments() (size int64, count int) { return u.segSize, u.segments }
@@ -261,6 +275,9 @@ func (u *Upload) maybeDispatch() error {
 	if u.buf == nil || u.fill < u.segLen(u.next) {
 		return nil
 	}
+	if err := u.failure(); err != nil {
+		return err // interrupted: a full segment is dropped like a partial one
+	}
 	select {
 	case u.slots <- struct{}{}:
 	case <-u.ctx.Done():
@@ -269,6 +286,13 @@ func (u *Upload) maybeDispatch() error {
 	buf, idx, n := u.buf, u.next, u.fill
 	u.buf, u.fill = nil, 0
 	u.next++
+	if idx < len(u.acked) && u.acked[idx] {
+		// X has this segment from an earlier life of the upload.
+		u.c.release(buf)
+		u.c.global.Release(1)
+		<-u.slots
+		return nil
+	}
 	u.wg.Add(1)
 	u.c.tel.segInFlight.Add(u.ctx, 1)
 	go u.appendSegment(buf, idx, n)
@@ -302,15 +326,9 @@ func (u *Upload) appendSegment(buf *[]byte, idx int, n int64) {
 		u.fail(err)
 		return
 	}
-	u.progMu.Lock()
-	defer u.progMu.Unlock()
 	u.c.tel.bytesSent.Add(u.ctx, n)
-	u.mu.Lock()
-	u.committed += n
-	c := u.committed
-	u.mu.Unlock()
-	if u.opts.progress != nil {
-		u.opts.progress(c)
+	if u.opts.segmentDone != nil {
+		u.opts.segmentDone(idx, n)
 	}
 }
 
@@ -322,13 +340,6 @@ func (u *Upload) dropIfFailed() {
 		u.c.global.Release(1)
 		u.buf, u.fill = nil, 0
 	}
-}
-
-// Committed returns the bytes X has acknowledged so far.
-func (u *Upload) Committed() int64 {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.committed
 }
 
 // Abort stops the upload: in-flight APPENDs are cancelled and awaited, and

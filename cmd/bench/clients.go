@@ -10,20 +10,23 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
 )
 
-// The three ways of uploading that are compared.
+// The ways of moving an upload's bytes that are compared: the sequential
+// baseline, mediagw's two front doors, and the two physical references.
 const (
 	modeBaseline = "baseline"
 	modeGRPC     = "grpc"
 	modeREST     = "rest"
+	modeRelay    = "relay"
+	modeHop      = "hop"
 )
 
 // baselineSegment is the APPEND size of xurl and X's sample code.
@@ -38,6 +41,9 @@ type upload struct {
 	lastByte time.Time // when the last byte was handed to the transport
 	end      time.Time // when the answer arrived
 	err      error
+	// selfChecked marks an upload the client verified itself (the hop,
+	// whose far end keeps nothing to inspect).
+	selfChecked bool
 }
 
 // uploader sends one upload of the bytes of g.
@@ -69,33 +75,60 @@ type baseline struct {
 func (b *baseline) upload(ctx context.Context, g *gen) (u upload) {
 	u = upload{genID: g.id, size: g.size, start: time.Now()}
 	defer func() { u.end, u.lastByte = time.Now(), g.doneAt }()
-	initBody, _ := json.Marshal(map[string]any{"media_type": "video/mp4", "media_category": "tweet_video", "total_bytes": g.size})
+	if u.mediaID, u.err = b.initialize(ctx, "video/mp4", g.size); u.err != nil {
+		return u
+	}
+	for i := 0; g.remaining() > 0; i++ {
+		n := min(g.remaining(), baselineSegment)
+		if u.err = b.appendSegment(ctx, u.mediaID, i, io.LimitReader(g, n), n); u.err != nil {
+			return u
+		}
+	}
+	u.err = b.finalize(ctx, u.mediaID)
+	return u
+}
+
+// initialize sends INIT and returns the media id.
+func (b *baseline) initialize(ctx context.Context, mediaType string, total int64) (string, error) {
+	body, _ := json.Marshal(map[string]any{"media_type": mediaType, "media_category": "tweet_video", "total_bytes": total})
 	var ans struct {
 		Data struct {
 			ID string `json:"id"`
 		} `json:"data"`
 	}
-	if u.err = b.post(ctx, "/2/media/upload/initialize", "application/json", bytes.NewReader(initBody), int64(len(initBody)), &ans); u.err != nil {
-		return u
+	if err := b.post(ctx, "/2/media/upload/initialize", "application/json", bytes.NewReader(body), int64(len(body)), &ans); err != nil {
+		return "", fmt.Errorf("INIT: %w", err)
 	}
-	u.mediaID = ans.Data.ID
-	const boundary = "benchboundary7MA4YWxkTrZu0gW"
-	for i := 0; g.remaining() > 0; i++ {
-		n := min(g.remaining(), baselineSegment)
-		head := "--" + boundary + "\r\nContent-Disposition: form-data; name=\"segment_index\"\r\n\r\n" + strconv.Itoa(i) + "\r\n" +
-			"--" + boundary + "\r\nContent-Disposition: form-data; name=\"media\"; filename=\"blob\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-		tail := "\r\n--" + boundary + "--\r\n"
-		body := io.MultiReader(bytes.NewReader([]byte(head)), io.LimitReader(g, n), bytes.NewReader([]byte(tail)))
-		size := int64(len(head)) + n + int64(len(tail))
-		if u.err = b.post(ctx, "/2/media/upload/"+u.mediaID+"/append", "multipart/form-data; boundary="+boundary, body, size, nil); u.err != nil {
-			u.err = fmt.Errorf("APPEND %d: %w", i, u.err)
-			return u
-		}
+	if ans.Data.ID == "" {
+		return "", errors.New("INIT: no media id in the answer")
 	}
-	if u.err = b.post(ctx, "/2/media/upload/"+u.mediaID+"/finalize", "", nil, 0, nil); u.err != nil {
-		u.err = fmt.Errorf("FINALIZE: %w", u.err)
+	return ans.Data.ID, nil
+}
+
+// appendBoundary is the multipart boundary of the baseline's and the
+// relay's APPENDs.
+const appendBoundary = "benchboundary7MA4YWxkTrZu0gW"
+
+// appendSegment sends segment i (n bytes read from seg) as a multipart
+// APPEND, streamed with a precomputed Content-Length.
+func (b *baseline) appendSegment(ctx context.Context, id string, i int, seg io.Reader, n int64) error {
+	head := "--" + appendBoundary + "\r\nContent-Disposition: form-data; name=\"segment_index\"\r\n\r\n" + strconv.Itoa(i) + "\r\n" +
+		"--" + appendBoundary + "\r\nContent-Disposition: form-data; name=\"media\"; filename=\"blob\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+	tail := "\r\n--" + appendBoundary + "--\r\n"
+	body := io.MultiReader(strings.NewReader(head), seg, strings.NewReader(tail))
+	size := int64(len(head)) + n + int64(len(tail))
+	if err := b.post(ctx, "/2/media/upload/"+id+"/append", "multipart/form-data; boundary="+appendBoundary, body, size, nil); err != nil {
+		return fmt.Errorf("APPEND %d: %w", i, err)
 	}
-	return u
+	return nil
+}
+
+// finalize sends FINALIZE.
+func (b *baseline) finalize(ctx context.Context, id string) error {
+	if err := b.post(ctx, "/2/media/upload/"+id+"/finalize", "", nil, 0, nil); err != nil {
+		return fmt.Errorf("FINALIZE: %w", err)
+	}
+	return nil
 }
 
 func (b *baseline) post(ctx context.Context, path, ctype string, body io.Reader, size int64, into any) error {
@@ -123,7 +156,7 @@ func do(hc *http.Client, req *http.Request, into any) error {
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: HTTP %d: %.300s", req.Method, req.URL.Path, resp.StatusCode, b)
+		return &httpError{method: req.Method, path: req.URL.Path, status: resp.StatusCode, body: string(b)}
 	}
 	if into != nil {
 		if err := json.Unmarshal(b, into); err != nil {
@@ -133,17 +166,28 @@ func do(hc *http.Client, req *http.Request, into any) error {
 	return nil
 }
 
-// restClient uploads through mediagw's REST gateway: one POST with the raw
-// body streamed from the generator.
+// httpError is a non-2xx answer.
+type httpError struct {
+	method, path string
+	status       int
+	body         string
+}
+
+func (e *httpError) Error() string {
+	return fmt.Sprintf("%s %s: HTTP %d: %.300s", e.method, e.path, e.status, e.body)
+}
+
+// restClient uploads through mediagw's REST gateway (or the bare relay):
+// one POST of the raw body streamed from the generator to url+path.
 type restClient struct {
-	url string
-	hc  *http.Client
+	url, path string
+	hc        *http.Client
 }
 
 func (r *restClient) upload(ctx context.Context, g *gen) (u upload) {
 	u = upload{genID: g.id, size: g.size, start: time.Now()}
 	defer func() { u.end, u.lastByte = time.Now(), g.doneAt }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url+"/v1/media:upload?media_type=video%2Fmp4", io.NopCloser(g))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url+r.path+"?media_type=video%2Fmp4", io.NopCloser(g))
 	if err != nil {
 		u.err = err
 		return u
@@ -218,22 +262,33 @@ func cmpErr(status, send error) error {
 	return fmt.Errorf("send: %w", send)
 }
 
-// inspector reads the emulator's view of a media.
-type inspector struct {
-	url string
-	hc  *http.Client
+// mediaInfo is X's view of a media, as the emulator (GET /_xfake/media/ID)
+// and the sink (GET /_sink/media/ID) both describe it.
+type mediaInfo struct {
+	State         string    `json:"state"`
+	Size          int64     `json:"size"`
+	SHA256        string    `json:"sha256"`
+	Digest        string    `json:"digest"` // the sink's "kind:HEX"
+	FirstAppendAt time.Time `json:"first_append_at"`
+	FinalizedAt   time.Time `json:"finalized_at"`
 }
 
-func (in *inspector) media(ctx context.Context, id string) (xfake.MediaInfo, error) {
-	var info xfake.MediaInfo
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.url+"/_xfake/media/"+id, nil)
+// inspector reads X's view of a media: url+prefix+ID.
+type inspector struct {
+	url, prefix string
+	hc          *http.Client
+}
+
+func (in *inspector) media(ctx context.Context, id string) (mediaInfo, error) {
+	var info mediaInfo
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.url+in.prefix+id, nil)
 	if err != nil {
 		return info, err
 	}
 	return info, do(in.hc, req, &info)
 }
 
-// check verifies a finished upload against the emulator: finalized, the
+// check verifies a finished upload against X: finalized, the
 // right size and the SHA-256 of the generated bytes. It returns the time
 // of the first APPEND the emulator saw.
 func (in *inspector) check(ctx context.Context, u upload) (time.Time, error) {
@@ -250,8 +305,15 @@ func (in *inspector) check(ctx context.Context, u upload) (time.Time, error) {
 	case info.Size != u.size:
 		return info.FirstAppendAt, fmt.Errorf("media %s: size %d, sent %d", u.mediaID, info.Size, u.size)
 	}
-	if want := digest(u.genID, u.size); info.SHA256 != want {
-		return info.FirstAppendAt, fmt.Errorf("media %s: sha256 %s, sent %s", u.mediaID, info.SHA256, want)
+	got, kind := info.SHA256, digestSHA256
+	if k, hex, ok := strings.Cut(info.Digest, ":"); ok {
+		got, kind = hex, k
+	}
+	if kind != digestSHA256 && kind != digestXXH64 {
+		return info.FirstAppendAt, fmt.Errorf("media %s: unknown digest %q", u.mediaID, info.Digest)
+	}
+	if want := digestOf(kind, u.genID, u.size); got != want {
+		return info.FirstAppendAt, fmt.Errorf("media %s: %s %s, sent %s", u.mediaID, kind, got, want)
 	}
 	return info.FirstAppendAt, nil
 }

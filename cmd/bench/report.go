@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -61,12 +60,20 @@ func segmentsOf(size, seg int64) int {
 
 // Row is the result of one upload path in one scenario.
 type Row struct {
-	Scenario    string    `json:"scenario"`
-	Mode        string    `json:"mode"`
-	Latency     string    `json:"latency"`
-	Bandwidth   string    `json:"bandwidth,omitempty"`
-	SizeBytes   int64     `json:"size_bytes"`
-	Concurrency int       `json:"concurrency"`
+	Scenario string `json:"scenario"`
+	// Path is Mode plus "+variant" for a mediagw variant.
+	Path        string `json:"path"`
+	Mode        string `json:"mode"`
+	Variant     string `json:"variant,omitempty"`
+	X           string `json:"x"` // sink or emulator
+	Latency     string `json:"latency"`
+	Bandwidth   string `json:"bandwidth,omitempty"`
+	SizeBytes   int64  `json:"size_bytes"`
+	Concurrency int    `json:"concurrency"`
+	// Parallelism and MaxInFlight are the path's APPEND limits per upload
+	// and in total (mediagw's flags, the relay's constant), for Ideal.
+	Parallelism int       `json:"parallelism,omitempty"`
+	MaxInFlight int       `json:"max_in_flight,omitempty"`
 	MBps        Summary   `json:"mb_per_s"` // 10^6 bytes per second, all uploads of a run together
 	RunsMBps    []float64 `json:"runs_mb_per_s"`
 	// Ratio is MBps.Median over the baseline's in the same scenario.
@@ -76,51 +83,63 @@ type Row struct {
 	Ideal   float64 `json:"ideal_ratio,omitempty"`
 	OfIdeal float64 `json:"measured_over_ideal,omitempty"`
 	// FirstAppendMS is, per upload, the time from the first byte sent to
-	// the first APPEND at the emulator.
+	// the first APPEND at X.
 	FirstAppendMS Summary `json:"first_append_ms"`
-	// FirstBeforeEnd counts uploads whose first APPEND reached the
-	// emulator before the client had handed over its last byte.
+	// FirstBeforeEnd counts uploads whose first APPEND reached X before
+	// the client had handed over its last byte.
 	FirstBeforeEnd int `json:"first_append_before_last_byte"`
 	Uploads        int `json:"uploads"`
 	Verified       int `json:"verified_byte_exact"`
 	Errors         int `json:"errors"`
-	// PeakRSSMiB and CPUSecPerGiB are the mediagw process's (0 for the
-	// baseline, which has no mediagw).
+	// PeakRSSMiB and CPUSecPerGiB are those of the path's own process:
+	// mediagw (grpc, rest), the bare relay, or the hop's discard server;
+	// none for the baseline. CPU is per run, over runs without errors.
 	PeakRSSMiB   float64 `json:"peak_rss_mib,omitempty"`
-	CPUSecPerGiB float64 `json:"cpu_s_per_gib,omitempty"`
-	// The CPU seconds per GiB of the emulator and of the bench process
-	// (the client side) during the same runs.
-	EmulatorCPUSecPerGiB float64  `json:"emulator_cpu_s_per_gib"`
-	ClientCPUSecPerGiB   float64  `json:"client_cpu_s_per_gib"`
-	ErrorSamples         []string `json:"error_samples,omitempty"`
+	CPUSecPerGiB Summary `json:"cpu_s_per_gib"`
+	// RelayCPURatio is CPUSecPerGiB.Median over the relay's in the same
+	// scenario.
+	RelayCPURatio float64 `json:"ratio_to_relay_cpu,omitempty"`
+	// The CPU seconds per GiB of X (sink or emulator) and of the bench
+	// process (the client side) during the same runs.
+	XCPUSecPerGiB      Summary  `json:"x_cpu_s_per_gib"`
+	ClientCPUSecPerGiB Summary  `json:"client_cpu_s_per_gib"`
+	ErrorSamples       []string `json:"error_samples,omitempty"`
 }
 
 // Report is everything one bench run measured.
 type Report struct {
-	Date        string   `json:"date"`
-	GoVersion   string   `json:"go_version"`
-	CPU         string   `json:"cpu"`
-	Cores       int      `json:"cores"`
-	LoadBefore  string   `json:"loadavg_before"`
-	LoadAfter   string   `json:"loadavg_after"`
-	Quick       bool     `json:"quick"`
-	Runs        int      `json:"runs"`
-	GRPCChunk   int      `json:"grpc_chunk_bytes"`
-	Parallelism int      `json:"parallelism"`
-	MaxInFlight int      `json:"max_in_flight"`
-	Seconds     float64  `json:"seconds"`
-	Notes       []string `json:"notes"`
-	Rows        []Row    `json:"rows"`
-	Failures    []string `json:"failures,omitempty"`
+	Date        string       `json:"date"`
+	GoVersion   string       `json:"go_version"`
+	CPU         string       `json:"cpu"`
+	Cores       int          `json:"cores"`
+	LoadBefore  string       `json:"loadavg_before"`
+	LoadAfter   string       `json:"loadavg_after"`
+	Quick       bool         `json:"quick"`
+	X           string       `json:"x"`
+	Runs        int          `json:"runs"`
+	GRPCChunk   int          `json:"grpc_chunk_bytes"`
+	Parallelism int          `json:"parallelism"`
+	MaxInFlight int          `json:"max_in_flight"`
+	Variants    []variant    `json:"variants,omitempty"`
+	Seconds     float64      `json:"seconds"`
+	Notes       []string     `json:"notes"`
+	Rows        []Row        `json:"rows"`
+	Adversarial *Adversarial `json:"adversarial,omitempty"`
+	Targets     []Target     `json:"targets"`
+	Failures    []string     `json:"failures,omitempty"`
 }
 
-// fillRatios sets Ratio, Ideal and OfIdeal of the rows of one scenario
-// from its baseline row. latency > 0 makes the round-trip ideal apply.
-func fillRatios(rows []Row, latency time.Duration, p, m int) {
-	var base float64
+// fillRatios sets Ratio, Ideal, OfIdeal and RelayCPURatio of the rows of
+// one scenario from its baseline and relay rows. latency > 0 makes the
+// round-trip ideal apply, from each row's APPEND limits.
+func fillRatios(rows []Row, latency time.Duration) {
+	var base, relayCPU float64
 	for _, r := range rows {
-		if r.Mode == modeBaseline {
+		switch r.Mode {
+		case modeBaseline:
 			base = r.MBps.Median
+		case modeRelay:
+			relayCPU = r.CPUSecPerGiB.Median
 		}
 	}
 	for i := range rows {
@@ -128,8 +147,11 @@ func fillRatios(rows []Row, latency time.Duration, p, m int) {
 		if base > 0 && r.MBps.Median > 0 {
 			r.Ratio = r.MBps.Median / base
 		}
-		if latency > 0 && r.Mode != modeBaseline {
-			r.Ideal = idealRatio(segmentsOf(r.SizeBytes, baselineSegment), p, r.Concurrency, m)
+		if relayCPU > 0 && r.CPUSecPerGiB.Median > 0 && r.Mode != modeHop {
+			r.RelayCPURatio = r.CPUSecPerGiB.Median / relayCPU
+		}
+		if latency > 0 && r.Parallelism > 0 {
+			r.Ideal = idealRatio(segmentsOf(r.SizeBytes, baselineSegment), r.Parallelism, r.Concurrency, r.MaxInFlight)
 			if r.Ideal > 0 && r.Ratio > 0 {
 				r.OfIdeal = r.Ratio / r.Ideal
 			}
@@ -155,44 +177,13 @@ func num(x float64, prec int) string {
 	return fmt.Sprintf("%.*f", prec, x)
 }
 
-// markdown renders the report as a markdown document with one table.
-func markdown(rep Report) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "## mediagw benchmark, %s\n\n", rep.Date)
-	fmt.Fprintf(&b, "- %s; CPU %s, %d cores; load average %s before, %s after\n", rep.GoVersion, rep.CPU, rep.Cores, rep.LoadBefore, rep.LoadAfter)
-	mode := "full"
-	if rep.Quick {
-		mode = "quick"
+// span writes a Summary as "median (min–max)", or "–" without samples.
+func span(s Summary, prec int) string {
+	switch {
+	case s.N == 0:
+		return "–"
+	case s.N == 1:
+		return num(s.Median, prec)
 	}
-	fmt.Fprintf(&b, "- %s mode, %d run(s) per row, %.0f s in all; mediagw --parallelism %d --max-in-flight %d; gRPC chunks of %s\n",
-		mode, rep.Runs, rep.Seconds, rep.Parallelism, rep.MaxInFlight, sizeText(int64(rep.GRPCChunk)))
-	for _, n := range rep.Notes {
-		fmt.Fprintf(&b, "- %s\n", n)
-	}
-	b.WriteString("\n| scenario | path | MB/s median (min–max) | × baseline | ideal × | measured/ideal | 1st APPEND ms | 1st APPEND before last byte | peak RSS MiB | CPU s/GiB | emulator, client CPU s/GiB | errors | byte-exact |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range rep.Rows {
-		mbps := fmt.Sprintf("%s (%s–%s)", num(r.MBps.Median, 1), num(r.MBps.Min, 1), num(r.MBps.Max, 1))
-		if r.MBps.N == 0 {
-			mbps = "–"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s, %s | %d | %d/%d |\n",
-			r.Scenario, r.Mode, mbps, num(r.Ratio, 2), num(r.Ideal, 2), num(r.OfIdeal, 2),
-			num(r.FirstAppendMS.Median, 0), r.FirstBeforeEnd, r.Uploads,
-			num(r.PeakRSSMiB, 0), num(r.CPUSecPerGiB, 2), num(r.EmulatorCPUSecPerGiB, 2), num(r.ClientCPUSecPerGiB, 2),
-			r.Errors, r.Verified, r.Uploads)
-	}
-	var samples []string
-	for _, r := range rep.Rows {
-		for _, e := range r.ErrorSamples {
-			samples = append(samples, fmt.Sprintf("%s %s: %s", r.Scenario, r.Mode, e))
-		}
-	}
-	if len(samples)+len(rep.Failures) > 0 {
-		b.WriteString("\nErrors:\n\n")
-		for _, s := range append(rep.Failures, samples...) {
-			fmt.Fprintf(&b, "- %s\n", s)
-		}
-	}
-	return b.String()
+	return fmt.Sprintf("%s (%s–%s)", num(s.Median, prec), num(s.Min, prec), num(s.Max, prec))
 }

@@ -49,6 +49,9 @@ type app struct {
 	emulator                   *http.Server
 	xURL                       string
 	accounts                   map[string]upstream.Credentials
+	ledger                     service.Ledger
+	spoolDir                   string
+	sweepStop                  chan struct{}
 
 	tls      *tlsFiles    // nil without TLS
 	jwt      *jwtVerifier // nil without bearer tokens
@@ -106,9 +109,16 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
+	if err := a.openLedger(); err != nil {
+		return nil, err
+	}
 	if a.svc, err = service.New(service.Config{
 		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accounts},
 		Authenticator:  authn,
+		Ledger:         a.ledger,
+		SpoolDir:       a.spoolDir,
+		MaxSpoolBytes:  int64(cfg.MaxSpoolBytes),
+		InterruptWait:  interruptWait,
 		MaxVideoBytes:  int64(cfg.MaxVideoBytes),
 		WatchTimeout:   cfg.WatchTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
@@ -264,13 +274,24 @@ func (a *app) drain() {
 	// Status watches could stay open for --watch-timeout: end them now
 	// (Unavailable, "shutting down"), so the drain waits for uploads only.
 	a.svc.Close()
+	// Past the drain timeout the uploads still running are stopped: each
+	// caller gets Unavailable, and an upload with an idempotency key is
+	// recorded interrupted (with its committed bytes) for a resume. They
+	// get the time to settle; only then are connections cut.
 	dctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout)
 	defer cancel()
+	stop := context.AfterFunc(dctx, func() {
+		a.log.Warn("drain timeout: interrupting the uploads still running")
+		a.svc.InterruptUploads()
+	})
+	defer stop()
+	gctx, gcancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout+settleGrace)
+	defer gcancel()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := a.httpSrv.Shutdown(dctx); err != nil {
+		if err := a.httpSrv.Shutdown(gctx); err != nil {
 			_ = a.httpSrv.Close()
 		}
 	}()
@@ -280,8 +301,8 @@ func (a *app) drain() {
 		go func() { a.grpcSrv.GracefulStop(); close(done) }()
 		select {
 		case <-done:
-		case <-dctx.Done():
-			a.log.Warn("drain timeout: cancelling in-flight calls")
+		case <-gctx.Done():
+			a.log.Warn("calls still running after the drain: closing their connections")
 			a.grpcSrv.Stop()
 			<-done
 		}
@@ -289,6 +310,13 @@ func (a *app) drain() {
 	wg.Wait()
 	a.closeAll()
 }
+
+// settleGrace is how long interrupted uploads may take to settle (their
+// APPENDs in flight, the ledger's record) after the drain timeout.
+const settleGrace = interruptWait + 5*time.Second
+
+// interruptWait bounds the APPENDs in flight of an interrupted upload.
+const interruptWait = 10 * time.Second
 
 // closeAll releases what newApp opened; safe on a partly built app.
 func (a *app) closeAll() {
@@ -305,6 +333,14 @@ func (a *app) closeAll() {
 	}
 	if a.stopJWKS != nil {
 		a.stopJWKS()
+	}
+	if a.sweepStop != nil {
+		close(a.sweepStop)
+		a.sweepStop = nil
+	}
+	if a.ledger != nil {
+		_ = a.ledger.Close()
+		a.ledger = nil
 	}
 	if a.emulator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

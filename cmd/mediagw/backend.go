@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"mediagw/service"
 	"mediagw/upstream"
@@ -54,17 +55,47 @@ func (b backend) Begin(ctx context.Context, a service.Auth, s service.Spec) (ser
 	if err != nil {
 		return nil, err
 	}
-	u, err := b.c.Begin(ctx, creds, upstream.InitParams{
+	u, err := b.c.Begin(ctx, creds, initParams(s), uploadOptions(s)...)
+	if err != nil {
+		return nil, err
+	}
+	return session{u: u, parallelism: b.parallelism}, nil
+}
+
+func (b backend) Resume(ctx context.Context, a service.Auth, s service.Spec, at service.ResumeAt) (service.Session, error) {
+	creds, err := b.creds(a)
+	if err != nil {
+		return nil, err
+	}
+	acked := make([]bool, at.Segments)
+	for i := range acked {
+		acked[i] = at.Acked(i)
+	}
+	u, err := b.c.Resume(ctx, creds, initParams(s), upstream.ResumePoint{
+		MediaID: at.MediaID, MediaKey: at.MediaKey, Expires: at.Expires,
+		SegmentSize: at.SegmentSize, Segments: at.Segments, Acked: acked, Offset: at.Offset,
+	}, uploadOptions(s)...)
+	if err != nil {
+		return nil, err
+	}
+	return session{u: u, parallelism: b.parallelism}, nil
+}
+
+func initParams(s service.Spec) upstream.InitParams {
+	return upstream.InitParams{
 		MediaType:        s.MediaType,
 		MediaCategory:    s.Category,
 		TotalBytes:       s.TotalBytes,
 		AdditionalOwners: s.AdditionalOwners,
 		Shared:           s.Shared,
-	})
-	if err != nil {
-		return nil, err
 	}
-	return session{u: u, parallelism: b.parallelism}, nil
+}
+
+func uploadOptions(s service.Spec) []upstream.UploadOption {
+	if s.SegmentDone == nil {
+		return nil
+	}
+	return []upstream.UploadOption{upstream.WithSegmentDone(s.SegmentDone)}
 }
 
 func (b backend) Status(ctx context.Context, a service.Auth, mediaID string) (service.Media, error) {
@@ -85,6 +116,9 @@ type session struct {
 }
 
 func (s session) MediaID() string                     { return s.u.MediaID() }
+func (s session) MediaKey() string                    { return s.u.MediaKey() }
+func (s session) Expires() time.Time                  { return s.u.Expires() }
+func (s session) Interrupt(wait time.Duration)        { s.u.Interrupt(wait) }
 func (s session) Write(p []byte) (int, error)         { return s.u.Write(p) }
 func (s session) ReadFrom(r io.Reader) (int64, error) { return s.u.ReadFrom(r) }
 func (s session) Abort(err error)                     { s.u.Abort(err) }

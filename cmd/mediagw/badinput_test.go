@@ -47,7 +47,7 @@ func TestBadUploads(t *testing.T) {
 		{name: "chunk first", msgs: []*mediagwv1.UploadRequest{chunkMsg(mp4[:10])}, code: "InvalidArgument", msg: "the first message must be start"},
 		{name: "unknown media type", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "audio/mpeg", TotalBytes: 10})}, code: "InvalidArgument", msg: `media_type "audio/mpeg" is not one of X's media types`},
 		{name: "category does not fit type", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: 10, MediaCategory: mediagwv1.MediaCategory_MEDIA_CATEGORY_TWEET_IMAGE})}, code: "InvalidArgument", msg: "media_category tweet_image does not accept media_type video/mp4"},
-		{name: "no total", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4"})}, code: "InvalidArgument", msg: "total_bytes must be greater than 0"},
+		{name: "no total", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4"})}, code: "InvalidArgument", msg: "the body is empty"},
 		{name: "image over its limit", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: 6 << 20})}, code: "InvalidArgument", msg: "exceeds the tweet_image limit"},
 		{name: "bytes are another format", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(png))}), chunkMsg(png)}, code: "InvalidArgument", msg: "media_type is video/mp4 but the bytes are image/png"},
 		{name: "start twice", msgs: []*mediagwv1.UploadRequest{startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: 100}), startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: 100})}, code: "InvalidArgument", msg: "start must be sent once"},
@@ -114,16 +114,16 @@ func TestBadRESTUploads(t *testing.T) {
 		req.ContentLength = length
 		return req
 	}
-	multipartNoTotal := func() (io.Reader, string) {
+	multipartWrongPart := func() (io.Reader, string) {
 		var b bytes.Buffer
 		mw := multipart.NewWriter(&b)
 		_ = mw.WriteField("media_type", "image/png")
-		fw, _ := mw.CreateFormFile("media", "a.png")
+		fw, _ := mw.CreateFormFile("image", "a.png")
 		_, _ = fw.Write(png)
 		_ = mw.Close()
 		return &b, mw.FormDataContentType()
 	}
-	mpBody, mpType := multipartNoTotal()
+	mpBody, mpType := multipartWrongPart()
 	cases := []struct {
 		name   string
 		req    *http.Request
@@ -134,12 +134,11 @@ func TestBadRESTUploads(t *testing.T) {
 		{"bad media type", post("?media_type=application/zip", bytes.NewReader(png), "", int64(len(png))), 400, "not one of X's media types"},
 		{"bad category", post("?media_type=image/png&media_category=vines", bytes.NewReader(png), "", int64(len(png))), 400, `media_category "vines"`},
 		{"bad total", post("?media_type=image/png&total_bytes=ten", bytes.NewReader(png), "", int64(len(png))), 400, `total_bytes "ten" is not a whole number`},
-		{"chunked without total", post("?media_type=image/png", bytes.NewReader(png), "", -1), 400, "total_bytes is required when the body has no Content-Length"},
 		{"total larger than body", post("?media_type=image/png&total_bytes=2000", bytes.NewReader(png), "", -1), 400, "received 1000 of 2000 bytes"},
 		{"total smaller than body", post("?media_type=image/png&total_bytes=500", bytes.NewReader(png), "", -1), 400, "received more than total_bytes (500)"},
 		{"sniff mismatch", post("?media_type=image/gif", bytes.NewReader(png), "", int64(len(png))), 400, "media_type is image/gif but the bytes are image/png"},
-		{"multipart without total", post("", mpBody, mpType, -1), 400, "multipart uploads need total_bytes"},
-		{"empty body", post("?media_type=image/png", http.NoBody, "", 0), 400, "total_bytes must be greater than 0, got 0"},
+		{"multipart with the media in another part", post("", mpBody, mpType, -1), 400, "the media must be the part named media"},
+		{"empty body", post("?media_type=image/png", http.NoBody, "", 0), 400, "the body is empty"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,6 +41,13 @@ type config struct {
 	WatchTimeout  time.Duration
 	IdleTimeout   time.Duration
 
+	// Ledger is the upload ledger: a bbolt file path, "off", or empty for
+	// the default path.
+	Ledger string
+	// SpoolDir holds uploads of unknown size; empty: beside the ledger.
+	SpoolDir      string
+	MaxSpoolBytes sizeFlag
+
 	LogFormat string
 	LogLevel  string
 	// AdminAddr serves /metrics, /healthz, /readyz and pprof; empty: off.
@@ -81,7 +88,7 @@ func (s *sizeFlag) Set(v string) error {
 
 // parseConfig reads args and then, for flags not given, the environment.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
-	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20}
+	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20, MaxSpoolBytes: 1 << 30}
 	fs := flag.NewFlagSet("mediagw", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
@@ -107,6 +114,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight uploads may take before they are cancelled")
 	fs.DurationVar(&c.WatchTimeout, "watch-timeout", 30*time.Minute, "how long one media id is polled for STATUS")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "fail an upload whose caller sends nothing for this long, releasing its buffer")
+	fs.StringVar(&c.Ledger, "ledger", "", "upload ledger: a file path (embedded bbolt), or off; default mediagw/ledger.db under $XDG_STATE_HOME or ~/.local/state")
+	fs.StringVar(&c.SpoolDir, "spool-dir", "", "where uploads of unknown size wait until they end; default <ledger>.spool (or a temporary directory with --ledger off)")
+	fs.Var(&c.MaxSpoolBytes, "max-spool-bytes", "bound of the spool, per upload and in total (e.g. 1GiB)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9091", "serve /metrics, /healthz, /readyz and /debug/pprof/ on this address (no authentication); empty: off")

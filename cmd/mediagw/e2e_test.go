@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,10 @@ func TestBinaryOnEmbeddedEmulator(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--emulator-processing-time=1s")
+	cmd := exec.Command(bin, "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--emulator-processing-time=1s")
+	// The default ledger lives under the state directory, as for a new user.
+	state := t.TempDir()
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -60,13 +64,16 @@ func TestBinaryOnEmbeddedEmulator(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
 	var grpcAddr, httpAddr string
-	sawEmulator := false
+	sawEmulator, ledgerPath := false, ""
 	timeout := time.After(60 * time.Second)
 	for grpcAddr == "" {
 		select {
 		case m := <-lines:
 			if strings.Contains(m["msg"].(string), "built-in X emulator") {
 				sawEmulator = true
+			}
+			if m["msg"] == "upload ledger" {
+				ledgerPath, _ = m["path"].(string)
 			}
 			if m["msg"] == "mediagw serving" {
 				grpcAddr, httpAddr = m["grpc_addr"].(string), m["http_addr"].(string)
@@ -76,6 +83,12 @@ func TestBinaryOnEmbeddedEmulator(t *testing.T) {
 		case <-timeout:
 			t.Fatal("mediagw did not report its addresses within 60s")
 		}
+	}
+	if want := filepath.Join(state, "mediagw", "ledger.db"); ledgerPath != want {
+		t.Fatalf("the log names ledger %q, want the default %q", ledgerPath, want)
+	}
+	if _, err := os.Stat(ledgerPath); err != nil {
+		t.Fatalf("the default ledger was not created: %v", err)
 	}
 	if !sawEmulator {
 		t.Fatal("the log does not say the built-in emulator is used")

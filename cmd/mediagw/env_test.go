@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +77,7 @@ func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...strin
 		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
 		"--x-api-url=" + xURL, "--x-token=" + testToken,
 		"--segment-size=64KiB", "--log-level=debug",
+		"--ledger=" + filepath.Join(t.TempDir(), "ledger.db"),
 	}, flags...)
 	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
 	if err != nil {

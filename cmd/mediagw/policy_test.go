@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,6 +51,7 @@ type policyEnv struct {
 	rec     *authRecorder
 	key     signingKey
 	callers string
+	flags   []string // mediagw's, to start another on the same files
 }
 
 func newPolicyEnv(t *testing.T, callers string) *policyEnv {
@@ -63,8 +65,9 @@ func newPolicyEnv(t *testing.T, callers string) *policyEnv {
 	newsToken := writeFile(t, "news-token", []byte("news-token\n"))
 	accounts := writeFile(t, "accounts.yaml", []byte("accounts:\n  brand:\n    token: brand-token\n  news:\n    token: {file: "+newsToken+"}\n"))
 	p := &policyEnv{rec: rec, key: ecKey(t, "k"), callers: writeFile(t, "callers.yaml", []byte(callers))}
-	p.env = startApp(t, ts.URL, nil, append(jwtFlags(writeFile(t, "jwks.json", jwks(t, p.key))),
-		"--accounts="+accounts, "--callers="+p.callers)...)
+	p.flags = append(jwtFlags(writeFile(t, "jwks.json", jwks(t, p.key))), "--accounts="+accounts, "--callers="+p.callers,
+		"--ledger="+filepath.Join(t.TempDir(), "ledger.db"))
+	p.env = startApp(t, ts.URL, nil, p.flags...)
 	p.x = &xfaketest.Server{URL: ts.URL, X: x, HTTP: ts}
 	return p
 }
@@ -356,5 +359,69 @@ func TestCallersReload(t *testing.T) {
 			t.Fatal("SIGHUP did not reload the callers file within 10s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCallerKeys: idempotency keys are the caller's own: another caller
+// neither sees nor replays them, and its same key is an upload of its own.
+// A replay after a restart makes the media the caller's again.
+func TestCallerKeys(t *testing.T) {
+	t.Parallel()
+	p := newPolicyEnv(t, testCallers)
+	data := media("video/mp4", 150<<10, 13)
+	start := &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data)), IdempotencyKey: "order-1"}
+	first, err := p.upload(p.as("alice"), start, data, fixed(32<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := p.client.GetUpload(p.as("alice"), &mediagwv1.GetUploadRequest{IdempotencyKey: "order-1"}); err != nil ||
+		st.GetPhase() != mediagwv1.UploadPhase_UPLOAD_PHASE_COMPLETED || st.GetMediaId() != first.GetMediaId() {
+		t.Fatalf("alice's GetUpload: %v %v", st, err)
+	}
+	_, err = p.client.GetUpload(p.as("bob"), &mediagwv1.GetUploadRequest{IdempotencyKey: "order-1"})
+	if codeOf(err) != "NotFound" {
+		t.Fatalf("bob's GetUpload of alice's key: %v", err)
+	}
+	if code, prob, _ := p.rest("bob", http.MethodGet, "/v1/uploads/order-1", "", nil); code != http.StatusNotFound {
+		t.Fatalf("REST GetUpload of alice's key as bob: HTTP %d %v", code, prob)
+	}
+	if code, prob, _ := p.rest("alice", http.MethodGet, "/v1/uploads/order-1", "", nil); code != http.StatusOK || prob["media_id"] != first.GetMediaId() {
+		t.Fatalf("REST GetUpload as alice: HTTP %d %v", code, prob)
+	}
+	if _, err := p.client.GetUpload(p.as("carol"), &mediagwv1.GetUploadRequest{IdempotencyKey: "order-1"}); codeOf(err) != "PermissionDenied" {
+		t.Fatalf("GetUpload of a caller not in the policy: %v", err)
+	}
+	inits := p.x.X.Stats().Requests["init"]
+	second, err := p.upload(p.as("bob"), start, data, fixed(32<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.GetMediaId() == first.GetMediaId() || p.x.X.Stats().Requests["init"] != inits+1 {
+		t.Fatalf("bob's upload with alice's key was not an upload of its own: %v (INITs %d → %d)", second, inits, p.x.X.Stats().Requests["init"])
+	}
+	again, err := p.upload(p.as("alice"), start, data, fixed(32<<10))
+	if err != nil || again.GetMediaId() != first.GetMediaId() {
+		t.Fatalf("alice's replay: %v %v", again, err)
+	}
+
+	// A new mediagw on the same ledger knows no media; alice's replay
+	// makes hers hers again.
+	p.stop()
+	e2 := startApp(t, p.x.URL, nil, p.flags...)
+	get := func(sub string) error {
+		_, err := e2.client.GetStatus(p.as(sub), &mediagwv1.GetStatusRequest{MediaId: first.GetMediaId()})
+		return err
+	}
+	if err := get("alice"); codeOf(err) != "NotFound" {
+		t.Fatalf("after the restart, before a replay: %v", err)
+	}
+	if _, err := uploadVia(p.as("alice"), e2.client, start, data, fixed(32<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := get("alice"); err != nil {
+		t.Fatalf("after alice's replay: %v", err)
+	}
+	if err := get("bob"); codeOf(err) != "NotFound" {
+		t.Fatalf("bob after alice's replay: %v", err)
 	}
 }

@@ -345,8 +345,10 @@ type UploadStart struct {
 	// must equal UploadState.committed_bytes, and the chunks that follow are
 	// the media from that offset on. media_type, total_bytes, category,
 	// owners and sha256 may then be omitted; when given they must equal the
-	// original's.
-	ResumeOffset int64 `protobuf:"varint,8,opt,name=resume_offset,json=resumeOffset,proto3" json:"resume_offset,omitempty"`
+	// original's. A resume (resume_offset set, even to 0) takes the upload
+	// over from a stream that still drives it; a start without it is refused
+	// while another stream drives the key.
+	ResumeOffset *int64 `protobuf:"varint,8,opt,name=resume_offset,json=resumeOffset,proto3,oneof" json:"resume_offset,omitempty"`
 	// account names the configured X account the upload uses; empty means
 	// the caller's default account.
 	Account       string `protobuf:"bytes,9,opt,name=account,proto3" json:"account,omitempty"`
@@ -434,8 +436,8 @@ func (x *UploadStart) GetIdempotencyKey() string {
 }
 
 func (x *UploadStart) GetResumeOffset() int64 {
-	if x != nil {
-		return x.ResumeOffset
+	if x != nil && x.ResumeOffset != nil {
+		return *x.ResumeOffset
 	}
 	return 0
 }
@@ -1018,7 +1020,7 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\rUploadRequest\x12/\n" +
 	"\x05start\x18\x01 \x01(\v2\x17.mediagw.v1.UploadStartH\x00R\x05start\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
-	"\apayload\"\xd4\x02\n" +
+	"\apayload\"\xeb\x02\n" +
 	"\vUploadStart\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x01 \x01(\tR\tmediaType\x12@\n" +
@@ -1028,9 +1030,10 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x11additional_owners\x18\x04 \x03(\tR\x10additionalOwners\x12\x16\n" +
 	"\x06shared\x18\x05 \x01(\bR\x06shared\x12\x16\n" +
 	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x12'\n" +
-	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\x12#\n" +
-	"\rresume_offset\x18\b \x01(\x03R\fresumeOffset\x12\x18\n" +
-	"\aaccount\x18\t \x01(\tR\aaccount\"\xc8\x01\n" +
+	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\x12(\n" +
+	"\rresume_offset\x18\b \x01(\x03H\x00R\fresumeOffset\x88\x01\x01\x12\x18\n" +
+	"\aaccount\x18\t \x01(\tR\aaccountB\x10\n" +
+	"\x0e_resume_offset\"\xc8\x01\n" +
 	"\x0eUploadResponse\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x12\x1b\n" +
 	"\tmedia_key\x18\x02 \x01(\tR\bmediaKey\x12\x12\n" +
@@ -1174,6 +1177,7 @@ func file_mediagw_v1_media_proto_init() {
 		(*UploadRequest_Start)(nil),
 		(*UploadRequest_Chunk)(nil),
 	}
+	file_mediagw_v1_media_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

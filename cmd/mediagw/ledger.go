@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"mediagw/service/boltledger"
+)
+
+// sweepEvery is how often expired ledger entries are removed.
+const sweepEvery = 10 * time.Minute
+
+// openLedger opens the ledger --ledger names: a file path (the embedded
+// bbolt ledger; by default under the user's state directory) or "off".
+func (a *app) openLedger() error {
+	spec := a.cfg.Ledger
+	switch {
+	case spec == "off":
+		a.log.Warn("--ledger off: uploads with an idempotency key are refused, nothing is resumable")
+		a.spoolDir = a.cfg.SpoolDir
+		if a.spoolDir == "" {
+			a.spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("mediagw-spool-%d", os.Getpid()))
+		}
+		return nil
+	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://"):
+		return fmt.Errorf("--ledger: a Redis ledger is not available in this build")
+	case spec == "":
+		p, err := boltledger.DefaultPath()
+		if err != nil {
+			return fmt.Errorf("--ledger: %w", err)
+		}
+		spec = p
+	}
+	l, err := boltledger.Open(spec)
+	if err != nil {
+		return err
+	}
+	a.ledger = l
+	a.spoolDir = a.cfg.SpoolDir
+	if a.spoolDir == "" {
+		a.spoolDir = l.Path() + ".spool"
+	}
+	a.log.Info("upload ledger", "ledger", "bbolt", "path", l.Path(), "spool_dir", a.spoolDir)
+	a.startSweeper()
+	return nil
+}
+
+// startSweeper removes expired entries now and every sweepEvery.
+func (a *app) startSweeper() {
+	a.sweepStop = make(chan struct{})
+	stop, l := a.sweepStop, a.ledger
+	go func() {
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			n, err := l.Sweep(ctx, time.Now())
+			cancel()
+			if err != nil {
+				a.log.Warn("ledger sweep failed", "error", err.Error())
+			} else if n > 0 {
+				a.log.Info("ledger sweep", "removed", n)
+			}
+			select {
+			case <-t.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+}
