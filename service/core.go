@@ -100,10 +100,10 @@ func (s *Server) uploadFrom(ctx context.Context, c Caller, o uploadOptions, star
 	}
 	c.label = s.policy.label(c.ID)
 	u := &upload{s: s, caller: c, opts: o, started: time.Now(), cancel: cancel}
-	resp, err := u.run(ctx, start, body)
-	err = toStatus(err)
+	resp, raw := u.run(ctx, start, body)
+	err := toStatus(raw)
 	u.ticket.done(u.sent())
-	u.finish(ctx, span, err)
+	u.finish(ctx, span, err, raw)
 	return resp, err
 }
 
@@ -391,7 +391,7 @@ func (m *meteredBody) Read(p []byte) (int, error) {
 
 // finish records the outcome of an upload: its metrics, its span's status
 // and the one summary log line.
-func (u *upload) finish(ctx context.Context, span trace.Span, err error) {
+func (u *upload) finish(ctx context.Context, span trace.Span, err, raw error) {
 	cat := attrCategory.String(u.spec.Category)
 	caller := attrCaller.String(u.caller.label)
 	result := status.Code(err).String()
@@ -421,6 +421,14 @@ func (u *upload) finish(ctx context.Context, span trace.Span, err error) {
 		u.s.tel.failed.Add(ctx, 1, metric.WithAttributes(cat, caller, attrResult.String(result)))
 		span.SetStatus(codes.Error, result)
 		attrs = append(attrs, slog.String("error", status.Convert(err).Message()))
+		// Operators get the error's detail where it has more than the
+		// caller's sentence (X's URL, the attempts, the last cause).
+		var lv slog.LogValuer
+		if errors.As(raw, &lv) {
+			attrs = append(attrs, slog.Any("cause", lv))
+		} else if raw != nil && raw.Error() != status.Convert(err).Message() {
+			attrs = append(attrs, slog.String("cause", raw.Error()))
+		}
 	} else {
 		u.s.tel.completed.Add(ctx, 1, metric.WithAttributes(cat, caller))
 	}

@@ -102,9 +102,9 @@ func (s *Server) limit(c mediagwv1.MediaCategory) int64 {
 		return gifLimit
 	case mediagwv1.MediaCategory_MEDIA_CATEGORY_TWEET_VIDEO, mediagwv1.MediaCategory_MEDIA_CATEGORY_AMPLIFY_VIDEO,
 		mediagwv1.MediaCategory_MEDIA_CATEGORY_DM_VIDEO:
-		return s.cfg.MaxVideoBytes
+		return min(s.cfg.MaxVideoBytes, s.cfg.MaxUploadBytes)
 	}
-	return xMaxBytes
+	return s.cfg.MaxUploadBytes
 }
 
 // validateStart checks an UploadStart before anything goes to X and returns

@@ -140,11 +140,16 @@ func (b *restBody) unread(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// done ends reading after the answer: the rest of a body not read to its
-// end is not read at all.
+// drainGrace bounds how long net/http may read (and discard) what is left
+// of a body after the answer. It does so, up to 256 KiB, and half-closes
+// before closing, so that the caller reads the answer instead of a
+// connection reset.
+const drainGrace = 5 * time.Second
+
+// done bounds reading after the answer.
 func (b *restBody) done() {
 	if !b.eof && b.ok {
-		_ = b.rc.SetReadDeadline(time.Now())
+		_ = b.rc.SetReadDeadline(time.Now().Add(min(drainGrace, b.idle)))
 	}
 }
 

@@ -28,6 +28,10 @@ type Config struct {
 	// amplify_video, dm_video). X's own limit follows the user's plan
 	// (512 MB to 16 GB); default 512 MiB.
 	MaxVideoBytes int64
+	// MaxUploadBytes is the largest upload X can take in one (1000
+	// segments of the largest segment the dialect accepts); it caps every
+	// category. Default: X's total_bytes maximum, 16 GiB.
+	MaxUploadBytes int64
 	// PollMin and PollMax clamp X's check_after_secs between two STATUS
 	// calls of one media id; defaults 1s and 30s.
 	PollMin, PollMax time.Duration
@@ -94,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxVideoBytes <= 0 {
 		cfg.MaxVideoBytes = defaultVideoM
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = xMaxBytes
 	}
 	if cfg.PollMin <= 0 {
 		cfg.PollMin = time.Second

@@ -8,13 +8,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"go.opentelemetry.io/otel/propagation"
 )
 
 // maxResponseBody bounds how much of a response is read: X's media answers
@@ -30,32 +29,48 @@ type response struct {
 }
 
 // attempt performs one HTTP attempt. It is the only place in the package
-// that sends a request, so tracing and metrics belong here.
-func (c *Client) attempt(ctx context.Context, creds Credentials, r *request) (*response, error) {
+// that sends a request, so tracing and metrics belong here. A watchdog
+// ends the attempt with a *stallError when nothing moves for
+// Config.StallTimeout.
+//
+// cancel ends ctx; the watchdog calls it on a stall.
+func (c *Client) attempt(ctx context.Context, cancel context.CancelFunc, creds Credentials, r *request) (*response, error) {
+	wd := watch(c.cfg.StallTimeout, cancel)
+	resp, err := c.exchange(httptrace.WithClientTrace(ctx, wd.trace()), creds, r, wd)
+	if wd.stop() && err != nil {
+		return nil, &stallError{after: c.cfg.StallTimeout, cause: err}
+	}
+	return resp, err
+}
+
+// exchange sends r and reads the answer.
+func (c *Client) exchange(ctx context.Context, creds Credentials, r *request, wd *watchdog) (*response, error) {
 	u := *c.base
 	u.Path = strings.TrimRight(u.Path, "/") + r.path
 	u.RawPath = ""
 	if len(r.query) > 0 {
 		u.RawQuery = r.query.Encode()
 	}
-	var body io.Reader = http.NoBody
+	var rb io.Reader = http.NoBody
 	var bodies detachables
 	defer bodies.detach()
 	if r.body != nil {
-		body = bodies.open(r.body)
+		rb = bodies.open(r.body, wd.moved)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), rb)
 	if err != nil {
-		return nil, invalidf("building %s request: %v", r.cmd, err)
+		return nil, invalidf("the %s request could not be built", r.cmd)
 	}
 	if r.body != nil {
 		req.ContentLength = r.size
-		req.GetBody = func() (io.ReadCloser, error) { return bodies.open(r.body), nil }
+		req.GetBody = func() (io.ReadCloser, error) { return bodies.open(r.body, wd.moved), nil }
 		req.Header.Set("Content-Type", r.contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "mediagw-upstream/1")
-	c.tel.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	if c.cfg.PropagateTraceContext {
+		injectTraceparent(ctx, req.Header)
+	}
 	hc := http.Client{
 		Transport: creds.authorize(c.rt),
 		// The transport adds credentials to every request it sends, so a
@@ -73,7 +88,7 @@ func (c *Client) attempt(ctx context.Context, creds Credentials, r *request) (*r
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	b, err := io.ReadAll(io.LimitReader(wd.reader(resp.Body), maxResponseBody))
 	if err != nil {
 		return nil, err
 	}
@@ -83,84 +98,6 @@ func (c *Client) attempt(ctx context.Context, creds Credentials, r *request) (*r
 		out.authz = strings.TrimPrefix(resp.Request.Header.Get("Authorization"), "Bearer ")
 	}
 	return out, nil
-}
-
-// errBodyDetached is what a request body reads after its attempt ended.
-var errBodyDetached = errors.New("upstream: request body read after its attempt ended")
-
-// detachables are the bodies of one attempt. A body reads the caller's
-// segment buffer in place; net/http may still be sending it after the
-// answer arrived (X may answer before reading it all), so when the attempt
-// ends every body is detached: later reads fail instead of touching a
-// buffer that is about to go back to the pool and be refilled.
-type detachables struct {
-	mu     sync.Mutex
-	bodies []*detachableBody
-}
-
-func (d *detachables) open(mk func() io.Reader) *detachableBody {
-	b := &detachableBody{r: mk()}
-	d.mu.Lock()
-	d.bodies = append(d.bodies, b)
-	d.mu.Unlock()
-	return b
-}
-
-// detach returns once no body is being read and none will be again.
-func (d *detachables) detach() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, b := range d.bodies {
-		b.mu.Lock()
-		b.r = nil
-		b.mu.Unlock()
-	}
-}
-
-type detachableBody struct {
-	mu sync.Mutex
-	r  io.Reader // nil once detached
-}
-
-func (b *detachableBody) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.r == nil {
-		return 0, errBodyDetached
-	}
-	return b.r.Read(p)
-}
-
-func (b *detachableBody) Close() error { return nil }
-
-// TransportError reports that X could not be reached or did not answer in
-// time, after all retries.
-type TransportError struct {
-	Command  string // INIT, APPEND, FINALIZE or STATUS
-	Segment  int    // APPEND segment index, -1 otherwise
-	Attempts int    // attempts made
-	Err      error  // the last attempt's error
-	msg      string // scrubbed text of Err
-}
-
-// Error implements error. The text is scrubbed of the request's secrets.
-func (e *TransportError) Error() string {
-	seg := ""
-	if e.Segment >= 0 {
-		seg = fmt.Sprintf(" segment %d", e.Segment)
-	}
-	return fmt.Sprintf("upstream: X %s%s failed after %d attempts: %s", e.Command, seg, e.Attempts, e.msg)
-}
-
-// Unwrap returns the last attempt's error.
-func (e *TransportError) Unwrap() error { return e.Err }
-
-// StatusCode returns 504 when the last attempt timed out, else 503.
-func (e *TransportError) StatusCode() int {
-	if errors.Is(e.Err, context.DeadlineExceeded) {
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusServiceUnavailable
 }
 
 // callOpts adjusts call for one command.
@@ -187,7 +124,6 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 		RandomizationFactor: 0, // full jitter is applied below
 	}
 	bo.Reset()
-	timeout := c.cfg.AttemptTimeout + time.Duration(float64(r.size)/float64(c.cfg.MinThroughput)*float64(time.Second))
 	var last error
 	refreshed, limited, sent := false, 0, 0
 	for attempts := 0; attempts < c.cfg.MaxAttempts; {
@@ -202,12 +138,12 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 			return nil, false, &RateLimitError{Command: r.cmd.String(), Endpoint: key, Limit: limit, Reset: reset, Throttled: true}
 		}
 		attempts++
-		actx, cancel := context.WithTimeout(ctx, timeout)
+		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 		actx, span := c.tel.startAttempt(actx, r, attempts, c.base.Host)
-		resp, aerr := c.attempt(actx, creds, r)
+		resp, aerr := c.attempt(actx, cancel, creds, r)
 		cancel()
 		sent++
-		outcome := c.classify(r.cmd, resp, aerr, creds, refreshed, o, sent)
+		outcome := c.classify(r, resp, aerr, creds, refreshed, o, sent)
 		retry := ""
 		if outcome.retry && ctx.Err() == nil {
 			retry = outcome.reason
@@ -234,7 +170,8 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 		if outcome.ok {
 			m, perr := c.d.parse(r.cmd, resp.status, resp.body)
 			if perr != nil {
-				return nil, false, fmt.Errorf("upstream: X %s: %s", r.cmd, scrub(perr.Error(), creds.secrets()))
+				return nil, false, fmt.Errorf("X answered %s with HTTP %d and a body that could not be read: %s",
+					what(r.cmd.String(), r.segment), resp.status, scrub(perr.Error(), creds.secrets()))
 			}
 			return m, false, nil
 		}
@@ -280,16 +217,18 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 	}
 	var ae *APIError
 	if errors.As(last, &ae) {
-		return nil, false, fmt.Errorf("upstream: X %s gave up after %d attempts: %w", r.cmd, c.cfg.MaxAttempts, ae)
+		ae.Attempts = c.cfg.MaxAttempts
+		return nil, false, ae
 	}
-	return nil, false, &TransportError{Command: r.cmd.String(), Segment: r.segment, Attempts: c.cfg.MaxAttempts,
-		Err: last, msg: scrub(sanitizeTransportErr(last), creds.secrets())}
+	return nil, false, &TransportError{Command: r.cmd.String(), Segment: r.segment, MediaID: r.mediaID,
+		Attempts: c.cfg.MaxAttempts, Err: last, msg: scrub(sanitizeTransportErr(last), creds.secrets())}
 }
 
 // Reasons an attempt is retried (the x.retry_reason attribute), and the
 // outcomes that are not retries.
 const (
 	reasonTimeout     = "timeout"
+	reasonStalled     = "stalled"
 	reasonConnection  = "connection"
 	reasonRateLimited = "rate_limited"
 	reasonRefresh     = "unauthorized_refresh"
@@ -307,12 +246,15 @@ type outcome struct {
 
 // classify decides what an attempt's answer means, before anything acts on
 // it, so that the attempt's span can say whether it is retried.
-func (c *Client) classify(cmd command, resp *response, err error, creds Credentials, refreshed bool, o callOpts, sent int) outcome {
+func (c *Client) classify(r *request, resp *response, err error, creds Credentials, refreshed bool, o callOpts, sent int) outcome {
 	if err != nil {
-		if !retryableErr(err) {
+		var st *stallError
+		switch {
+		case !retryableErr(err):
 			return outcome{}
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
+		case errors.As(err, &st):
+			return outcome{retry: true, reason: reasonStalled}
+		case errors.Is(err, context.DeadlineExceeded):
 			return outcome{retry: true, reason: reasonTimeout}
 		}
 		return outcome{retry: true, reason: reasonConnection}
@@ -321,7 +263,7 @@ func (c *Client) classify(cmd command, resp *response, err error, creds Credenti
 		return outcome{ok: true}
 	}
 	ae := parseAPIError(resp.status, resp.header, resp.body, now())
-	ae.Command = cmd.String()
+	ae.Command, ae.Segment, ae.MediaID = r.cmd.String(), r.segment, r.mediaID
 	scrubAPIError(ae, creds.secrets())
 	switch {
 	case resp.status == http.StatusTooManyRequests:

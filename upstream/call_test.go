@@ -93,8 +93,7 @@ func TestCallRetries(t *testing.T) {
 			srv, n := scripted(t, tc.steps...)
 			c := newTestClient(t, srv.URL, func(cfg *Config) {
 				cfg.MaxAttempts = 3
-				cfg.AttemptTimeout = 200 * time.Millisecond
-				cfg.MinThroughput = 1 << 40
+				cfg.StallTimeout = 200 * time.Millisecond
 			})
 			m, _, err := c.call(context.Background(), c.cfg.Credentials, c.d.appendReq("42", 0, []byte("abc"), "b"), callOpts{})
 			if tc.wantErr == nil {

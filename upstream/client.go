@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 )
@@ -24,28 +22,23 @@ var now = time.Now
 // Default configuration values.
 const (
 	// DefaultSegmentSize is 4 MiB: what X's own tools send, and safely below
-	// the 5 MiB requests that have met 413 on v2.
+	// the 5 MiB requests that have met 413 on v2. The largest segment
+	// depends on the dialect: see [MaxSegmentBytes].
 	DefaultSegmentSize = 4 << 20
-	// DefaultMaxSegmentSize is also 4 MiB. X documents 5 MB for v1.1 and
-	// nothing for v2, where 5 MiB APPENDs were seen rejected with 413, so
-	// the planner stays at the proven size: 1000 × 4 MiB ≈ 4 GiB per upload.
-	// Raise it only for an X that is known to take larger segments.
-	DefaultMaxSegmentSize = 4 << 20
-	DefaultParallelism    = 4
-	DefaultMaxInFlight    = 64
-	DefaultMaxAttempts    = 5
+	DefaultParallelism = 4
+	DefaultMaxInFlight = 64
+	DefaultMaxAttempts = 5
 	// DefaultRateLimitMaxWait bounds how long a request waits for a
 	// rate-limit window to reset before failing with a RateLimitError.
 	DefaultRateLimitMaxWait = time.Minute
-	DefaultAttemptTimeout   = 15 * time.Second
-	// DefaultMinThroughput (bytes/s) scales the per-attempt timeout with the
-	// request size: a 4 MiB APPEND gets 15 s + 32 s.
-	DefaultMinThroughput = 128 << 10
-	DefaultPollInterval  = time.Second
-	DefaultPollMaxDelay  = 30 * time.Second
-	DefaultPollDeadline  = 10 * time.Minute
-	DefaultBackoffBase   = 250 * time.Millisecond
-	DefaultBackoffMax    = 10 * time.Second
+	// DefaultStallTimeout is how long an attempt may go without progress
+	// before it is abandoned and retried (see Config.StallTimeout).
+	DefaultStallTimeout = 3 * time.Second
+	// DefaultAttemptTimeout bounds one attempt however it progresses: a
+	// 5 MB segment still fits at 8 KB/s.
+	DefaultAttemptTimeout = 10 * time.Minute
+	DefaultBackoffBase    = 250 * time.Millisecond
+	DefaultBackoffMax     = 10 * time.Second
 )
 
 // Config configures a [Client]. Zero fields take the documented defaults.
@@ -56,18 +49,22 @@ type Config struct {
 	BaseURL string
 	// Dialect selects the API flavour; default [DialectV2].
 	Dialect Dialect
-	// Transport sends requests. Default: a clone of http.DefaultTransport
-	// with MaxIdleConnsPerHost ≥ MaxInFlight, so parallel APPENDs reuse
-	// connections.
+	// Transport sends requests. Default: the Client's own HTTP/1.1
+	// transport, which keeps a connection per APPEND in flight and writes
+	// APPEND bodies to the socket without copying the segment (see
+	// "Pipeline" in the package documentation). Another transport works,
+	// but net/http then copies each body through a 32 KiB buffer.
 	Transport http.RoundTripper
 	// Credentials are used by uploads and calls that carry none.
 	Credentials Credentials
 	// SegmentSize is the preferred APPEND size; default 4 MiB. Files larger
 	// than 1000 × SegmentSize get larger segments (see [PlanSegments]).
 	SegmentSize int64
-	// MaxSegmentSize caps segment size; default 4 MiB (see
-	// DefaultMaxSegmentSize). Files that would need larger segments are
-	// refused with [ErrSegmentTooLarge] before INIT.
+	// MaxSegmentSize caps segment size; default and upper bound
+	// [MaxSegmentBytes] of the dialect (4 MiB on v2, 5,000,000 bytes on
+	// v1.1). Files that would need larger segments, i.e. files larger than
+	// [Client.MaxUploadBytes], are refused with [ErrSegmentTooLarge]
+	// before INIT.
 	MaxSegmentSize int64
 	// Parallelism is the number of APPENDs in flight per upload; default 4.
 	// Memory per upload is at most (Parallelism+1) segments.
@@ -81,12 +78,20 @@ type Config struct {
 	// MaxAttempts bounds attempts per call (INIT, each APPEND, FINALIZE,
 	// STATUS) on timeouts, connection errors, 408 and 5xx; default 5.
 	MaxAttempts int
-	// AttemptTimeout is the fixed part of the per-attempt timeout; default
-	// 15 s. The size-dependent part is bytes / MinThroughput.
+	// StallTimeout abandons an attempt (and retries it) when nothing has
+	// moved for this long: no request byte acknowledged by X's side of the
+	// connection, no response byte received, no step of the request made;
+	// default 3 s. A slow connection that keeps moving is never cut,
+	// however long its segment takes; a dead one costs at most StallTimeout
+	// and an eighth. It also bounds how long X may think between the last
+	// byte of a request and the first byte of its answer, which is well
+	// under a second for every call this package makes.
+	StallTimeout time.Duration
+	// AttemptTimeout bounds one attempt however it progresses; default 10
+	// minutes. It is only a backstop against a peer that trickles a byte
+	// now and then, which StallTimeout alone would let hold a segment
+	// buffer for ever.
 	AttemptTimeout time.Duration
-	// MinThroughput in bytes per second scales the per-attempt timeout with
-	// the body size; default 128 KiB/s.
-	MinThroughput int64
 	// BackoffBase and BackoffMax shape the exponential backoff between
 	// retries (full jitter: a uniform delay in [0, min(max, base·2ⁿ)]);
 	// defaults 250 ms and 10 s.
@@ -95,17 +100,16 @@ type Config struct {
 	// (client-side hold or X's 429); beyond it the call fails with a
 	// [*RateLimitError]. Default 1 minute; negative means never wait.
 	RateLimitMaxWait time.Duration
-	// PollInterval is the STATUS delay when X gives no check_after_secs;
-	// default 1 s. PollMaxDelay caps X's check_after_secs; default 30 s.
-	PollInterval, PollMaxDelay time.Duration
-	// PollDeadline bounds a whole [Client.Wait]; default 10 minutes.
-	PollDeadline time.Duration
-	// TracerProvider, MeterProvider and Propagator default to the otel
-	// globals. Each X call attempt is a client span ("X APPEND"), and the
-	// propagator injects its context (traceparent) into the request.
+	// TracerProvider and MeterProvider default to the otel globals. Each
+	// X call attempt is a client span ("X APPEND"), a child of the span in
+	// the context the call was made with.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
-	Propagator     propagation.TextMapPropagator
+	// PropagateTraceContext sends X the W3C traceparent of each attempt's
+	// span. Off by default: X is told nothing of the caller's context. Even
+	// when on, only traceparent is sent, never tracestate or baggage, which
+	// may carry the caller's own data.
+	PropagateTraceContext bool
 	// Logger receives debug logs of retries and waits; default discards.
 	// Tokens, signatures and media bytes are never logged.
 	Logger *slog.Logger
@@ -145,6 +149,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	setDefaults(&cfg)
+	if xmax := MaxSegmentBytes(cfg.Dialect); cfg.MaxSegmentSize > xmax || cfg.SegmentSize > xmax {
+		return nil, invalidf("segments of %d bytes exceed the %d bytes X takes in one APPEND on %s",
+			max(cfg.MaxSegmentSize, cfg.SegmentSize), xmax, cfg.Dialect)
+	}
 	if cfg.MaxSegmentSize < cfg.SegmentSize {
 		return nil, invalidf("MaxSegmentSize %d is below SegmentSize %d", cfg.MaxSegmentSize, cfg.SegmentSize)
 	}
@@ -157,10 +165,10 @@ func New(cfg Config) (*Client, error) {
 		log:    cfg.Logger,
 	}
 	if c.rt == nil {
-		c.rt = defaultTransport(cfg.MaxInFlight)
+		c.rt = newTransport(cfg, nil)
 	}
 	if c.tel, err = newTelemetry(&cfg); err != nil {
-		return nil, fmt.Errorf("upstream: telemetry: %w", err)
+		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	return c, nil
 }
@@ -184,18 +192,15 @@ func setDefaults(cfg *Config) {
 			*v = d
 		}
 	}
-	def(&cfg.SegmentSize, DefaultSegmentSize)
-	def(&cfg.MaxSegmentSize, max(DefaultMaxSegmentSize, cfg.SegmentSize))
-	def(&cfg.MinThroughput, DefaultMinThroughput)
+	def(&cfg.SegmentSize, min(DefaultSegmentSize, MaxSegmentBytes(cfg.Dialect)))
+	def(&cfg.MaxSegmentSize, MaxSegmentBytes(cfg.Dialect))
 	defInt(&cfg.Parallelism, DefaultParallelism)
 	defInt(&cfg.MaxInFlight, DefaultMaxInFlight)
 	defInt(&cfg.MaxAttempts, DefaultMaxAttempts)
+	defDur(&cfg.StallTimeout, DefaultStallTimeout)
 	defDur(&cfg.AttemptTimeout, DefaultAttemptTimeout)
 	defDur(&cfg.BackoffBase, DefaultBackoffBase)
 	defDur(&cfg.BackoffMax, DefaultBackoffMax)
-	defDur(&cfg.PollInterval, DefaultPollInterval)
-	defDur(&cfg.PollMaxDelay, DefaultPollMaxDelay)
-	defDur(&cfg.PollDeadline, DefaultPollDeadline)
 	switch {
 	case cfg.RateLimitMaxWait == 0:
 		cfg.RateLimitMaxWait = DefaultRateLimitMaxWait
@@ -205,23 +210,6 @@ func setDefaults(cfg *Config) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-}
-
-// defaultTransport clones http.DefaultTransport with a connection pool large
-// enough that parallel APPENDs reuse connections instead of churning them.
-func defaultTransport(inFlight int) http.RoundTripper {
-	t, ok := http.DefaultTransport.(*http.Transport)
-	if !ok {
-		return http.DefaultTransport
-	}
-	t = t.Clone()
-	t.MaxIdleConns = max(t.MaxIdleConns, 2*inFlight)
-	t.MaxIdleConnsPerHost = max(inFlight, 8)
-	t.IdleConnTimeout = 90 * time.Second
-	t.ResponseHeaderTimeout = 0 // per-attempt contexts bound every call
-	t.ExpectContinueTimeout = time.Second
-	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return t
 }
 
 // creds returns c's default credentials when cr is nil.
@@ -276,10 +264,10 @@ func (c *Client) release(b *[]byte) {
 	c.poolMu.Unlock()
 }
 
-// CloseIdleConnections closes idle connections of the Client's transport,
-// for shutdown.
-func (c *Client) CloseIdleConnections() {
-	if ci, ok := c.rt.(interface{ CloseIdleConnections() }); ok {
-		ci.CloseIdleConnections()
-	}
+// MaxUploadBytes returns the largest file this Client can upload:
+// [MaxSegments] segments of Config.MaxSegmentSize, within X's 16 GiB. At
+// the defaults it is [MaxUploadBytes] of the dialect. Begin refuses a
+// larger TotalBytes with [ErrSegmentTooLarge] before anything is sent.
+func (c *Client) MaxUploadBytes() int64 {
+	return min(MaxSegments*c.cfg.MaxSegmentSize, maxTotalBytes)
 }

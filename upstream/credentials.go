@@ -68,7 +68,7 @@ func BearerToken(token string) Credentials {
 func (b *bearer) authorize(base http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if b.token == "" {
-			return nil, fmt.Errorf("%w: empty bearer token", ErrInvalidParams)
+			return nil, invalidf("the bearer token is empty")
 		}
 		return base.RoundTrip(withHeader(r, "Bearer "+b.token))
 	})
@@ -140,7 +140,7 @@ func (r *refreshing) token(ctx context.Context, base http.RoundTripper) (string,
 		if r.tok != nil && r.tok.AccessToken != "" {
 			return r.tok.AccessToken, nil // cannot refresh: let X decide
 		}
-		return "", fmt.Errorf("%w: OAuth2 credentials have neither a usable access token nor a refresh token", ErrInvalidParams)
+		return "", invalidf("the OAuth 2.0 credentials have neither a usable access token nor a refresh token")
 	}
 	rctx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: base, Timeout: 30 * time.Second})
 	// An empty access token makes oauth2 refresh unconditionally.
@@ -174,9 +174,10 @@ type TokenRefreshError struct {
 // Error implements error.
 func (e *TokenRefreshError) Error() string {
 	if e.HTTPStatus == 0 {
-		return "upstream: OAuth2 token refresh failed: " + sanitizeTransportErr(e.transport)
+		return "the OAuth 2.0 token could not be refreshed (" + transportReason(e.transport) + ")"
 	}
-	return fmt.Sprintf("upstream: OAuth2 token refresh failed: HTTP %d %s", e.HTTPStatus, clean(e.ErrorCode))
+	return fmt.Sprintf("the OAuth 2.0 token could not be refreshed: the token endpoint answered HTTP %d %s",
+		e.HTTPStatus, truncate(clean(e.ErrorCode), maxEcho))
 }
 
 // StatusCode returns 401 when the token endpoint refused the refresh token
@@ -200,10 +201,9 @@ func (r *refreshing) refreshError(err error) error {
 		}
 		return out
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &TokenRefreshError{transport: err}
-	}
-	return &TokenRefreshError{transport: errors.New(sanitizeTransportErr(err))}
+	// Error says only why the endpoint could not be reached; the error
+	// itself stays reachable for errors.Is (context errors) and operators.
+	return &TokenRefreshError{transport: err}
 }
 
 func (r *refreshing) authorize(base http.RoundTripper) http.RoundTripper {
@@ -258,7 +258,7 @@ func OAuth1(consumerKey, consumerSecret, token, tokenSecret string) Credentials 
 func (o *oauth1Creds) authorize(base http.RoundTripper) http.RoundTripper {
 	if o.cfg.ConsumerKey == "" || o.token.Token == "" {
 		return roundTripFunc(func(*http.Request) (*http.Response, error) {
-			return nil, fmt.Errorf("%w: OAuth1 consumer key and token are required", ErrInvalidParams)
+			return nil, invalidf("OAuth 1.0a needs a consumer key and a token")
 		})
 	}
 	ctx := context.WithValue(context.Background(), oauth1.HTTPClient, &http.Client{Transport: base})

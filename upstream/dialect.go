@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,15 +44,17 @@ func (c command) String() string {
 }
 
 // request is a dialect's description of one HTTP call, independent of
-// credentials and attempts. body is called once per attempt (and by
-// http.Request.GetBody for redirects), so it must return a fresh reader.
+// credentials and attempts. body is the request body as parts sent in
+// order (for APPEND a multipart head, the caller's segment buffer and a
+// tail); they are never modified, so every attempt (and every redirect)
+// sends them afresh.
 type request struct {
 	cmd         command
 	method      string
 	path        string
 	query       url.Values
 	contentType string
-	body        func() io.Reader
+	body        [][]byte
 	size        int64 // Content-Length of body
 	segment     int   // APPEND segment index, -1 otherwise
 	// mediaID and segBytes describe the call for telemetry; set by the
@@ -88,11 +89,11 @@ func newDialect(d Dialect) (dialect, error) {
 	return nil, invalidf("unknown dialect %q", truncate(string(d), 32))
 }
 
-// multipartBody streams fields and the segment without copying the segment:
-// the body is header bytes, the caller's segment slice, and a trailer,
-// joined by io.MultiReader. The segment must not change until the request
-// is done.
-func multipartBody(boundary string, fields [][2]string, seg []byte) (func() io.Reader, int64, string) {
+// multipartBody frames fields and the segment without copying the
+// segment: the body is header bytes, the caller's segment slice, and a
+// trailer, sent in place (see body). The segment must not change until
+// the request is done.
+func multipartBody(boundary string, fields [][2]string, seg []byte) ([][]byte, int64, string) {
 	var head bytes.Buffer
 	for _, f := range fields {
 		head.WriteString("--" + boundary + "\r\n")
@@ -105,10 +106,7 @@ func multipartBody(boundary string, fields [][2]string, seg []byte) (func() io.R
 	tail := []byte("\r\n--" + boundary + "--\r\n")
 	h := head.Bytes()
 	size := int64(len(h) + len(seg) + len(tail))
-	body := func() io.Reader {
-		return io.MultiReader(bytes.NewReader(h), bytes.NewReader(seg), bytes.NewReader(tail))
-	}
-	return body, size, "multipart/form-data; boundary=" + boundary
+	return [][]byte{h, seg, tail}, size, "multipart/form-data; boundary=" + boundary
 }
 
 // newBoundary returns a random multipart boundary. 30 random hex characters
@@ -119,13 +117,13 @@ func newBoundary() string {
 	return "mediagw" + hex.EncodeToString(b[:])
 }
 
-func formBody(v url.Values) (func() io.Reader, int64, string) {
+func formBody(v url.Values) ([][]byte, int64, string) {
 	s := v.Encode()
-	return func() io.Reader { return strings.NewReader(s) }, int64(len(s)), "application/x-www-form-urlencoded"
+	return [][]byte{[]byte(s)}, int64(len(s)), "application/x-www-form-urlencoded"
 }
 
-func bytesBody(b []byte, ct string) (func() io.Reader, int64, string) {
-	return func() io.Reader { return bytes.NewReader(b) }, int64(len(b)), ct
+func bytesBody(b []byte, ct string) ([][]byte, int64, string) {
+	return [][]byte{b}, int64(len(b)), ct
 }
 
 // v2Dialect speaks the dedicated v2 endpoints.

@@ -24,9 +24,9 @@ func TestRecognisesEmulatorAnswers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.CloseIdleConnections()
+			defer closeIdle(c)
 			ctx := context.Background()
-			m, err := c.Upload(ctx, nil, InitParams{MediaType: "video/mp2t", TotalBytes: 3}, bytes.NewReader([]byte{0x47, 1, 2}))
+			m, err := uploadAll(ctx, c, nil, InitParams{MediaType: "video/mp2t", TotalBytes: 3}, bytes.NewReader([]byte{0x47, 1, 2}))
 			if err != nil {
 				t.Fatal(err)
 			}

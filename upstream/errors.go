@@ -1,11 +1,17 @@
 package upstream
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -21,30 +27,79 @@ func (e *inputError) Error() string { return e.msg }
 // X or the network; retrying the same input cannot succeed.
 func (e *inputError) InvalidInput() bool { return true }
 
-// Sentinel errors. They are always wrapped with %w, so test them with
-// [errors.Is]. Those describing a caller mistake (all except [ErrRateLimited]
-// and [ErrAborted]) also have an InvalidInput() bool method that returns true,
-// so a package that cannot import upstream can classify them with [errors.As]
-// against its own interface{ InvalidInput() bool }.
+// Sentinel errors. They are always wrapped, so test them with [errors.Is].
+// The error returned says what happened in one sentence of its own (for
+// example "received 9216 of the declared 10240 bytes"); the sentinel names
+// the kind. Those describing a caller mistake (all except [ErrRateLimited]
+// and [ErrAborted]) also have an InvalidInput() bool method that returns
+// true, so a package that cannot import upstream can classify them with
+// [errors.As] against its own interface{ InvalidInput() bool }.
 var (
 	// ErrTooManyBytes: the caller sent more bytes than InitParams.TotalBytes.
 	// Nothing past TotalBytes is sent to X, and the upload fails.
-	ErrTooManyBytes error = &inputError{"upstream: more bytes than the declared total"}
+	ErrTooManyBytes error = &inputError{"more bytes than the declared total"}
 	// ErrShortUpload: Finish was called before TotalBytes bytes were received.
-	ErrShortUpload error = &inputError{"upstream: fewer bytes than the declared total"}
-	// ErrSegmentTooLarge: the planner needs segments larger than
-	// Config.MaxSegmentSize to stay within X's 1000 segments.
-	ErrSegmentTooLarge error = &inputError{"upstream: file needs segments larger than the maximum segment size"}
+	ErrShortUpload error = &inputError{"fewer bytes than the declared total"}
+	// ErrSegmentTooLarge: the file is larger than X takes in one upload:
+	// it would need segments larger than Config.MaxSegmentSize to stay
+	// within X's 1000 segments (see [MaxUploadBytes]).
+	ErrSegmentTooLarge error = &inputError{"file needs segments larger than X takes"}
 	// ErrInvalidParams: InitParams, a media id or credentials are malformed.
-	ErrInvalidParams error = &inputError{"upstream: invalid parameters"}
+	ErrInvalidParams error = &inputError{"invalid parameters"}
 	// ErrRateLimited: X's rate limit (or the client's record of it) does not
 	// allow the request within Config.RateLimitMaxWait. Returned inside a
 	// [*RateLimitError].
-	ErrRateLimited = errors.New("upstream: rate limited")
+	ErrRateLimited = errors.New("rate limited by X")
 	// ErrAborted: the upload was aborted with [Upload.Abort](nil), or used
 	// after Finish.
-	ErrAborted = errors.New("upstream: upload aborted")
+	ErrAborted = errors.New("upload aborted")
 )
+
+// kindError is an error with a text of its own that is also one of the
+// sentinels above, for errors.Is and errors.As.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+// Error implements error.
+func (e *kindError) Error() string { return e.msg }
+
+// Unwrap returns the sentinel.
+func (e *kindError) Unwrap() error { return e.kind }
+
+// kindf returns an error reading as the formatted text that wraps kind.
+func kindf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// invalidf returns an ErrInvalidParams that reads as the message.
+func invalidf(format string, args ...any) error {
+	return kindf(ErrInvalidParams, format, args...)
+}
+
+// maxEcho bounds what an error text repeats of anything that came from
+// outside (X's messages, the caller's values): an echo longer than this is
+// cut, so a huge input never comes back whole.
+const maxEcho = 128
+
+// what names a call in an error text: "INIT", "APPEND of segment 3".
+func what(command string, segment int) string {
+	if command == "" {
+		return "a request"
+	}
+	if command == "APPEND" && segment >= 0 {
+		return "APPEND of segment " + strconv.Itoa(segment)
+	}
+	return command
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
 
 // APIError is a non-2xx answer from X (or a proxy in front of it), parsed from
 // any of the error shapes X uses: {"errors":[{code,message}]},
@@ -59,21 +114,29 @@ type APIError struct {
 	RetryAfter time.Duration // from Retry-After, or until Reset on a 429
 	Reset      time.Time     // x-rate-limit-reset, zero when absent
 	Command    string        // INIT, APPEND, FINALIZE or STATUS
+	Segment    int           // APPEND segment index; meaningful for APPEND only
+	MediaID    string        // the media id of the call, "" for INIT
+	Attempts   int           // attempts that got this answer when it was retried; 0 or 1 otherwise
 }
 
-// Error implements error. It never contains credentials: bodies are
-// sanitized and scrubbed of the request's secrets before they are stored.
+// Error implements error: one sentence such as "X answered APPEND of
+// segment 3 with HTTP 400 (code 38): media parameter is missing." It never
+// contains credentials or X's URL: bodies are sanitized, cut to 128
+// characters and scrubbed of the request's secrets before they are stored.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	b.WriteString("upstream: X ")
+	b.WriteString("X answered ")
 	if e.Command != "" {
-		b.WriteString(e.Command)
-		b.WriteString(" ")
+		b.WriteString(what(e.Command, e.Segment))
+		b.WriteString(" with ")
 	}
 	b.WriteString("HTTP ")
 	b.WriteString(strconv.Itoa(e.HTTPStatus))
 	if e.Code != 0 {
 		fmt.Fprintf(&b, " (code %d)", e.Code)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
 	msg := e.Detail
 	if msg == "" {
@@ -84,9 +147,36 @@ func (e *APIError) Error() string {
 	}
 	if msg != "" {
 		b.WriteString(": ")
-		b.WriteString(msg)
+		b.WriteString(truncate(msg, maxEcho))
 	}
 	return b.String()
+}
+
+// LogValue implements slog.LogValuer: every field, for operators. Like
+// Error, it holds no credentials.
+func (e *APIError) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("command", e.Command), slog.Int("http_status", e.HTTPStatus)}
+	if e.Command == "APPEND" {
+		attrs = append(attrs, slog.Int("segment", e.Segment))
+	}
+	if e.MediaID != "" {
+		attrs = append(attrs, slog.String("media_id", e.MediaID))
+	}
+	if e.Code != 0 {
+		attrs = append(attrs, slog.Int("code", e.Code))
+	}
+	for _, kv := range [][2]string{{"title", e.Title}, {"detail", e.Detail}, {"type", e.Type}} {
+		if kv[1] != "" {
+			attrs = append(attrs, slog.String(kv[0], kv[1]))
+		}
+	}
+	if e.Attempts > 0 {
+		attrs = append(attrs, slog.Int("attempts", e.Attempts))
+	}
+	if e.RetryAfter > 0 {
+		attrs = append(attrs, slog.Duration("retry_after", e.RetryAfter))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // StatusCode returns the HTTP status X answered with.
@@ -108,14 +198,21 @@ type RateLimitError struct {
 	Err       *APIError // X's 429 answer; nil when held client-side
 }
 
-// Error implements error.
+// Error implements error: "X's rate limit for APPEND is used up until
+// 2025-06-14T12:00:00Z (X answered 429)".
 func (e *RateLimitError) Error() string {
 	how := "X answered 429"
 	if e.Throttled {
 		how = "no requests left in the window"
 	}
-	return fmt.Sprintf("upstream: X %s rate limited on %q (%s); resets at %s",
-		e.Command, e.Endpoint, how, e.Reset.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("X's rate limit for %s is used up until %s (%s)",
+		e.Command, e.Reset.UTC().Format(time.RFC3339), how)
+}
+
+// LogValue implements slog.LogValuer.
+func (e *RateLimitError) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("command", e.Command), slog.String("endpoint", e.Endpoint),
+		slog.Int("limit", e.Limit), slog.Time("reset", e.Reset), slog.Bool("throttled", e.Throttled))
 }
 
 // StatusCode returns 429.
@@ -149,7 +246,8 @@ type ProcessingError struct {
 
 // Error implements error.
 func (e *ProcessingError) Error() string {
-	return fmt.Sprintf("upstream: X media processing failed: %s (code %d): %s", e.Name, e.Code, e.Message)
+	return fmt.Sprintf("X could not process the media: %s (code %d): %s",
+		truncate(e.Name, maxEcho), e.Code, truncate(e.Message, maxEcho))
 }
 
 // ProcessingCode returns X's processing error code.
@@ -164,7 +262,82 @@ func (e *ProcessingError) InvalidInput() bool {
 	return e.Code == 1 || e.Code == 3 || e.Name == "InvalidMedia" || e.Name == "UnsupportedMedia"
 }
 
-// invalidf wraps ErrInvalidParams with a message.
-func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidParams}, args...)...)
+// TransportError reports that X could not be reached or did not answer in
+// time, after all retries.
+type TransportError struct {
+	Command  string // INIT, APPEND, FINALIZE or STATUS
+	Segment  int    // APPEND segment index, -1 otherwise
+	MediaID  string // the media id of the call, "" for INIT
+	Attempts int    // attempts made
+	Err      error  // the last attempt's error
+	msg      string // scrubbed text of Err, for LogValue
+}
+
+// Error implements error: one sentence naming the call and why the last
+// attempt failed, e.g. "X did not answer APPEND of segment 3 after 5
+// attempts (connection reset)". It never contains X's URL or a secret;
+// LogValue and Unwrap keep the underlying error for operators.
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("X did not answer %s after %s (%s)",
+		what(e.Command, e.Segment), plural(e.Attempts, "attempt", "attempts"), transportReason(e.Err))
+}
+
+// LogValue implements slog.LogValuer: the call, the attempts and the last
+// attempt's error text (scrubbed of the request's secrets, with X's URL).
+func (e *TransportError) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("command", e.Command)}
+	if e.Segment >= 0 {
+		attrs = append(attrs, slog.Int("segment", e.Segment))
+	}
+	if e.MediaID != "" {
+		attrs = append(attrs, slog.String("media_id", e.MediaID))
+	}
+	return slog.GroupValue(append(attrs, slog.Int("attempts", e.Attempts),
+		slog.String("reason", transportReason(e.Err)), slog.String("cause", e.msg))...)
+}
+
+// Unwrap returns the last attempt's error.
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// StatusCode returns 504 when the last attempt timed out or stalled, else
+// 503.
+func (e *TransportError) StatusCode() int {
+	var st *stallError
+	if errors.Is(e.Err, context.DeadlineExceeded) || errors.As(e.Err, &st) {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusServiceUnavailable
+}
+
+// transportReason says in a few words why a request got no answer.
+func transportReason(err error) string {
+	var (
+		st  *stallError
+		tre *TokenRefreshError
+		dns *net.DNSError
+		ne  net.Error
+		cv  *tls.CertificateVerificationError
+		rh  tls.RecordHeaderError
+	)
+	switch {
+	case err == nil:
+		return "no answer"
+	case errors.As(err, &st):
+		return "no progress for " + st.after.String()
+	case errors.As(err, &tre):
+		return "the OAuth 2.0 token could not be refreshed"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
+		return "connection closed"
+	case errors.As(err, &dns):
+		return "host name not resolved"
+	case errors.As(err, &cv), errors.As(err, &rh):
+		return "TLS failed"
+	}
+	return "connection failed"
 }

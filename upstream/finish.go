@@ -3,15 +3,13 @@ package upstream
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 )
 
 // errFinished ends the context of an upload that finished successfully.
-var errFinished = fmt.Errorf("%w: Finish was already called", ErrAborted)
+var errFinished = kindf(ErrAborted, "the upload was already finished")
 
 // Finish checks that exactly TotalBytes were received (otherwise the upload
 // fails with an error wrapping ErrShortUpload), waits for all APPENDs, and
@@ -20,7 +18,7 @@ var errFinished = fmt.Errorf("%w: Finish was already called", ErrAborted)
 // processing state is then fetched with STATUS. ctx bounds Finish in
 // addition to Begin's context; if it ends, the upload is aborted.
 // The returned Media's Processing is nil when the media is ready; otherwise
-// pass it to [Client.Wait].
+// X processes it asynchronously and [Client.Status] reports how far it got.
 func (u *Upload) Finish(ctx context.Context) (*Media, error) {
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
@@ -31,7 +29,7 @@ func (u *Upload) Finish(ctx context.Context) (*Media, error) {
 	}
 	u.finished = true
 	if u.received < u.p.TotalBytes {
-		err := fmt.Errorf("%w: received %d of %d bytes", ErrShortUpload, u.received, u.p.TotalBytes)
+		err := kindf(ErrShortUpload, "received %d of the declared %d bytes", u.received, u.p.TotalBytes)
 		u.fail(err)
 		u.wg.Wait()
 		return nil, err
@@ -55,7 +53,6 @@ func (u *Upload) Finish(ctx context.Context) (*Media, error) {
 	}
 	m, err := u.c.finalize(fctx, u.creds, u.mediaID, &u.retries)
 	if err != nil {
-		err = fmt.Errorf("upstream: FINALIZE media %s: %w", u.mediaID, err)
 		u.fail(err)
 		return nil, err
 	}
@@ -113,24 +110,4 @@ func notFound(err error) bool {
 	}
 	return ae.HTTPStatus == http.StatusNotFound ||
 		(ae.HTTPStatus == http.StatusBadRequest && strings.Contains(strings.ToLower(ae.Detail), "not found"))
-}
-
-// Upload sends INIT, streams r (exactly p.TotalBytes bytes) through
-// parallel APPENDs, and sends FINALIZE: Begin, ReadFrom and Finish in one
-// call. On any failure the upload is aborted.
-func (c *Client) Upload(ctx context.Context, creds Credentials, p InitParams, r io.Reader, opts ...UploadOption) (*Media, error) {
-	u, err := c.Begin(ctx, creds, p, opts...)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := u.ReadFrom(r); err != nil {
-		u.Abort(err)
-		return nil, err
-	}
-	m, err := u.Finish(ctx)
-	if err != nil {
-		u.Abort(err)
-		return nil, err
-	}
-	return m, nil
 }

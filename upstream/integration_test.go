@@ -80,7 +80,7 @@ func newClient(t testing.TB, srv *xfaketest.Server, mod func(*upstream.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.CloseIdleConnections)
+	t.Cleanup(func() { upstream.CloseIdle(c) })
 	return c
 }
 
@@ -132,7 +132,7 @@ func TestUploadDialectsAndCredentials(t *testing.T) {
 				n = 6<<20 + 3 // 97 segments, 4 at a time, 50 ms each: outlives a 1 s token
 			}
 			data := payload(n, 7)
-			m, err := c.Upload(context.Background(), creds, upstream.InitParams{MediaType: tsType, TotalBytes: int64(n)}, bytes.NewReader(data))
+			m, err := upstream.UploadAll(context.Background(), c, creds, upstream.InitParams{MediaType: tsType, TotalBytes: int64(n)}, bytes.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +172,7 @@ func TestUploadSizes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			data := payload(tc.n, uint64(tc.n))
-			m, err := c.Upload(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(tc.n)}, bytes.NewReader(data))
+			m, err := upstream.UploadAll(context.Background(), c, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(tc.n)}, bytes.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,7 +263,7 @@ func TestGlobalInFlightCap(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			data := payload(5*64*kib, uint64(i)) // 5 segments, each larger than the cap's burst
-			m, err := c.Upload(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
+			m, err := upstream.UploadAll(context.Background(), c, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
 			if err != nil {
 				t.Error(err)
 				return
@@ -295,12 +295,11 @@ func TestFaultsStillByteExact(t *testing.T) {
 				cfg.Dialect, cfg.Credentials = d, oauth1Creds()
 				cfg.SegmentSize = 16 * kib
 				cfg.MaxAttempts = 10
-				cfg.AttemptTimeout = 400 * time.Millisecond
-				cfg.MinThroughput = 1 << 30
+				cfg.StallTimeout = time.Second
 			})
 			for i := range 3 {
 				data := payload(400*kib+i, uint64(10+i))
-				m, err := c.Upload(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
+				m, err := upstream.UploadAll(context.Background(), c, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -325,7 +324,7 @@ func TestRateLimitHonoured(t *testing.T) {
 	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.RateLimitMaxWait = 8*kib, 10*time.Second })
 	data := payload(12*8*kib, 6) // 12 APPENDs: at least three windows
 	start := time.Now()
-	m, err := c.Upload(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
+	m, err := upstream.UploadAll(context.Background(), c, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +341,7 @@ func TestRateLimitTypedError(t *testing.T) {
 		RateLimits: map[string]xfake.RateLimit{"init": {Limit: 1, Window: time.Hour}}})
 	p := upstream.InitParams{MediaType: tsType, TotalBytes: 10}
 	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.RateLimitMaxWait = time.Second })
-	if _, err := c.Upload(context.Background(), nil, p, bytes.NewReader(payload(10, 1))); err != nil {
+	if _, err := upstream.UploadAll(context.Background(), c, nil, p, bytes.NewReader(payload(10, 1))); err != nil {
 		t.Fatal(err)
 	}
 	// The Client knows the window is used up: it does not even send.
@@ -392,7 +391,7 @@ func TestInputErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = u.Finish(context.Background())
-	if !errors.Is(err, upstream.ErrShortUpload) || err.Error() != "upstream: fewer bytes than the declared total: received 9216 of 10240 bytes" {
+	if !errors.Is(err, upstream.ErrShortUpload) || err.Error() != "received 9216 of the declared 10240 bytes" {
 		t.Fatalf("Finish short: %v", err)
 	}
 	var iv interface{ InvalidInput() bool }
@@ -422,7 +421,7 @@ func TestAPIErrorFromX(t *testing.T) {
 	// Segments above X's limit: 413 with an empty body, not retried.
 	srv2 := xfaketest.New(t, xfake.Options{Seed: 9, MaxSegment: 32 * kib})
 	c2 := newClient(t, srv2, nil) // 64 KiB segments
-	_, err = c2.Upload(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: 100 * kib},
+	_, err = upstream.UploadAll(context.Background(), c2, nil, upstream.InitParams{MediaType: tsType, TotalBytes: 100 * kib},
 		bytes.NewReader(payload(100*kib, 1)))
 	if !errors.As(err, &ae) || ae.StatusCode() != 413 || srv2.X.Stats().Requests["append"] > 2 {
 		t.Fatalf("err = %v, %d APPENDs", err, srv2.X.Stats().Requests["append"])

@@ -15,13 +15,32 @@ import (
 	"mediagw/upstream/xfake/xfaketest"
 )
 
+// pollStatus sends STATUS every 100 ms until X reports succeeded, failed
+// or a processing error, and returns every answer. It gives up after 20 s.
+func pollStatus(t *testing.T, c *upstream.Client, id string) []*upstream.Media {
+	t.Helper()
+	var seen []*upstream.Media
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		m, err := c.Status(context.Background(), nil, id)
+		if err != nil {
+			t.Fatalf("STATUS after %d answers: %v", len(seen), err)
+		}
+		seen = append(seen, m)
+		if p := m.Processing; p == nil || p.State == upstream.StateSucceeded || p.State == upstream.StateFailed || p.Error != nil {
+			return seen
+		}
+	}
+	t.Fatalf("processing did not end within 20 s: %d answers", len(seen))
+	return nil
+}
+
 func TestProcessingProgression(t *testing.T) {
 	t.Parallel()
 	srv := xfaketest.New(t, xfake.Options{Seed: 10, ProcessingTime: 2500 * time.Millisecond})
 	c := newClient(t, srv, nil)
 	data := mp4(200*kib, 10)
 	p := upstream.InitParams{MediaType: "video/mp4", MediaCategory: "tweet_video", TotalBytes: int64(len(data))}
-	m, err := c.Upload(context.Background(), nil, p, bytes.NewReader(data))
+	m, err := upstream.UploadAll(context.Background(), c, nil, p, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,19 +48,17 @@ func TestProcessingProgression(t *testing.T) {
 	if m.Processing == nil || m.Processing.State != upstream.StatePending {
 		t.Fatalf("FINALIZE processing = %+v", m.Processing)
 	}
-	var states []string
-	final, err := c.Wait(context.Background(), nil, m.ID, m.Processing, func(u *upstream.Media) {
-		states = append(states, u.Processing.State)
-	})
-	if err != nil || !final.Ready() || final.Processing.State != upstream.StateSucceeded {
-		t.Fatalf("Wait = %+v, %v", final, err)
-	}
 	seenInProgress := false
-	for _, s := range states {
-		seenInProgress = seenInProgress || s == upstream.StateInProgress
+	answers := pollStatus(t, c, m.ID)
+	for _, a := range answers {
+		if a.ID != m.ID || a.Processing == nil {
+			t.Fatalf("STATUS answer %+v", a)
+		}
+		seenInProgress = seenInProgress || a.Processing.State == upstream.StateInProgress
 	}
-	if !seenInProgress || states[len(states)-1] != upstream.StateSucceeded {
-		t.Fatalf("states %v", states)
+	last := answers[len(answers)-1].Processing
+	if !seenInProgress || last.State != upstream.StateSucceeded || last.Error != nil || last.ProgressPercent != 100 {
+		t.Fatalf("in progress seen %v, last %+v", seenInProgress, last)
 	}
 }
 
@@ -52,28 +69,28 @@ func TestProcessingFailure(t *testing.T) {
 	data := payload(100*kib, 11) // no ftyp box: X cannot process it
 	data[0] = 0
 	p := upstream.InitParams{MediaType: "video/mp4", MediaCategory: "tweet_video", TotalBytes: int64(len(data))}
-	m, err := c.Upload(context.Background(), nil, p, bytes.NewReader(data))
+	m, err := upstream.UploadAll(context.Background(), c, nil, p, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Wait(context.Background(), nil, m.ID, m.Processing, nil)
-	var pe *upstream.ProcessingError
-	if !errors.As(err, &pe) || pe.Name != "InvalidMedia" || pe.Code != 1 {
-		t.Fatalf("Wait err = %v", err)
+	answers := pollStatus(t, c, m.ID)
+	pe := answers[len(answers)-1].Processing.Error
+	if pe == nil || pe.Name != "InvalidMedia" || pe.Code != 1 || !pe.InvalidInput() {
+		t.Fatalf("last STATUS processing %+v", answers[len(answers)-1].Processing)
 	}
 }
 
-func TestWaitWithoutProcessingSendsNoStatus(t *testing.T) {
+func TestReadyMediaHasNoProcessing(t *testing.T) {
 	t.Parallel()
 	srv := xfaketest.New(t, xfake.Options{Seed: 12})
 	c := newClient(t, srv, nil)
 	data := payload(10*kib, 12)
-	m, err := c.Upload(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
+	m, err := upstream.UploadAll(context.Background(), c, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Wait(context.Background(), nil, m.ID, m.Processing, nil); err != nil {
-		t.Fatal(err)
+	if m.Processing != nil {
+		t.Fatalf("synchronously finalized media with processing %+v", m.Processing)
 	}
 	if n := srv.X.Stats().Requests["status"]; n != 0 {
 		t.Fatalf("%d STATUS requests for ready media", n)
@@ -83,26 +100,6 @@ func TestWaitWithoutProcessingSendsNoStatus(t *testing.T) {
 	var ae *upstream.APIError
 	if !errors.As(err, &ae) || ae.StatusCode() != 400 {
 		t.Fatalf("Status = %v", err)
-	}
-}
-
-func TestWaitDeadline(t *testing.T) {
-	t.Parallel()
-	srv := xfaketest.New(t, xfake.Options{Seed: 13, ProcessingTime: time.Minute})
-	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.PollDeadline = 1500 * time.Millisecond })
-	data := mp4(10*kib, 13)
-	p := upstream.InitParams{MediaType: "video/mp4", MediaCategory: "tweet_video", TotalBytes: int64(len(data))}
-	m, err := c.Upload(context.Background(), nil, p, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	last, err := c.Wait(context.Background(), nil, m.ID, m.Processing, nil)
-	if !errors.Is(err, upstream.ErrPollDeadline) || last == nil || last.Processing == nil {
-		t.Fatalf("Wait = %+v, %v", last, err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("deadline of 1.5 s took %v", d)
 	}
 }
 
@@ -126,7 +123,7 @@ func TestCancelMidUpload(t *testing.T) {
 	}()
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Upload(ctx, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, pr)
+		_, err := upstream.UploadAll(ctx, c, nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}, pr)
 		done <- err
 	}()
 	// Cancel once APPENDs are in flight.
@@ -154,7 +151,7 @@ func TestCancelMidUpload(t *testing.T) {
 	if held, _ := upstream.BuffersHeld(c); held != 0 {
 		t.Fatalf("%d buffers still held after cancellation", held)
 	}
-	c.CloseIdleConnections()
+	upstream.CloseIdle(c)
 	goleak.VerifyNone(t, ignore)
 }
 

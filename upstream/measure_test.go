@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -147,4 +149,70 @@ func TestMeasureThroughput(t *testing.T) {
 			(elapsed - tInit - tStream).Round(time.Millisecond), float64(heap)/(1<<20), float64(sys)/(1<<20), peakBuf)
 	}
 	t.Logf("ratio P=4/P=1: %.2f", rates[4]/rates[1])
+}
+
+// TestMeasureFaultTail uploads 160 files of 8 MiB (two 4 MiB segments),
+// eight at a time, to an emulator with 20 ms of latency that fails 10 % of
+// requests with a 503, a 500, a reset or a stall (30 s, then a dropped
+// connection), with the Client's default settings, and reports the
+// distribution of upload times. It runs only with MEDIAGW_MEASURE=1:
+//
+//	MEDIAGW_MEASURE=1 go test -run TestMeasureFaultTail -v ./upstream/
+func TestMeasureFaultTail(t *testing.T) {
+	if os.Getenv("MEDIAGW_MEASURE") == "" {
+		t.Skip("set MEDIAGW_MEASURE=1 to measure")
+	}
+	const uploads, size, conc = 160, 8 << 20, 8
+	srv := xfaketest.New(t, xfake.Options{Latency: 20 * time.Millisecond, FaultRate: 0.1, Seed: 40,
+		SpillDir: t.TempDir(), RateLimits: xfake.NoRateLimits()})
+	c, err := upstream.New(upstream.Config{BaseURL: srv.URL, Credentials: upstream.BearerToken("tok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := mp4(size, 40)
+	times := make([]time.Duration, uploads)
+	errs := make(chan error, uploads)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				start := time.Now()
+				u, err := c.Begin(context.Background(), nil, upstream.InitParams{MediaType: "video/mp4", MediaCategory: "tweet_video", TotalBytes: size})
+				if err == nil {
+					if _, err = u.ReadFrom(bytes.NewReader(data)); err == nil {
+						_, err = u.Finish(context.Background())
+					}
+					if err != nil {
+						u.Abort(err)
+					}
+				}
+				times[i] = time.Since(start)
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	for i := range uploads {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		failed++
+		t.Logf("failed: %v", err)
+	}
+	slices.Sort(times)
+	q := func(p float64) time.Duration {
+		return times[min(len(times)-1, int(p*float64(len(times))))].Round(time.Millisecond)
+	}
+	st := srv.X.Stats()
+	t.Logf("%d uploads of 8 MiB in %v, %d failed; faults injected %v; upload time p50 %v p90 %v p99 %v max %v",
+		uploads, time.Since(start).Round(time.Millisecond), failed, st.Faults, q(0.5), q(0.9), q(0.99), times[len(times)-1].Round(time.Millisecond))
 }

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"time"
+	"unicode/utf8"
 )
 
 // InitParams describes the media announced by INIT.
@@ -68,14 +69,7 @@ type Media struct {
 	Processing *Processing
 }
 
-// Ready reports whether X finished with the media successfully: no
-// processing info, or state "succeeded".
-func (m *Media) Ready() bool {
-	return m.Processing == nil || m.Processing.State == StateSucceeded
-}
-
-// Processing states X reports. Any other state is kept verbatim and treated
-// as in progress.
+// Processing states X reports. Any other state is kept verbatim.
 const (
 	StatePending    = "pending"
 	StateInProgress = "in_progress"
@@ -86,21 +80,16 @@ const (
 // Processing is X's processing_info for asynchronously processed media.
 type Processing struct {
 	// State is pending, in_progress, succeeded, failed, or an unknown state
-	// kept verbatim (treated as in progress).
+	// kept verbatim.
 	State string
 	// CheckAfterSecs is when X suggests polling again; 0 when absent.
 	CheckAfterSecs int
 	// ProgressPercent is 0–100; informative only.
 	ProgressPercent int
-	// Error is processing_info.error; X may send it while State is still
-	// in_progress. Non-nil Error is treated as a failure by [Client.Wait].
+	// Error is processing_info.error, as X sent it. X has been seen sending
+	// it while State is still in_progress; this package reports the answer
+	// as it came and leaves the decision to the caller.
 	Error *ProcessingError
-}
-
-// Done reports whether processing reached a final state: succeeded, failed,
-// or an error was reported.
-func (p *Processing) Done() bool {
-	return p == nil || p.State == StateSucceeded || p.State == StateFailed || p.Error != nil
 }
 
 func validMediaID(id string) bool {
@@ -127,9 +116,14 @@ func printableASCII(s string, maxLen int) bool {
 	return true
 }
 
+// truncate cuts s to at most n bytes, at a rune boundary, marking the cut
+// with "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

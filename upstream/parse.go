@@ -148,13 +148,13 @@ func parseMedia(body []byte, now time.Time) (*Media, error) {
 	}
 	var env wireEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, errors.New("upstream: response body is not valid JSON: " + snippet(body))
+		return nil, errors.New("it is not JSON: " + snippet(body))
 	}
 	w := env.wireMedia
 	if d := bytes.TrimSpace(env.Data); len(d) > 0 && d[0] == '{' {
 		var inner wireMedia
 		if err := json.Unmarshal(d, &inner); err != nil {
-			return nil, errors.New("upstream: response data is malformed: " + snippet(d))
+			return nil, errors.New("its data is malformed: " + snippet(d))
 		}
 		w = mergeMedia(inner, w)
 	}
@@ -372,7 +372,7 @@ func parseReset(v string) time.Time {
 	}
 }
 
-const maxSnippet = 200
+const maxSnippet = maxEcho
 
 // snippet returns a short, printable excerpt of a body for error messages:
 // HTML tags are dropped, whitespace collapsed, control and non-ASCII bytes

@@ -244,9 +244,6 @@ func TestErrorInterfaces(t *testing.T) {
 	if !errors.As(pe, &iv) || !iv.InvalidInput() || pe.ProcessingCode() != 1 || pe.ProcessingName() != "InvalidMedia" {
 		t.Error("ProcessingError interfaces")
 	}
-	if !errors.As(ErrPollDeadline, &st) || st.StatusCode() != 504 {
-		t.Error("ErrPollDeadline StatusCode")
-	}
 }
 
 func checkPrintable(t testing.TB, s string) {

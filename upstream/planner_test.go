@@ -113,3 +113,38 @@ func FuzzPlanSegments(f *testing.F) {
 		checkPlan(t, total, pref, max)
 	})
 }
+
+// TestDialectLimits pins X's limits per dialect and checks the planner at
+// them: the largest file is exactly 1000 full segments, one byte more is
+// refused.
+func TestDialectLimits(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		d               Dialect
+		segment, upload int64
+	}{
+		{DialectV2, 4_194_304, 4_194_304_000},
+		{"", 4_194_304, 4_194_304_000},
+		{DialectV2Command, 4_194_304, 4_194_304_000},
+		{DialectV1, 5_000_000, 5_000_000_000},
+		{"v3", 0, 0},
+	}
+	for _, tc := range cases {
+		if got := MaxSegmentBytes(tc.d); got != tc.segment {
+			t.Errorf("MaxSegmentBytes(%q) = %d, want %d", tc.d, got, tc.segment)
+		}
+		if got := MaxUploadBytes(tc.d); got != tc.upload {
+			t.Errorf("MaxUploadBytes(%q) = %d, want %d", tc.d, got, tc.upload)
+		}
+		if tc.segment == 0 {
+			continue
+		}
+		size, n, err := PlanSegments(tc.upload, DefaultSegmentSize, tc.segment)
+		if err != nil || size != tc.segment || n != MaxSegments {
+			t.Errorf("%q: PlanSegments(largest) = %d, %d, %v; want %d, 1000", tc.d, size, n, err, tc.segment)
+		}
+		if _, _, err := PlanSegments(tc.upload+1, DefaultSegmentSize, tc.segment); !errors.Is(err, ErrSegmentTooLarge) {
+			t.Errorf("%q: PlanSegments(largest+1) err = %v, want ErrSegmentTooLarge", tc.d, err)
+		}
+	}
+}

@@ -36,11 +36,9 @@ const (
 	attrErrorType    = attribute.Key("error.type")
 )
 
-// telemetry holds the tracer, the propagator and the instruments of a
-// Client. With the global no-op providers every call is nearly free.
+// telemetry holds the tracer and the instruments of a Client. With the global no-op providers every call is nearly free.
 type telemetry struct {
 	tracer      trace.Tracer
-	prop        propagation.TextMapPropagator
 	requests    metric.Int64Counter
 	duration    metric.Float64Histogram
 	retries     metric.Int64Counter
@@ -51,18 +49,15 @@ type telemetry struct {
 }
 
 func newTelemetry(cfg *Config) (*telemetry, error) {
-	tp, mp, prop := cfg.TracerProvider, cfg.MeterProvider, cfg.Propagator
+	tp, mp := cfg.TracerProvider, cfg.MeterProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	if prop == nil {
-		prop = otel.GetTextMapPropagator()
-	}
 	m := mp.Meter(instrumentationName)
-	t := &telemetry{tracer: tp.Tracer(instrumentationName), prop: prop}
+	t := &telemetry{tracer: tp.Tracer(instrumentationName)}
 	var err, e error
 	add := func(e error) { err = errors.Join(err, e) }
 	t.requests, e = m.Int64Counter("mediagw.upstream.requests",
@@ -162,7 +157,10 @@ func (t *telemetry) waited(ctx context.Context, endpoint string, d time.Duration
 
 // errorType is a short, secret-free class of a transport error.
 func errorType(err error) string {
+	var st *stallError
 	switch {
+	case errors.As(err, &st):
+		return "stalled"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, context.Canceled):
@@ -173,4 +171,14 @@ func errorType(err error) string {
 		return "token_refresh"
 	}
 	return "connection"
+}
+
+// injectTraceparent sets the W3C traceparent header of the span in ctx, and
+// nothing else: tracestate and baggage stay in the process.
+func injectTraceparent(ctx context.Context, h http.Header) {
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	if tp := carrier.Get("traceparent"); tp != "" {
+		h.Set("traceparent", tp)
+	}
 }

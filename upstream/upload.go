@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -79,6 +78,10 @@ func (c *Client) Begin(ctx context.Context, creds Credentials, p InitParams, opt
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
+	if limit := c.MaxUploadBytes(); p.TotalBytes > limit {
+		return nil, kindf(ErrSegmentTooLarge, "%d bytes is more than one upload to X can hold on %s: at most %d bytes (%d segments of %d bytes)",
+			p.TotalBytes, c.cfg.Dialect, limit, MaxSegments, c.cfg.MaxSegmentSize)
+	}
 	segSize, segments, err := PlanSegments(p.TotalBytes, c.cfg.SegmentSize, c.cfg.MaxSegmentSize)
 	if err != nil {
 		return nil, err
@@ -92,7 +95,7 @@ func (c *Client) Begin(ctx context.Context, creds Credentials, p InitParams, opt
 		return nil, err
 	}
 	if !validMediaID(m.ID) {
-		return nil, fmt.Errorf("upstream: X INIT answered without a usable media id (%q)", truncate(m.ID, 32))
+		return nil, errors.New("X answered INIT without a usable media id")
 	}
 	u := &Upload{
 		c: c, creds: creds, p: p, mediaID: m.ID, key: m.Key, expires: m.ExpiresAt,
@@ -230,7 +233,7 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 		}
 		k, err := r.Read(seg[u.fill:])
 		if k < 0 || int64(k) > int64(len(seg))-u.fill {
-			u.fail(errors.New("upstream: reader returned an invalid count"))
+			u.fail(errors.New("the media reader returned an invalid count"))
 			return n, u.failure()
 		}
 		u.fill += int64(k)
@@ -256,13 +259,13 @@ func (u *Upload) usable() error {
 		return err
 	}
 	if u.finished {
-		return fmt.Errorf("%w: Finish was already called", ErrAborted)
+		return errFinished
 	}
 	return nil
 }
 
 func (u *Upload) tooMany() error {
-	err := fmt.Errorf("%w: declared %d bytes", ErrTooManyBytes, u.p.TotalBytes)
+	err := kindf(ErrTooManyBytes, "received more than the declared %d bytes", u.p.TotalBytes)
 	u.fail(err)
 	return err
 }
@@ -320,10 +323,7 @@ func (u *Upload) appendSegment(buf *[]byte, idx int, n int64) {
 	r := u.c.d.appendReq(u.mediaID, idx, (*buf)[:n], u.boundary)
 	r.mediaID, r.segBytes = u.mediaID, n
 	if _, _, err := u.c.call(u.ctx, u.creds, r, callOpts{retries: &u.retries}); err != nil {
-		if u.ctx.Err() == nil || u.failure() == nil {
-			err = fmt.Errorf("upstream: APPEND segment %d of media %s: %w", idx, u.mediaID, err)
-		}
-		u.fail(err)
+		u.fail(err) // the error names the segment; the first failure wins
 		return
 	}
 	u.c.tel.bytesSent.Add(u.ctx, n)

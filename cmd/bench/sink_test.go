@@ -50,7 +50,7 @@ func TestSinkThroughUpstream(t *testing.T) {
 			}
 			const size = 9<<20 + 12345
 			g := newGen(size)
-			m, err := c.Upload(context.Background(), nil, upstream.InitParams{MediaType: "video/mp4", MediaCategory: "tweet_video", TotalBytes: size}, g)
+			m, err := uploadThrough(c, upstream.InitParams{MediaType: "video/mp4", MediaCategory: "tweet_video", TotalBytes: size}, g)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -357,7 +357,7 @@ func TestSinkConcurrentUploads(t *testing.T) {
 		wg.Go(func() {
 			const size = 1<<20 + 5
 			g := newGen(size)
-			m, err := c.Upload(context.Background(), nil, upstream.InitParams{MediaType: "video/mp4", TotalBytes: size}, g)
+			m, err := uploadThrough(c, upstream.InitParams{MediaType: "video/mp4", TotalBytes: size}, g)
 			if err != nil {
 				t.Error(err)
 				return
@@ -371,4 +371,21 @@ func TestSinkConcurrentUploads(t *testing.T) {
 	if s.held.Load() != 0 {
 		t.Errorf("%d bytes held after every upload finished", s.held.Load())
 	}
+}
+
+// uploadThrough sends INIT, r's bytes and FINALIZE through c.
+func uploadThrough(c *upstream.Client, p upstream.InitParams, r io.Reader) (*upstream.Media, error) {
+	u, err := c.Begin(context.Background(), nil, p)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := u.ReadFrom(r); err != nil {
+		u.Abort(err)
+		return nil, err
+	}
+	m, err := u.Finish(context.Background())
+	if err != nil {
+		u.Abort(err)
+	}
+	return m, err
 }

@@ -13,20 +13,55 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"mediagw/gen"
+	mediagwv1 "mediagw/gen/mediagw/v1"
 	"mediagw/service"
 	"mediagw/upstream"
 	"mediagw/upstream/xfake"
 )
+
+// idleConnTimeout closes keep-alive connections (HTTP and gRPC) that carry
+// no request for this long.
+const idleConnTimeout = 2 * time.Minute
+
+// maxRecvMsg is the largest gRPC message an Upload chunk of at most max
+// bytes makes (the chunk field's tag and length around it), so that every
+// chunk up to max is taken and every larger one refused by gRPC itself
+// (ResourceExhausted).
+func maxRecvMsg(max int) int {
+	return 1 + protowire.SizeVarint(uint64(max)) + max
+}
+
+// knownMethod reports whether a call is to one of the methods mediagw
+// serves (health checks excepted): only those are traced and measured.
+func knownMethod(info *stats.RPCTagInfo) bool {
+	name := info.FullMethodName
+	if strings.HasPrefix(name, "/grpc.reflection.") {
+		return true
+	}
+	for _, m := range mediagwv1.MediaUploadService_ServiceDesc.Methods {
+		if name == "/"+mediagwv1.MediaUploadService_ServiceDesc.ServiceName+"/"+m.MethodName {
+			return true
+		}
+	}
+	for _, m := range mediagwv1.MediaUploadService_ServiceDesc.Streams {
+		if name == "/"+mediagwv1.MediaUploadService_ServiceDesc.ServiceName+"/"+m.StreamName {
+			return true
+		}
+	}
+	return false
+}
 
 // gRPC flow-control windows of the server: per stream and per connection.
 const (
@@ -89,21 +124,25 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		log.Warn("named X accounts are configured but no --callers file grants them: only the default account is used")
 	}
 	client, err := upstream.New(upstream.Config{
-		BaseURL:          a.xURL,
-		Dialect:          upstream.Dialect(cfg.XDialect),
-		Credentials:      creds,
-		SegmentSize:      int64(cfg.SegmentSize),
-		Parallelism:      cfg.Parallelism,
-		MaxInFlight:      cfg.MaxInFlight,
-		MaxAttempts:      cfg.MaxAttempts,
-		RateLimitMaxWait: cfg.RateLimitWait,
-		Logger:           log.With("component", "upstream"),
-		TracerProvider:   tel.tp,
-		MeterProvider:    tel.mp,
-		Propagator:       tel.prop,
+		BaseURL:               a.xURL,
+		Dialect:               upstream.Dialect(cfg.XDialect),
+		Credentials:           creds,
+		SegmentSize:           int64(cfg.SegmentSize),
+		Parallelism:           cfg.Parallelism,
+		MaxInFlight:           cfg.MaxInFlight,
+		MaxAttempts:           cfg.MaxAttempts,
+		RateLimitMaxWait:      cfg.RateLimitWait,
+		PropagateTraceContext: cfg.XPropagateTraceparent,
+		Logger:                log.With("component", "upstream"),
+		TracerProvider:        tel.tp,
+		MeterProvider:         tel.mp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("X client: %w", err)
+	}
+	if most := client.MaxUploadBytes(); int64(cfg.MaxVideoBytes) > most {
+		return nil, fmt.Errorf("--max-video-bytes %d is more than one upload to X can hold on %s: at most %d bytes (1000 segments of %d)",
+			int64(cfg.MaxVideoBytes), cfg.XDialect, most, most/1000)
 	}
 	authn, err := a.setupAuth(tel)
 	if err != nil {
@@ -120,6 +159,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		MaxSpoolBytes:  int64(cfg.MaxSpoolBytes),
 		InterruptWait:  interruptWait,
 		MaxVideoBytes:  int64(cfg.MaxVideoBytes),
+		MaxUploadBytes: client.MaxUploadBytes(),
 		WatchTimeout:   cfg.WatchTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
 		Logger:         log,
@@ -151,13 +191,19 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(a.tls.config("h2"))))
 	}
 	grpcOpts = append(grpcOpts, service.ServerOptions()...)
-	a.grpcSrv = grpc.NewServer(append(grpcOpts, grpc.MaxRecvMsgSize(int(cfg.MaxMessage)+1024),
+	a.grpcSrv = grpc.NewServer(append(grpcOpts, grpc.MaxRecvMsgSize(maxRecvMsg(int(cfg.MaxMessage))),
+		// Connections idle this long are closed (keep-alive pings do not
+		// count as activity).
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleConnTimeout}),
 		// Fixed flow-control windows (they also turn off grpc's dynamic
 		// window growth): what a connection's streams may have sent but the
 		// uploads not yet taken stays bounded however many uploads wait for
 		// segment buffers.
 		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelOpts, otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))...)))...)
+		// Only mediagw's own methods are traced and measured: a method name
+		// comes from the caller, and no metric label may take its value
+		// from unauthenticated input.
+		grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelOpts, otelgrpc.WithFilter(knownMethod))...)))...)
 	a.svc.Register(a.grpcSrv)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
@@ -171,8 +217,11 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	// first; metrics, health and pprof are on the admin port.
 	handler := otelhttp.NewHandler(authn.Middleware(gw), "mediagw",
 		otelhttp.WithTracerProvider(tel.tp), otelhttp.WithMeterProvider(tel.mp), otelhttp.WithPropagators(tel.prop),
+		// server.address and server.port come from the listener, never
+		// from the request's Host header (unbounded, unauthenticated).
+		otelhttp.WithServerName(a.httpLis.Addr().String()),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }))
-	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleConnTimeout,
 		// Refused TLS handshakes are reported here, with their reason.
 		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelInfo)}
 	if a.tls != nil {
@@ -186,12 +235,22 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	return a, nil
 }
 
+// embeddedOAuth1 are the OAuth 1.0a keys of the built-in emulator, for
+// the v1.1 dialect.
+var embeddedOAuth1 = xfake.OAuth1Keys{
+	ConsumerKey: "mediagw-embedded-consumer", ConsumerSecret: "mediagw-embedded-consumer-secret",
+	Token: "mediagw-embedded-token", TokenSecret: "mediagw-embedded-token-secret",
+}
+
 // startEmulator runs the built-in X emulator on a loopback port.
 func (a *app) startEmulator() error {
 	x := xfake.New(xfake.Options{
 		Latency:        a.cfg.EmulatorLatency,
 		ProcessingTime: a.cfg.EmulatorProcessingTime,
 		Logger:         a.log.With("component", "xfake"),
+		// v1.1 takes OAuth 1.0a only: the emulator checks the signatures
+		// of the keys mediagw signs with (see credentials).
+		OAuth1: &embeddedOAuth1,
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -224,6 +283,9 @@ func (a *app) credentials() (upstream.Credentials, bool, error) {
 		return upstream.OAuth2(oc, &oauth2.Token{AccessToken: c.XToken, RefreshToken: c.XRefreshToken}), true, nil
 	case c.XToken != "":
 		return upstream.BearerToken(c.XToken), true, nil
+	case a.emulator != nil && c.XDialect == "v1.1":
+		k := embeddedOAuth1
+		return upstream.OAuth1(k.ConsumerKey, k.ConsumerSecret, k.Token, k.TokenSecret), true, nil
 	case a.emulator != nil:
 		// The built-in emulator accepts any bearer token.
 		return upstream.BearerToken("mediagw-embedded"), true, nil

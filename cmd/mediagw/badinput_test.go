@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"strconv"
@@ -198,5 +200,68 @@ func TestXUnavailable(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, e.httpURL+"/v1/media:upload?media_type=image/png", bytes.NewReader(png))
 	if code, p, _ := problemOf(t, req); code != http.StatusServiceUnavailable || p["code"] != "UNAVAILABLE" {
 		t.Fatalf("REST: HTTP %d %v, want 503", code, p)
+	}
+}
+
+// TestXErrorsAreOneSentence: what a caller reads of X's failure is one
+// sentence, with neither X's address nor a chain of internal prefixes;
+// the log line keeps the detail for operators.
+func TestXErrorsAreOneSentence(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{FaultRate: 1, FaultKinds: []xfake.FaultKind{xfake.FaultReset}}, "--max-attempts=2")
+	png := media("image/png", 1000, 2)
+	_, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: int64(len(png))}, png, fixed(1000))
+	msg := status.Convert(err).Message()
+	if codeOf(err) != "Unavailable" || msg != "X did not answer INIT after 2 attempts (connection reset)" {
+		t.Fatalf("upload while X resets every connection: %v", err)
+	}
+	logs := e.uploadLogs()
+	if len(logs) != 1 || logs[0]["error"] != msg || logs[0]["cause"] == nil {
+		t.Fatalf("upload log %v, want the caller's sentence as error and the detail as cause", logs)
+	}
+	if cause := fmt.Sprint(logs[0]["cause"]); !strings.Contains(cause, "127.0.0.1") {
+		t.Fatalf("the log's cause %s lacks the detail (X's address)", cause)
+	}
+}
+
+// TestLargestUploadAgreesWithThePlanner: the largest video mediagw accepts
+// is exactly what 1000 of X's largest segments hold (v2: 4000 MiB): that
+// size reaches INIT, one byte more is refused before it, and a
+// --max-video-bytes beyond it stops startup.
+func TestLargestUploadAgreesWithThePlanner(t *testing.T) {
+	t.Parallel()
+	const most = 1000 * 4 << 20
+	e := newEnv(t, xfake.Options{}, fmt.Sprintf("--max-video-bytes=%d", int64(most)), "--segment-size=4MiB")
+	mp4 := media("video/mp4", 64<<10, 92)
+	_, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: most + 1}, mp4, fixed(32<<10))
+	if codeOf(err) != "InvalidArgument" || !strings.Contains(err.Error(), "exceeds the tweet_video limit of 4194304000 bytes") {
+		t.Fatalf("one byte over the largest upload: %v", err)
+	}
+	if n := e.x.X.Stats().Requests["init"]; n != 0 {
+		t.Fatalf("X saw %d INITs for a refused size", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := e.client.Upload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(startMsg(&mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: most}))
+	_ = stream.Send(chunkMsg(mp4))
+	waitFor(t, func() bool { return e.x.X.Stats().Requests["init"] == 1 })
+	cancel()
+
+	cfg, err := parseConfig([]string{"--x-api-url=" + e.x.URL, "--x-token=t", "--max-video-bytes=8GiB", "--ledger=off"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel, err := setupTelemetry(context.Background(), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), tel); err == nil || !strings.Contains(err.Error(), "at most 4194304000 bytes") {
+		if a != nil {
+			a.closeAll()
+		}
+		t.Fatalf("--max-video-bytes 8GiB on v2: %v, want a refusal naming the largest upload", err)
 	}
 }

@@ -30,6 +30,9 @@ type config struct {
 	XConsumerKey, XConsumerSecret    string
 	XOAuth1Token, XOAuth1TokenSecret string
 
+	// XPropagateTraceparent sends X the W3C traceparent of each call.
+	XPropagateTraceparent bool
+
 	SegmentSize   sizeFlag
 	Parallelism   int
 	MaxInFlight   int
@@ -104,6 +107,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.XConsumerSecret, "x-consumer-secret", "", "OAuth 1.0a consumer secret")
 	fs.StringVar(&c.XOAuth1Token, "x-oauth1-token", "", "OAuth 1.0a access token")
 	fs.StringVar(&c.XOAuth1TokenSecret, "x-oauth1-token-secret", "", "OAuth 1.0a access token secret")
+	fs.BoolVar(&c.XPropagateTraceparent, "x-propagate-traceparent", false, "send X the W3C traceparent of each call (never tracestate or baggage)")
 	fs.Var(&c.SegmentSize, "segment-size", "preferred X APPEND segment size (e.g. 4MiB)")
 	fs.IntVar(&c.Parallelism, "parallelism", 4, "APPENDs in flight per upload")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 64, "segments in flight across all uploads")

@@ -70,15 +70,19 @@ func newEnvWith(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, flag
 	return e
 }
 
-// startApp runs mediagw against the X at xURL.
+// startApp runs mediagw against the X at xURL, or on its built-in
+// emulator when xURL is empty.
 func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...string) *env {
 	t.Helper()
-	args := append([]string{
+	args := []string{
 		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
-		"--x-api-url=" + xURL, "--x-token=" + testToken,
 		"--segment-size=64KiB", "--log-level=debug",
 		"--ledger=" + filepath.Join(t.TempDir(), "ledger.db"),
-	}, flags...)
+	}
+	if xURL != "" { // else the built-in emulator
+		args = append(args, "--x-api-url="+xURL, "--x-token="+testToken)
+	}
+	args = append(args, flags...)
 	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatalf("config: %v", err)

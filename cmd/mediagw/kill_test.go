@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
@@ -89,5 +90,24 @@ func TestKill9MidUploadResumes(t *testing.T) {
 				t.Fatalf("X saw %d INIT and %d FINALIZE, want 1 each", s.Requests["init"], s.Requests["finalize"])
 			}
 		})
+	}
+}
+
+// TestEveryLogLineIsJSON: what grpc-go and grpc-gateway log goes through
+// mediagw's logger too (a malformed Content-Type makes the gateway log).
+func TestEveryLogLineIsJSON(t *testing.T) {
+	t.Parallel()
+	p := startProc(t, "--ledger=off")
+	req, _ := http.NewRequest(http.MethodPost, "http://"+p.httpAddr+"/v1/media:upload?media_type=image/png", bytes.NewReader(media("image/png", 100, 1)))
+	req.Header.Set("Content-Type", "image/png; ===")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
+	if n := p.nonJSON.Load(); n != 0 || p.stderr.Len() != 0 {
+		t.Fatalf("%d log lines are not JSON:\n%s\nstderr:\n%s", n, p.logs.String(), p.stderr.String())
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc/grpclog"
 )
 
 func main() {
@@ -43,6 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	grpclog.SetLoggerV2(grpcLogger{log.With("component", "grpc")})
 	tuneGC(cfg, getenv, log)
 	tel, err := setupTelemetry(ctx, getenv)
 	if err != nil {

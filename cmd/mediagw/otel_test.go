@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	mediagwv1 "mediagw/gen/mediagw/v1"
 	"mediagw/upstream/xfake"
@@ -360,5 +362,38 @@ func TestNoTokenInTelemetry(t *testing.T) {
 		if strings.Contains(all, secret) {
 			t.Fatalf("token %q appears in logs, spans or metrics", secret)
 		}
+	}
+}
+
+// TestMetricsIgnoreCallerInput: no metric label takes its value from what
+// an unauthenticated caller sends: neither the HTTP Host header nor a gRPC
+// method name.
+func TestMetricsIgnoreCallerInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{})
+	for i := range 30 {
+		req, _ := http.NewRequest(http.MethodGet, e.httpURL+"/v1/media/123/status", nil)
+		req.Host = fmt.Sprintf("host-%d.example", i)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}
+	conn, err := grpc.NewClient(e.app.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 30 {
+		var out emptypb.Empty
+		_ = conn.Invoke(context.Background(), fmt.Sprintf("/made.up.Service%d/Method%d", i, i), &emptypb.Empty{}, &out)
+	}
+	text := scrape(t, e)
+	for _, s := range []string{"host-1.example", "made.up.Service1", "Method1"} {
+		if strings.Contains(text, s) {
+			t.Fatalf("/metrics holds %q, a value a caller chose", s)
+		}
+	}
+	if !strings.Contains(text, "http_server_request_duration_seconds") {
+		t.Fatal("/metrics lacks the HTTP server metrics")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,7 @@ type proc struct {
 	client             mediagwv1.MediaUploadServiceClient
 	exited             chan error
 	logs               *syncBuffer
+	nonJSON            atomic.Int64 // stdout lines that are not JSON
 	stderr             bytes.Buffer
 }
 
@@ -84,7 +86,10 @@ func startProc(t *testing.T, args ...string) *proc {
 		for sc.Scan() {
 			_, _ = p.logs.Write(append(sc.Bytes(), '\n'))
 			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "mediagw serving" {
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				p.nonJSON.Add(1)
+			}
+			if m["msg"] == "mediagw serving" {
 				g, _ := m["grpc_addr"].(string)
 				h, _ := m["http_addr"].(string)
 				serving <- [2]string{g, h}

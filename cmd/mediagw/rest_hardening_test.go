@@ -281,3 +281,20 @@ func TestWrongMethodIs405(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxMessageIsExact: a chunk of exactly --max-message bytes is taken,
+// one byte more is refused by gRPC's own size check (ResourceExhausted).
+func TestMaxMessageIsExact(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{}, "--max-message=64KiB")
+	data := media("video/mp4", 200<<10, 81)
+	resp, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}, data, fixed(64<<10))
+	if err != nil {
+		t.Fatalf("chunks of exactly --max-message: %v", err)
+	}
+	e.checkStored(resp.GetMediaId(), data)
+	_, err = e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}, data, fixed(64<<10+1))
+	if codeOf(err) != "ResourceExhausted" || !strings.Contains(err.Error(), "larger than max") {
+		t.Fatalf("a chunk one byte over --max-message: %v, want ResourceExhausted", err)
+	}
+}

@@ -210,3 +210,21 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestEmbeddedEmulatorEveryDialect: with no X configured, every dialect
+// works on the built-in emulator (v1.1 with OAuth 1.0a signatures it
+// verifies).
+func TestEmbeddedEmulatorEveryDialect(t *testing.T) {
+	t.Parallel()
+	for _, d := range []string{"v2", "v2-command", "v1.1"} {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := startApp(t, "", nil, "--x-dialect="+d, "--emulator-processing-time=100ms")
+			data := media("video/mp4", 300<<10, 91)
+			req, _ := http.NewRequest(http.MethodPost, e.httpURL+"/v1/media:upload?media_type=video/mp4", bytes.NewReader(data))
+			if code, out, _ := restUpload(t, req); code != http.StatusOK {
+				t.Fatalf("upload on the built-in emulator with --x-dialect %s: HTTP %d %v", d, code, out)
+			}
+		})
+	}
+}
