@@ -34,6 +34,10 @@ type Session interface {
 	// upload's segments in flight are at their limit and returns the
 	// upload's error once it failed.
 	Write(p []byte) (int, error)
+	// Ready blocks until the upload has a segment buffer for its next
+	// bytes (or its segment is on disk), so that a transport receives a
+	// message only when there is somewhere to put it.
+	Ready() error
 	// ReadFrom reads r until EOF straight into the upload's segment
 	// buffers, blocking as Write does. A reader that ends early is not an
 	// error here; Finish reports the shortfall.

@@ -100,7 +100,12 @@ func (s *Server) uploadFrom(ctx context.Context, c Caller, o uploadOptions, star
 	}
 	c.label = s.policy.label(c.ID)
 	u := &upload{s: s, caller: c, opts: o, started: time.Now(), cancel: cancel}
-	resp, raw := u.run(ctx, start, body)
+	var resp *mediagwv1.UploadResponse
+	release, raw := s.admit.enter(ctx)
+	if raw == nil {
+		resp, raw = u.run(ctx, start, body)
+		release()
+	}
 	err := toStatus(raw)
 	u.ticket.done(u.sent())
 	u.finish(ctx, span, err, raw)
@@ -375,6 +380,9 @@ func (m *meteredSession) Write(p []byte) (int, error) {
 	m.u.count(p)
 	return m.sess.Write(p)
 }
+
+// ready waits for a buffer for the next bytes (see Session.Ready).
+func (m *meteredSession) ready() error { return m.sess.Ready() }
 
 // meteredBody counts and hashes what the session reads from a body, in
 // the segment buffer it was read into.

@@ -59,6 +59,13 @@ type Config struct {
 	// MaxSpoolBytes bounds the spool, per upload and in total; default
 	// 1 GiB.
 	MaxSpoolBytes int64
+	// MaxUploads bounds the uploads running at once (default 256);
+	// MaxQueued bounds those waiting for a slot (default 64), for at most
+	// AdmissionWait (default 30s). Past either: ResourceExhausted with a
+	// retry delay, before anything of the upload is read.
+	MaxUploads    int
+	MaxQueued     int
+	AdmissionWait time.Duration
 	// InterruptWait is how long the APPENDs in flight of an interrupted
 	// upload may take to finish (their bytes are all there) before they
 	// are cancelled; default 10s.
@@ -82,6 +89,7 @@ type Server struct {
 	policy  *policies
 	tel     *telemetry
 	spool   *spool // nil: uploads of unknown size are refused
+	admit   *admission
 
 	// stopping ends when InterruptUploads is called: every upload still
 	// running stops (interrupted, when it has an idempotency key).
@@ -120,6 +128,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.InterruptWait <= 0 {
 		cfg.InterruptWait = 10 * time.Second
 	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = 256
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = 64
+	}
+	if cfg.AdmissionWait <= 0 {
+		cfg.AdmissionWait = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -129,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, backend: cfg.Backend, log: cfg.Logger, tel: tel, policy: newPolicies(cfg.Authenticator == nil)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.admit = newAdmission(cfg.MaxUploads, cfg.MaxQueued, cfg.AdmissionWait)
 	if cfg.SpoolDir != "" {
 		if cfg.MaxSpoolBytes <= 0 {
 			cfg.MaxSpoolBytes = 1 << 30

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,6 +125,19 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if len(a.accounts) > 0 && cfg.CallersFile == "" {
 		log.Warn("named X accounts are configured but no --callers file grants them: only the default account is used")
 	}
+	if err := a.openLedger(); err != nil {
+		return nil, err
+	}
+	segDir := filepath.Join(a.spoolDir, "segments")
+	if err := os.MkdirAll(segDir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool directory: %w", err)
+	}
+	// Segments a stopped mediagw spilled are of no use now.
+	if old, _ := filepath.Glob(filepath.Join(segDir, "mediagw-segment-*")); len(old) > 0 {
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
+	}
 	client, err := upstream.New(upstream.Config{
 		BaseURL:               a.xURL,
 		Dialect:               upstream.Dialect(cfg.XDialect),
@@ -130,6 +145,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		SegmentSize:           int64(cfg.SegmentSize),
 		Parallelism:           cfg.Parallelism,
 		MaxInFlight:           cfg.MaxInFlight,
+		BufferWait:            cfg.BufferWait,
+		SpillAfter:            cfg.SpillAfter,
+		SpillDir:              segDir,
 		MaxAttempts:           cfg.MaxAttempts,
 		RateLimitMaxWait:      cfg.RateLimitWait,
 		PropagateTraceContext: cfg.XPropagateTraceparent,
@@ -148,13 +166,12 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
-	if err := a.openLedger(); err != nil {
-		return nil, err
-	}
 	if a.svc, err = service.New(service.Config{
 		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accounts},
 		Authenticator:  authn,
 		Ledger:         a.ledger,
+		MaxUploads:     cfg.MaxUploads,
+		AdmissionWait:  cfg.BufferWait,
 		SpoolDir:       a.spoolDir,
 		MaxSpoolBytes:  int64(cfg.MaxSpoolBytes),
 		InterruptWait:  interruptWait,

@@ -117,6 +117,7 @@ type session struct {
 
 func (s session) MediaID() string                     { return s.u.MediaID() }
 func (s session) MediaKey() string                    { return s.u.MediaKey() }
+func (s session) Ready() error                        { return s.u.Ready() }
 func (s session) Expires() time.Time                  { return s.u.Expires() }
 func (s session) Interrupt(wait time.Duration)        { s.u.Interrupt(wait) }
 func (s session) Write(p []byte) (int, error)         { return s.u.Write(p) }

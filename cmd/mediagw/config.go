@@ -37,6 +37,9 @@ type config struct {
 	Parallelism   int
 	MaxInFlight   int
 	MaxAttempts   int
+	MaxUploads    int
+	BufferWait    time.Duration
+	SpillAfter    time.Duration
 	MaxVideoBytes sizeFlag
 	MaxMessage    sizeFlag
 	RateLimitWait time.Duration
@@ -91,7 +94,7 @@ func (s *sizeFlag) Set(v string) error {
 
 // parseConfig reads args and then, for flags not given, the environment.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
-	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20, MaxSpoolBytes: 1 << 30}
+	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 1 << 20, MaxSpoolBytes: 1 << 30}
 	fs := flag.NewFlagSet("mediagw", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
@@ -111,6 +114,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Var(&c.SegmentSize, "segment-size", "preferred X APPEND segment size (e.g. 4MiB)")
 	fs.IntVar(&c.Parallelism, "parallelism", 4, "APPENDs in flight per upload")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 64, "segments in flight across all uploads")
+	fs.IntVar(&c.MaxUploads, "max-uploads", 256, "uploads running at once; more wait (up to 64, for --buffer-wait) or are refused with ResourceExhausted")
+	fs.DurationVar(&c.BufferWait, "buffer-wait", 30*time.Second, "longest wait for an upload slot or a segment buffer before ResourceExhausted (retry later)")
+	fs.DurationVar(&c.SpillAfter, "spill-after", 500*time.Millisecond, "a segment filling this long while another upload waits for a buffer is moved to disk")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "attempts per X call on timeouts, connection errors, 408 and 5xx")
 	fs.Var(&c.MaxVideoBytes, "max-video-bytes", "largest accepted video (e.g. 512MiB)")
 	fs.Var(&c.MaxMessage, "max-message", "largest gRPC message accepted (Upload chunk size limit)")
