@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,6 +169,19 @@ func (a *authRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.seen[r.Header.Get("Authorization")]++
 	a.mu.Unlock()
 	a.next.ServeHTTP(w, r)
+}
+
+// prefixed counts requests whose Authorization starts with prefix.
+func (a *authRecorder) prefixed(prefix string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for v, k := range a.seen {
+		if strings.HasPrefix(v, prefix) {
+			n += k
+		}
+	}
+	return n
 }
 
 func (a *authRecorder) count(authorization string) int {

@@ -23,7 +23,8 @@ import (
 // The tests' callers file: alice may use brand (her default) and the
 // default account, with files up to 1 MiB; bob (named bob-svc) uses news
 // or his own X token; dave one upload at a time; erin 3 MiB an hour;
-// frank has no account, only his own token. Nobody else is allowed.
+// frank has no account, only his own token; gina uses an OAuth 2.0 account
+// that is refreshed and an OAuth 1.0a one. Nobody else is allowed.
 const testCallers = `
 callers:
   alice:
@@ -41,6 +42,8 @@ callers:
     bytes_per_hour: 3MiB
   frank:
     user_tokens: true
+  gina:
+    accounts: [refreshed, legacy]
 `
 
 // policyEnv is mediagw with bearer tokens, two named accounts (brand and
@@ -57,13 +60,16 @@ type policyEnv struct {
 func newPolicyEnv(t *testing.T, callers string) *policyEnv {
 	t.Helper()
 	x := xfake.New(xfake.Options{Tokens: []string{testToken, "brand-token", "news-token", "bob-own-token"},
+		ClientID: "gina-app", ClientSecret: "gina-client-secret", RefreshTokens: []string{"gina-refresh-token"},
 		ProcessingTime: 1500 * time.Millisecond, Seed: 1})
 	rec := &authRecorder{next: x}
 	ts := httptest.NewServer(rec)
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() { _ = x.Close() })
 	newsToken := writeFile(t, "news-token", []byte("news-token\n"))
-	accounts := writeFile(t, "accounts.yaml", []byte("accounts:\n  brand:\n    token: brand-token\n  news:\n    token: {file: "+newsToken+"}\n"))
+	accounts := writeFile(t, "accounts.yaml", []byte("accounts:\n  brand:\n    token: brand-token\n  news:\n    token: {file: "+newsToken+"}\n"+
+		"  refreshed:\n    oauth2: {client_id: gina-app, client_secret: gina-client-secret, refresh_token: gina-refresh-token}\n"+
+		"  legacy:\n    oauth1: {consumer_key: ck, consumer_secret: cs-secret, token: at, token_secret: ts-secret}\n"))
 	p := &policyEnv{rec: rec, key: ecKey(t, "k"), callers: writeFile(t, "callers.yaml", []byte(callers))}
 	p.flags = append(jwtFlags(writeFile(t, "jwks.json", jwks(t, p.key))), "--accounts="+accounts, "--callers="+p.callers,
 		"--ledger="+filepath.Join(t.TempDir(), "ledger.db"))
@@ -144,12 +150,25 @@ func TestCallerAccounts(t *testing.T) {
 			t.Fatalf("%s account %q: X saw no request with %q", c.sub, c.account, c.wantAuth)
 		}
 	}
+	// OAuth 2.0 with refresh: the access token is fetched first.
+	if err := up("gina", "", ""); err != nil {
+		t.Fatalf("gina with the refreshed account: %v", err)
+	}
+	if n := p.x.X.Stats().Requests["token"]; n != 1 {
+		t.Fatalf("the token endpoint saw %d requests, want 1", n)
+	}
+	if err := up("gina", "legacy", ""); err != nil {
+		t.Fatalf("gina with the OAuth 1.0a account: %v", err)
+	}
+	if n := p.rec.prefixed(`OAuth oauth_consumer_key="ck"`); n == 0 {
+		t.Fatal("X saw no OAuth 1.0a request of the legacy account")
+	}
 	logs := p.uploadLogs()
 	var got []string
 	for _, l := range logs {
 		got = append(got, l["caller"].(string)+":"+l["account"].(string))
 	}
-	if want := "alice:brand alice:default bob:news bob:user-token frank:user-token"; strings.Join(got, " ") != want {
+	if want := "alice:brand alice:default bob:news bob:user-token frank:user-token gina:refreshed gina:legacy"; strings.Join(got, " ") != want {
 		t.Fatalf("audit lines %q, want %q", strings.Join(got, " "), want)
 	}
 
@@ -201,6 +220,12 @@ func TestCallerAccounts(t *testing.T) {
 	}
 	if strings.Contains(text, `caller="carol"`) || strings.Contains(text, `caller="bob"`) {
 		t.Error("metrics carry a caller label that is not a name of the callers file")
+	}
+	// The accounts' secrets are in neither the logs nor the metrics.
+	for _, secret := range []string{"brand-token", "news-token", "bob-own-token", "gina-client-secret", "gina-refresh-token", "cs-secret", "ts-secret"} {
+		if strings.Contains(p.logs.String()+text, secret) {
+			t.Errorf("secret %q appears in the logs or metrics", secret)
+		}
 	}
 }
 
