@@ -51,7 +51,7 @@ func TestLoadAccounts(t *testing.T) {
 func TestLoadCallers(t *testing.T) {
 	t.Parallel()
 	p, err := loadCallers(writeFile(t, "c.yaml", []byte(testCallers+"others:\n  accounts: [default]\n  bytes_per_day: 10GB\n")),
-		[]string{service.DefaultAccount, "brand", "news"})
+		[]string{service.DefaultAccount, "brand", "news", "refreshed", "legacy"})
 	if err != nil {
 		t.Fatal(err)
 	}
