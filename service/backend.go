@@ -62,11 +62,15 @@ type SessionInfo struct {
 	Retries     int64 // attempts of X calls retried so far
 }
 
-// Auth is the X user credential a call carries. An empty Token selects the
-// backend's configured default credentials.
+// Auth is the X user credential a call uses: the caller's own Token, or
+// the configured account named Account, or (both empty) the backend's
+// default credentials.
 type Auth struct {
 	// Token is an OAuth 2.0 user access token with the media.write scope.
 	Token string
+	// Account names a configured X account; empty with Token and for the
+	// default credentials ([DefaultAccount]).
+	Account string
 }
 
 // Spec is a validated upload as the backend takes it: X's wire names.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -50,8 +51,17 @@ func validKey(k string) error {
 	return nil
 }
 
-// scope is the ledger key of a caller's idempotency key.
-func (c Caller) scope(key string) string { return "u/" + key }
+// scope is the ledger key of a caller's idempotency key: keys are the
+// caller's own, so another caller's same key is another upload. The
+// caller's identity enters as a hash (identities may hold any character);
+// without authentication every caller is the same one.
+func (c Caller) scope(key string) string {
+	if c.ID == "" {
+		return "u/" + key
+	}
+	sum := sha256.Sum256([]byte(c.ID))
+	return "c/" + hex.EncodeToString(sum[:12]) + "/" + key
+}
 
 // runKeyed runs an upload that carries an idempotency key: a replay of a
 // finished one, a resume of an interrupted one, or a new one recorded in
@@ -122,6 +132,9 @@ func (u *upload) runNew(ctx context.Context, lease Lease, key string, start *med
 	if err := u.prepare(ctx, start); err != nil {
 		return nil, err
 	}
+	if err := u.admit(ctx, start.GetAccount(), 0); err != nil {
+		return nil, err
+	}
 	head, body, err := u.head(ctx, body)
 	if err != nil {
 		return nil, err
@@ -172,6 +185,9 @@ func (u *upload) runResume(ctx context.Context, lease Lease, e *LedgerEntry, sta
 		return nil, invalidf("the body has %d bytes; resuming at %d of %d needs the remaining %d", n, e.Committed, e.Start.TotalBytes, e.Start.TotalBytes-e.Committed)
 	}
 	if err := u.prepare(ctx, merged); err != nil {
+		return nil, err
+	}
+	if err := u.admit(ctx, merged.GetAccount(), e.Committed); err != nil {
 		return nil, err
 	}
 	u.rec = newRecord(lease, e)
@@ -274,6 +290,11 @@ func (u *upload) replay(ctx context.Context, e *LedgerEntry, start *mediagwv1.Up
 	if _, err := mergeStart(e, start); err != nil {
 		return nil, err
 	}
+	// No quota is used (X is not called), but the caller must still be
+	// allowed the account.
+	if _, err := u.s.policy.authorize(&u.caller, e.Start.Account, true); err != nil {
+		return nil, err
+	}
 	u.outcome = "replayed"
 	u.mediaID = e.MediaID
 	u.spec = Spec{MediaType: e.Start.MediaType, Category: e.Start.Category, TotalBytes: e.Start.TotalBytes}
@@ -285,6 +306,8 @@ func (u *upload) replay(ctx context.Context, e *LedgerEntry, start *mediagwv1.Up
 	if err := protojson.Unmarshal(e.Response, resp); err != nil {
 		return nil, fmt.Errorf("the ledger's response for %s is unreadable: %w", quote(e.Key), err)
 	}
+	// The media is the caller's again for its status, also after a restart.
+	u.s.status.own(u.caller, e.MediaID, e.Expires)
 	return resp, nil
 }
 
@@ -410,8 +433,11 @@ func resumeMismatch(e *LedgerEntry, off int64) error {
 
 // GetUpload implements mediagw.v1.MediaUploadService.
 func (s *Server) GetUpload(ctx context.Context, req *mediagwv1.GetUploadRequest) (*mediagwv1.UploadState, error) {
-	c, err := callerFromContext(ctx)
+	c, err := s.callerFromContext(ctx)
 	if err != nil {
+		return nil, toStatus(err)
+	}
+	if _, err := s.policy.authorize(&c, "", false); err != nil {
 		return nil, toStatus(err)
 	}
 	key := req.GetIdempotencyKey()

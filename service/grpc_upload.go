@@ -36,7 +36,7 @@ func (s *Server) Upload(stream uploadStream) error {
 		}
 		return st, nil
 	}
-	c, err := callerFromContext(ctx)
+	c, err := s.callerFromContext(ctx)
 	if err != nil {
 		return toStatus(err)
 	}

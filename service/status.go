@@ -32,7 +32,17 @@ type statusHub struct {
 	mu        sync.Mutex
 	polls     map[statusKey]*poll
 	known     map[statusKey]knownState
+	owners    map[string]owner // by media id
 	lastSweep time.Time
+}
+
+// owner is who uploaded a media id through mediagw, and with which X
+// credential.
+type owner struct {
+	caller    string // Caller.ID
+	account   string // Auth.Account
+	userToken bool   // uploaded with the caller's own X token
+	until     time.Time
 }
 
 // statusKey identifies media as seen with one credential; the token itself
@@ -61,7 +71,8 @@ type poll struct {
 
 func newStatusHub(s *Server) *statusHub {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &statusHub{s: s, ctx: ctx, cancel: cancel, polls: map[statusKey]*poll{}, known: map[statusKey]knownState{}}
+	return &statusHub{s: s, ctx: ctx, cancel: cancel, polls: map[statusKey]*poll{}, known: map[statusKey]knownState{},
+		owners: map[string]owner{}}
 }
 
 func (h *statusHub) close() {
@@ -71,22 +82,66 @@ func (h *statusHub) close() {
 
 func keyFor(a Auth, mediaID string) statusKey {
 	if a.Token == "" {
-		return statusKey{mediaID: mediaID}
+		return statusKey{who: "account:" + a.Account, mediaID: mediaID}
 	}
 	sum := sha256.Sum256([]byte(a.Token))
 	return statusKey{who: hex.EncodeToString(sum[:12]), mediaID: mediaID}
 }
 
 // remember records the state an upload ended in, so that watchers start
-// from it and media X does not process is known to be ready.
-func (h *statusHub) remember(a Auth, m Media) {
+// from it and media X does not process is known to be ready, and who
+// uploaded it.
+func (h *statusHub) remember(c Caller, m Media) {
 	ttl := h.s.cfg.StatusTTL
 	if m.ExpiresAfterSecs > 0 {
 		ttl = time.Duration(m.ExpiresAfterSecs) * time.Second
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.rememberLocked(keyFor(a, m.ID), toProto(m), ttl)
+	h.owners[m.ID] = owner{caller: c.ID, account: c.Auth.Account, userToken: c.Auth.Token != "", until: time.Now().Add(ttl)}
+	h.rememberLocked(keyFor(c.Auth, m.ID), toProto(m), ttl)
+}
+
+// own records c as the uploader of mediaID until until (a replayed
+// upload whose ledger entry says so).
+func (h *statusHub) own(c Caller, mediaID string, until time.Time) {
+	if mediaID == "" || !until.After(time.Now()) {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.owners[mediaID] = owner{caller: c.ID, account: c.Auth.Account, userToken: c.Auth.Token != "", until: until}
+}
+
+// access returns the X credential c's status calls for mediaID run with.
+// Media uploaded through mediagw is visible to its uploader only (to any
+// other caller it is NotFound, in the words used for unknown media), with
+// the account it was uploaded with. Other media is asked of X with the
+// caller's own X token; with authentication configured and no token, it
+// is NotFound.
+func (h *statusHub) access(c Caller, mediaID string) (Auth, error) {
+	h.mu.Lock()
+	o, ok := h.owners[mediaID]
+	h.mu.Unlock()
+	if ok && time.Now().Before(o.until) {
+		switch {
+		case o.caller != c.ID:
+			return Auth{}, unknownMedia(mediaID)
+		case c.Auth.Token != "":
+			return c.Auth, nil
+		case o.userToken:
+			return Auth{}, notFoundf("media %s was uploaded with an X user token: pass that token to see its status", mediaID)
+		}
+		return Auth{Account: o.account}, nil
+	}
+	if c.ID == "" || c.Auth.Token != "" {
+		return c.Auth, nil
+	}
+	return Auth{}, unknownMedia(mediaID)
+}
+
+func unknownMedia(mediaID string) error {
+	return notFoundf("media %s was not uploaded through mediagw by this caller, or has expired", mediaID)
 }
 
 func (h *statusHub) rememberLocked(k statusKey, st *mediagwv1.ProcessingStatus, ttl time.Duration) {
@@ -95,6 +150,11 @@ func (h *statusHub) rememberLocked(k statusKey, st *mediagwv1.ProcessingStatus, 
 		for key, v := range h.known {
 			if now.After(v.until) {
 				delete(h.known, key)
+			}
+		}
+		for id, o := range h.owners {
+			if now.After(o.until) {
+				delete(h.owners, id)
 			}
 		}
 		h.lastSweep = now
