@@ -258,6 +258,9 @@ func (u *upload) settle(ctx context.Context, sess Session, media Media, err erro
 	}
 	sess.Interrupt(u.s.cfg.InterruptWait)
 	st := toStatus(err)
+	if status.Code(st) == codes.Canceled {
+		st = status.Errorf(codes.Canceled, "the caller's stream ended after %d of %d bytes (cancelled, or the connection was lost)", u.received, u.spec.TotalBytes)
+	}
 	werr := u.rec.update(ctx, func(e *LedgerEntry) {
 		e.Phase = PhaseInterrupted
 		e.Error = &LedgerError{Code: codeName(status.Convert(st)), Message: status.Convert(st).Message()}
