@@ -448,6 +448,9 @@ func (u *upload) finish(ctx context.Context, span trace.Span, err, raw error) {
 		u.s.tel.completed.Add(ctx, 1, metric.WithAttributes(cat, caller))
 	}
 	attrs = append(attrs, slog.String("outcome", result))
+	if u.outcome != "" {
+		attrs = append(attrs, slog.String("ledger", u.outcome)) // replayed, resumed, interrupted
+	}
 	u.s.log.LogAttrs(ctx, level, "upload", attrs...)
 }
 
