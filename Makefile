@@ -44,7 +44,7 @@ test-redis: ## Run every test against one shared Redis, started here (installs r
 		MEDIAGW_TEST_REDIS="$$addr" go test -race -count=1 $(GO_TEST_FLAGS) ./...
 
 .PHONY: run-replicas
-run-replicas: ## Redis, one emulator and three mediagw replicas on loopback (REST 8081-8083, gRPC 9091-9093); Ctrl-C stops them
+run-replicas: ## Redis, one emulator and three mediagw replicas on loopback (REST 8081-8083, gRPC 9081-9083, admin 9181-9183); Ctrl-C stops them
 	bash scripts/run-replicas.sh
 
 .PHONY: shorttest

@@ -3,7 +3,8 @@
 # like, on this machine. Starts, on loopback:
 #   Redis         127.0.0.1:6380 (append-only, fsync always, noeviction)
 #   the emulator  http://127.0.0.1:8090 (cmd/xfake, token demo-token)
-#   mediagw 1-3   REST http://127.0.0.1:8081-8083, gRPC 127.0.0.1:9091-9093,
+#   mediagw 1-3   REST http://127.0.0.1:8081-8083, gRPC 127.0.0.1:9081-9083,
+#                 admin (/readyz, /metrics) http://127.0.0.1:9181-9183,
 #                 all with --ledger redis://127.0.0.1:6380/0
 # A replica that exits (try kill -9 on it) is started again 2 s later, as
 # an orchestrator would. Ctrl-C stops everything. Files and logs go to
@@ -56,21 +57,21 @@ up xfake http://127.0.0.1:8090/_xfake/stats
 
 start_replica() { # start_replica N
 	MEDIAGW_LEDGER="redis://127.0.0.1:$redis_port/0" MEDIAGW_X_TOKEN=demo-token \
-		bin/mediagw --grpc-addr "127.0.0.1:909$1" --http-addr "127.0.0.1:808$1" \
+		bin/mediagw --grpc-addr "127.0.0.1:908$1" --http-addr "127.0.0.1:808$1" --admin-addr "127.0.0.1:918$1" \
 		--x-api-url http://127.0.0.1:8090 --log-format text </dev/null >>"$state/replica-$1.log" 2>&1 &
 	pid[replica-$1]=$!
 	echo "${pid[replica-$1]}" >"$state/replica-$1.pid"
 }
 for i in 1 2 3; do start_replica "$i"; done
-for i in 1 2 3; do up "replica-$i" "http://127.0.0.1:808$i/readyz"; done
+for i in 1 2 3; do up "replica-$i" "http://127.0.0.1:918$i/readyz"; done
 
 cat <<EOT
 
 mediagw replicas on one Redis (127.0.0.1:$redis_port) and one X emulator (http://127.0.0.1:8090):
-  replica 1  REST http://127.0.0.1:8081  gRPC 127.0.0.1:9091  pid ${pid[replica-1]}
-  replica 2  REST http://127.0.0.1:8082  gRPC 127.0.0.1:9092  pid ${pid[replica-2]}
-  replica 3  REST http://127.0.0.1:8083  gRPC 127.0.0.1:9093  pid ${pid[replica-3]}
-Readiness: curl http://127.0.0.1:8081/readyz   Logs: $state/replica-N.log
+  replica 1  REST http://127.0.0.1:8081  gRPC 127.0.0.1:9081  admin http://127.0.0.1:9181  pid ${pid[replica-1]}
+  replica 2  REST http://127.0.0.1:8082  gRPC 127.0.0.1:9082  admin http://127.0.0.1:9182  pid ${pid[replica-2]}
+  replica 3  REST http://127.0.0.1:8083  gRPC 127.0.0.1:9083  admin http://127.0.0.1:9183  pid ${pid[replica-3]}
+Readiness: curl http://127.0.0.1:9181/readyz   Logs: $state/replica-N.log
 Kill one (kill -9 \$(cat $state/replica-1.pid)): it is started again 2 s later.
 The README's "Running several replicas" has a resume across replicas to try. Ctrl-C stops all.
 EOT

@@ -34,6 +34,10 @@ type Session interface {
 	// upload's segments in flight are at their limit and returns the
 	// upload's error once it failed.
 	Write(p []byte) (int, error)
+	// Ready blocks until the upload has a segment buffer for its next
+	// bytes (or its segment is on disk), so that a transport receives a
+	// message only when there is somewhere to put it.
+	Ready() error
 	// ReadFrom reads r until EOF straight into the upload's segment
 	// buffers, blocking as Write does. A reader that ends early is not an
 	// error here; Finish reports the shortfall.
@@ -58,11 +62,15 @@ type SessionInfo struct {
 	Retries     int64 // attempts of X calls retried so far
 }
 
-// Auth is the X user credential a call carries. An empty Token selects the
-// backend's configured default credentials.
+// Auth is the X user credential a call uses: the caller's own Token, or
+// the configured account named Account, or (both empty) the backend's
+// default credentials.
 type Auth struct {
 	// Token is an OAuth 2.0 user access token with the media.write scope.
 	Token string
+	// Account names a configured X account; empty with Token and for the
+	// default credentials ([DefaultAccount]).
+	Account string
 }
 
 // Spec is a validated upload as the backend takes it: X's wire names.

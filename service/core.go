@@ -29,8 +29,25 @@ const (
 
 // Caller is who makes a call, as its transport established it.
 type Caller struct {
-	// Auth is the X credential the call carries.
+	// ID is the authenticated caller ([Identity.ID]); empty when mediagw
+	// runs without authentication.
+	ID string
+	// Auth is the X credential the call uses: the caller's own token, or
+	// the account the callers policy resolved for an upload.
 	Auth Auth
+	// label is the caller's bounded metric label, set by the policy.
+	label string
+}
+
+// accountLabel names the X account of c in logs and spans.
+func (c Caller) accountLabel() string {
+	switch {
+	case c.Auth.Token != "":
+		return "user-token"
+	case c.Auth.Account != "":
+		return c.Auth.Account
+	}
+	return DefaultAccount
 }
 
 // bodyEnder is implemented by bodies whose framing must be checked once
@@ -67,6 +84,9 @@ type interrupter interface {
 func (s *Server) uploadFrom(ctx context.Context, c Caller, o uploadOptions, start func() (*mediagwv1.UploadStart, error), body io.Reader) (*mediagwv1.UploadResponse, error) {
 	ctx, span := s.tel.tracer.Start(ctx, "upload", trace.WithAttributes(attrTransport.String(o.transport)))
 	defer span.End()
+	if c.ID != "" {
+		span.SetAttributes(attrCallerID.String(c.ID))
+	}
 	s.tel.inFlight.Add(ctx, 1)
 	defer s.tel.inFlight.Add(ctx, -1)
 	// The upload stops when its caller goes, and when mediagw stops it
@@ -78,9 +98,16 @@ func (s *Server) uploadFrom(ctx context.Context, c Caller, o uploadOptions, star
 	if in, ok := body.(interrupter); ok {
 		defer context.AfterFunc(ctx, in.interrupt)()
 	}
+	c.label = s.policy.label(c.ID)
 	u := &upload{s: s, caller: c, opts: o, started: time.Now(), cancel: cancel}
-	resp, raw := u.run(ctx, start, body)
+	var resp *mediagwv1.UploadResponse
+	release, raw := s.admit.enter(ctx)
+	if raw == nil {
+		resp, raw = u.run(ctx, start, body)
+		release()
+	}
 	err := toStatus(raw)
+	u.ticket.done(u.sent())
 	u.finish(ctx, span, err, raw)
 	return resp, err
 }
@@ -96,6 +123,11 @@ type upload struct {
 	mediaID  string
 	received int64
 	info     SessionInfo // zero until INIT succeeded
+	// ticket is the upload's hold on its caller's quotas, nil until the
+	// callers policy admitted it; base is where this life of the upload
+	// started (a resume's committed bytes).
+	ticket *ticket
+	base   int64
 
 	// want is the SHA-256 the caller declared, digest the running hash of
 	// the bytes received; both nil when the caller declared none.
@@ -104,6 +136,9 @@ type upload struct {
 
 	// rec is the upload's ledger record when it has an idempotency key.
 	rec *record
+	// sessCtx, when set, is the session's context, which FINALIZE runs
+	// under (see sessionContext).
+	sessCtx context.Context
 	// outcome says how the upload ended, for the log line: "" (as its
 	// error says), replayed, resumed, interrupted.
 	outcome string
@@ -121,6 +156,9 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 		return u.runKeyed(ctx, start, body)
 	}
 	if err := u.prepare(ctx, start); err != nil {
+		return nil, err
+	}
+	if err := u.admit(ctx, start.GetAccount(), 0); err != nil {
 		return nil, err
 	}
 	head, body, err := u.head(ctx, body)
@@ -160,7 +198,22 @@ func (u *upload) prepare(ctx context.Context, start *mediagwv1.UploadStart) erro
 	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(attrMediaType.String(u.spec.MediaType), attrCategory.String(u.spec.Category),
 		attrTotalBytes.Int64(u.spec.TotalBytes))
-	u.s.tel.started.Add(ctx, 1, metric.WithAttributes(attrCategory.String(u.spec.Category)))
+	u.s.tel.started.Add(ctx, 1, metric.WithAttributes(attrCategory.String(u.spec.Category), attrCaller.String(u.caller.label)))
+	return nil
+}
+
+// admit asks the callers policy whether the upload may go on, before
+// anything reaches X: the caller's permissions, the account it uses, its
+// quotas. base is where this life of the upload starts (a resume's
+// committed bytes); only what follows it is charged.
+func (u *upload) admit(ctx context.Context, account string, base int64) error {
+	u.base = base
+	t, err := u.s.policy.admit(&u.caller, account, u.spec, base)
+	if err != nil {
+		return err
+	}
+	u.ticket = t
+	trace.SpanFromContext(ctx).SetAttributes(attrAccount.String(u.caller.accountLabel()))
 	return nil
 }
 
@@ -198,8 +251,15 @@ func (u *upload) head(ctx context.Context, body io.Reader) ([]byte, io.Reader, e
 		return head, body, nil
 	}
 	lim := min(u.s.limit(categoryEnum(u.spec.Category)), u.s.spool.limit)
+	if m := u.ticket.maxFile(); m > 0 {
+		lim = min(lim, m)
+	}
 	f, err := u.s.spool.take(io.MultiReader(bytes.NewReader(head), body), lim)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := u.ticket.sized(f.size); err != nil {
+		_ = f.Close()
 		return nil, nil, err
 	}
 	u.spec.TotalBytes = f.size
@@ -217,7 +277,7 @@ func (u *upload) begun(ctx context.Context, sess Session) {
 
 // respond remembers the media's state and builds the response.
 func (u *upload) respond(media Media) *mediagwv1.UploadResponse {
-	u.s.status.remember(u.caller.Auth, media)
+	u.s.status.remember(u.caller, media)
 	return &mediagwv1.UploadResponse{
 		MediaId:          media.ID,
 		MediaKey:         media.Key,
@@ -266,7 +326,20 @@ func (u *upload) pump(ctx context.Context, sess Session, head []byte, body io.Re
 			return Media{}, err
 		}
 	}
-	return sess.Finish(ctx)
+	fctx := ctx
+	if u.sessCtx != nil {
+		fctx = u.sessCtx
+	}
+	return sess.Finish(fctx)
+}
+
+// sent is what of this life of the upload may have reached X: nothing
+// before INIT (or a resume's session).
+func (u *upload) sent() int64 {
+	if u.mediaID == "" {
+		return 0
+	}
+	return u.received - u.base
 }
 
 // count records bytes received from the caller. With a ledger record, the
@@ -318,6 +391,9 @@ func (m *meteredSession) Write(p []byte) (int, error) {
 	return m.sess.Write(p)
 }
 
+// ready waits for a buffer for the next bytes (see Session.Ready).
+func (m *meteredSession) ready() error { return m.sess.Ready() }
+
 // meteredBody counts and hashes what the session reads from a body, in
 // the segment buffer it was read into.
 type meteredBody struct {
@@ -335,16 +411,24 @@ func (m *meteredBody) Read(p []byte) (int, error) {
 // and the one summary log line.
 func (u *upload) finish(ctx context.Context, span trace.Span, err, raw error) {
 	cat := attrCategory.String(u.spec.Category)
+	caller := attrCaller.String(u.caller.label)
 	result := status.Code(err).String()
-	u.s.tel.bytesReceived.Add(ctx, u.received)
-	u.s.tel.duration.Record(ctx, time.Since(u.started).Seconds(), metric.WithAttributes(cat, attrResult.String(result)))
-	attrs := []slog.Attr{
+	u.s.tel.bytesReceived.Add(ctx, u.received, metric.WithAttributes(caller))
+	u.s.tel.duration.Record(ctx, time.Since(u.started).Seconds(), metric.WithAttributes(cat, caller, attrResult.String(result)))
+	var attrs []slog.Attr
+	if u.caller.ID != "" {
+		attrs = append(attrs, slog.String("caller", u.caller.ID))
+	}
+	if u.ticket != nil {
+		attrs = append(attrs, slog.String("account", u.caller.accountLabel()))
+	}
+	attrs = append(attrs,
 		slog.String("media_type", u.spec.MediaType),
 		slog.String("media_category", u.spec.Category),
 		slog.Int64("total_bytes", u.spec.TotalBytes),
 		slog.Int64("received_bytes", u.received),
 		slog.Duration("duration", time.Since(u.started)),
-	}
+	)
 	if u.mediaID != "" {
 		attrs = append(attrs, slog.String("media_id", u.mediaID), slog.Int("segments", u.info.Segments),
 			slog.Int64("segment_size", u.info.SegmentSize), slog.Int64("retries", u.info.Retries))
@@ -352,7 +436,7 @@ func (u *upload) finish(ctx context.Context, span trace.Span, err, raw error) {
 	level := slog.LevelInfo
 	if err != nil {
 		level = slog.LevelWarn
-		u.s.tel.failed.Add(ctx, 1, metric.WithAttributes(cat, attrResult.String(result)))
+		u.s.tel.failed.Add(ctx, 1, metric.WithAttributes(cat, caller, attrResult.String(result)))
 		span.SetStatus(codes.Error, result)
 		attrs = append(attrs, slog.String("error", status.Convert(err).Message()))
 		// Operators get the error's detail where it has more than the
@@ -364,9 +448,12 @@ func (u *upload) finish(ctx context.Context, span trace.Span, err, raw error) {
 			attrs = append(attrs, slog.String("cause", raw.Error()))
 		}
 	} else {
-		u.s.tel.completed.Add(ctx, 1, metric.WithAttributes(cat))
+		u.s.tel.completed.Add(ctx, 1, metric.WithAttributes(cat, caller))
 	}
 	attrs = append(attrs, slog.String("outcome", result))
+	if u.outcome != "" {
+		attrs = append(attrs, slog.String("ledger", u.outcome)) // replayed, resumed, interrupted
+	}
 	u.s.log.LogAttrs(ctx, level, "upload", attrs...)
 }
 

@@ -28,6 +28,18 @@
 // service/redisstore), where a poll lease per media id makes one replica
 // the poller and the others follow the changes it publishes.
 //
+// # Callers
+//
+// An [Authenticator] establishes who calls, the same way for both
+// transports: gRPC interceptors and an HTTP middleware in front of the
+// gateway check the client certificate (mTLS) and the bearer token (a
+// [TokenVerifier]) and put the caller's [Identity] into the call's context,
+// the only place the service reads it from. A [Policy] (see
+// [Server.SetPolicy]) says which X accounts each caller may use, whether it
+// may pass its own X token, and its quotas, checked once per upload before
+// INIT. Media and idempotency keys are the uploading caller's own: another
+// caller gets NotFound.
+//
 // # Errors
 //
 // Every RPC returns through one conversion to a gRPC status: refused input

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -50,8 +51,17 @@ func validKey(k string) error {
 	return nil
 }
 
-// scope is the ledger key of a caller's idempotency key.
-func (c Caller) scope(key string) string { return "u/" + key }
+// scope is the ledger key of a caller's idempotency key: keys are the
+// caller's own, so another caller's same key is another upload. The
+// caller's identity enters as a hash (identities may hold any character);
+// without authentication every caller is the same one.
+func (c Caller) scope(key string) string {
+	if c.ID == "" {
+		return "u/" + key
+	}
+	sum := sha256.Sum256([]byte(c.ID))
+	return "c/" + hex.EncodeToString(sum[:12]) + "/" + key
+}
 
 // runKeyed runs an upload that carries an idempotency key: a replay of a
 // finished one, a resume of an interrupted one, or a new one recorded in
@@ -106,6 +116,17 @@ func stopCause(l Lease) error {
 	return errSuperseded
 }
 
+// sessionContext is the context of a keyed upload's session at X. It
+// outlives the caller's: when the caller goes, the APPENDs that hold all
+// their bytes still finish (settle interrupts the session, which cancels
+// what is left after InterruptWait), and a FINALIZE under way completes
+// and is recorded for a replay. It ends when the upload returns.
+func (u *upload) sessionContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	u.sessCtx = sctx
+	return sctx, cancel
+}
+
 // withDone is a context that ends when done is closed.
 func withDone(done <-chan struct{}) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -122,6 +143,9 @@ func (u *upload) runNew(ctx context.Context, lease Lease, key string, start *med
 	if err := u.prepare(ctx, start); err != nil {
 		return nil, err
 	}
+	if err := u.admit(ctx, start.GetAccount(), 0); err != nil {
+		return nil, err
+	}
 	head, body, err := u.head(ctx, body)
 	if err != nil {
 		return nil, err
@@ -135,7 +159,9 @@ func (u *upload) runNew(ctx context.Context, lease Lease, key string, start *med
 	u.rec = newRecord(lease, e)
 	spec := u.spec
 	spec.SegmentDone = u.rec.segmentDone
-	sess, err := u.s.backend.Begin(ctx, u.caller.Auth, spec)
+	sctx, scancel := u.sessionContext(ctx)
+	defer scancel()
+	sess, err := u.s.backend.Begin(sctx, u.caller.Auth, spec)
 	if err != nil {
 		u.rec.close()
 		return nil, err
@@ -172,6 +198,9 @@ func (u *upload) runResume(ctx context.Context, lease Lease, e *LedgerEntry, sta
 	if err := u.prepare(ctx, merged); err != nil {
 		return nil, err
 	}
+	if err := u.admit(ctx, merged.GetAccount(), e.Committed); err != nil {
+		return nil, err
+	}
 	u.rec = newRecord(lease, e)
 	if !e.Expires.IsZero() && time.Now().After(e.Expires) {
 		return nil, u.rec.fail(ctx, notFoundf("X's upload session for media %s expired at %s; start again with a new idempotency key",
@@ -192,7 +221,9 @@ func (u *upload) runResume(ctx context.Context, lease Lease, e *LedgerEntry, sta
 	}
 	spec := u.spec
 	spec.SegmentDone = u.rec.segmentDone
-	sess, err := u.s.backend.Resume(ctx, u.caller.Auth, spec, ResumeAt{
+	sctx, scancel := u.sessionContext(ctx)
+	defer scancel()
+	sess, err := u.s.backend.Resume(sctx, u.caller.Auth, spec, ResumeAt{
 		MediaID: e.MediaID, MediaKey: e.MediaKey, Expires: e.Expires,
 		SegmentSize: e.SegmentSize, Segments: e.Segments, Acked: e.acked, Offset: e.Committed,
 	})
@@ -238,6 +269,9 @@ func (u *upload) settle(ctx context.Context, sess Session, media Media, err erro
 	}
 	sess.Interrupt(u.s.cfg.InterruptWait)
 	st := toStatus(err)
+	if status.Code(st) == codes.Canceled {
+		st = status.Errorf(codes.Canceled, "the caller's stream ended after %d of %d bytes (cancelled, or the connection was lost)", u.received, u.spec.TotalBytes)
+	}
 	werr := u.rec.update(ctx, func(e *LedgerEntry) {
 		e.Phase = PhaseInterrupted
 		e.Error = &LedgerError{Code: codeName(status.Convert(st)), Message: status.Convert(st).Message()}
@@ -270,6 +304,11 @@ func (u *upload) replay(ctx context.Context, e *LedgerEntry, start *mediagwv1.Up
 	if _, err := mergeStart(e, start); err != nil {
 		return nil, err
 	}
+	// No quota is used (X is not called), but the caller must still be
+	// allowed the account.
+	if _, err := u.s.policy.authorize(&u.caller, e.Start.Account, true); err != nil {
+		return nil, err
+	}
 	u.outcome = "replayed"
 	u.mediaID = e.MediaID
 	u.spec = Spec{MediaType: e.Start.MediaType, Category: e.Start.Category, TotalBytes: e.Start.TotalBytes}
@@ -281,6 +320,8 @@ func (u *upload) replay(ctx context.Context, e *LedgerEntry, start *mediagwv1.Up
 	if err := protojson.Unmarshal(e.Response, resp); err != nil {
 		return nil, fmt.Errorf("the ledger's response for %s is unreadable: %w", quote(e.Key), err)
 	}
+	// The media is the caller's again for its status, also after a restart.
+	u.s.status.own(u.caller, e.MediaID, e.Expires)
 	return resp, nil
 }
 
@@ -406,8 +447,11 @@ func resumeMismatch(e *LedgerEntry, off int64) error {
 
 // GetUpload implements mediagw.v1.MediaUploadService.
 func (s *Server) GetUpload(ctx context.Context, req *mediagwv1.GetUploadRequest) (*mediagwv1.UploadState, error) {
-	c, err := callerFromContext(ctx)
+	c, err := s.callerFromContext(ctx)
 	if err != nil {
+		return nil, toStatus(err)
+	}
+	if _, err := s.policy.authorize(&c, "", false); err != nil {
 		return nil, toStatus(err)
 	}
 	key := req.GetIdempotencyKey()

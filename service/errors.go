@@ -11,6 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -21,6 +22,11 @@ type inputError struct {
 	// reason, when set, travels as an ErrorInfo detail (domain mediagw)
 	// that names the situation more precisely than the code.
 	reason string
+	// retry, when set, travels as RetryInfo: waiting this long may help.
+	retry time.Duration
+	// quota, when set, names the caller's quota a QuotaFailure detail
+	// reports as violated.
+	quota string
 	// resumable marks refusals that interrupt an upload with an
 	// idempotency key instead of failing it (the stream ended short).
 	resumable bool
@@ -50,6 +56,16 @@ func notFoundf(format string, args ...any) error {
 	return &inputError{code: codes.NotFound, msg: fmt.Sprintf(format, args...)}
 }
 
+func deniedf(format string, args ...any) error {
+	return &inputError{code: codes.PermissionDenied, msg: fmt.Sprintf(format, args...)}
+}
+
+// overQuota is a caller's quota refusal: ResourceExhausted, with RetryInfo
+// when waiting retry may help (0: it will not).
+func overQuota(subject string, retry time.Duration, format string, args ...any) error {
+	return &inputError{code: codes.ResourceExhausted, retry: retry, quota: subject, msg: fmt.Sprintf(format, args...)}
+}
+
 // The small interfaces through which the service reads the backend's
 // errors without importing it.
 type (
@@ -70,8 +86,18 @@ func toStatus(err error) error {
 	var in *inputError
 	if errors.As(err, &in) {
 		st := status.New(in.code, in.msg)
+		var details []protoadapt.MessageV1
 		if in.reason != "" {
-			if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: in.reason, Domain: errorDomain}); err == nil {
+			details = append(details, &errdetails.ErrorInfo{Reason: in.reason, Domain: errorDomain})
+		}
+		if in.quota != "" {
+			details = append(details, &errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: in.quota, Description: in.msg}}})
+		}
+		if in.retry > 0 {
+			details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(in.retry)})
+		}
+		if len(details) > 0 {
+			if d, err := st.WithDetails(details...); err == nil {
 				st = d
 			}
 		}

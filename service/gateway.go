@@ -109,9 +109,6 @@ var routes = map[string]string{
 	"/v1/media/{media_id}/status:watch": http.MethodGet,
 	"/v1/uploads/{idempotency_key}":     http.MethodGet,
 	"/openapi.json":                     http.MethodGet,
-	"/metrics":                          http.MethodGet,
-	"/healthz":                          http.MethodGet,
-	"/readyz":                           http.MethodGet,
 }
 
 // Route returns the route template a REST path matches, for span names

@@ -36,7 +36,7 @@ func (s *Server) Upload(stream uploadStream) error {
 		}
 		return st, nil
 	}
-	c, err := callerFromContext(ctx)
+	c, err := s.callerFromContext(ctx)
 	if err != nil {
 		return toStatus(err)
 	}
@@ -227,7 +227,14 @@ func (b *grpcBody) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
+	r, _ := w.(interface{ ready() error })
 	for {
+		// A message is received only when there is a buffer for it.
+		if r != nil {
+			if err := r.ready(); err != nil {
+				return total, err
+			}
+		}
 		f, err := b.nextChunk()
 		if errors.Is(err, io.EOF) {
 			return total, nil

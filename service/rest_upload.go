@@ -30,7 +30,7 @@ const maxFieldBytes = 64 << 10
 // reader. Nothing is relayed and nothing is held whole.
 func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	ctx := r.Context()
-	auth, err := authFromHeader(r.Header)
+	c, err := g.s.callerFromRequest(r)
 	if err != nil {
 		g.fail(ctx, w, r, err)
 		return
@@ -61,7 +61,7 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 		return rawStart(r, q, mt)
 	}
 	o := uploadOptions{transport: transportREST, bodyLen: r.ContentLength}
-	resp, err := g.s.uploadFrom(ctx, Caller{Auth: auth}, o, start, lazyBody{&body, rb})
+	resp, err := g.s.uploadFrom(ctx, c, o, start, lazyBody{&body, rb})
 	rb.unread(w, r)
 	if err != nil {
 		g.fail(ctx, w, r, err)

@@ -23,7 +23,12 @@ func (g *Gateway) watch(w http.ResponseWriter, r *http.Request, params map[strin
 		g.fail(ctx, w, r, err)
 		return
 	}
-	auth, err := authFromHeader(r.Header)
+	c, err := g.s.callerFromRequest(r)
+	if err != nil {
+		g.fail(ctx, w, r, err)
+		return
+	}
+	auth, err := g.s.statusAccessFor(c, id)
 	if err != nil {
 		g.fail(ctx, w, r, err)
 		return

@@ -46,6 +46,11 @@ type Config struct {
 	// StatusTTL is how long a terminal state is remembered when X did not
 	// say how long the media id lives; default 24h.
 	StatusTTL time.Duration
+	// Authenticator, when set, is the one that guards the transports: every
+	// call must then carry the identity it established (a call without one
+	// is refused), and a callers policy may be set. Nil: no authentication,
+	// every caller is the same anonymous one.
+	Authenticator *Authenticator
 	// Ledger records uploads that carry an idempotency key; nil refuses
 	// such uploads (FailedPrecondition).
 	Ledger Ledger
@@ -65,6 +70,13 @@ type Config struct {
 	// MaxSpoolBytes bounds the spool, per upload and in total; default
 	// 1 GiB.
 	MaxSpoolBytes int64
+	// MaxUploads bounds the uploads running at once (default 256);
+	// MaxQueued bounds those waiting for a slot (default 64), for at most
+	// AdmissionWait (default 30s). Past either: ResourceExhausted with a
+	// retry delay, before anything of the upload is read.
+	MaxUploads    int
+	MaxQueued     int
+	AdmissionWait time.Duration
 	// InterruptWait is how long the APPENDs in flight of an interrupted
 	// upload may take to finish (their bytes are all there) before they
 	// are cancelled; default 10s.
@@ -85,8 +97,10 @@ type Server struct {
 	backend Backend
 	log     *slog.Logger
 	status  *statusHub
+	policy  *policies
 	tel     *telemetry
 	spool   *spool // nil: uploads of unknown size are refused
+	admit   *admission
 
 	// stopping ends when InterruptUploads is called: every upload still
 	// running stops (interrupted, when it has an idempotency key).
@@ -125,6 +139,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.InterruptWait <= 0 {
 		cfg.InterruptWait = 10 * time.Second
 	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = 256
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = 64
+	}
+	if cfg.AdmissionWait <= 0 {
+		cfg.AdmissionWait = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -135,8 +158,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service: telemetry: %w", err)
 	}
-	s := &Server{cfg: cfg, backend: cfg.Backend, log: cfg.Logger, tel: tel}
+	s := &Server{cfg: cfg, backend: cfg.Backend, log: cfg.Logger, tel: tel, policy: newPolicies(cfg.Authenticator == nil)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.admit = newAdmission(cfg.MaxUploads, cfg.MaxQueued, cfg.AdmissionWait)
 	if cfg.SpoolDir != "" {
 		if cfg.MaxSpoolBytes <= 0 {
 			cfg.MaxSpoolBytes = 1 << 30
@@ -173,15 +197,32 @@ func (s *Server) GetStatus(ctx context.Context, req *mediagwv1.GetStatusRequest)
 	if err := validMediaID(req.GetMediaId()); err != nil {
 		return nil, toStatus(err)
 	}
-	c, err := callerFromContext(ctx)
+	a, err := s.statusAccess(ctx, req.GetMediaId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := s.ready(); err != nil {
-		return nil, toStatus(err)
-	}
-	st, err := s.status.get(ctx, c.Auth, req.GetMediaId())
+	st, err := s.status.get(ctx, a, req.GetMediaId())
 	return st, toStatus(err)
+}
+
+// statusAccess returns the X credential a status call of the caller in
+// ctx for mediaID runs with, or why it may not see it.
+func (s *Server) statusAccess(ctx context.Context, mediaID string) (Auth, error) {
+	c, err := s.callerFromContext(ctx)
+	if err != nil {
+		return Auth{}, err
+	}
+	return s.statusAccessFor(c, mediaID)
+}
+
+func (s *Server) statusAccessFor(c Caller, mediaID string) (Auth, error) {
+	if err := s.ready(); err != nil {
+		return Auth{}, err
+	}
+	if _, err := s.policy.authorize(&c, "", false); err != nil {
+		return Auth{}, err
+	}
+	return s.status.access(c, mediaID)
 }
 
 // WatchStatus implements mediagw.v1.MediaUploadService.
@@ -190,16 +231,13 @@ func (s *Server) WatchStatus(req *mediagwv1.WatchStatusRequest, stream grpc.Serv
 		return toStatus(err)
 	}
 	ctx := stream.Context()
-	c, err := callerFromContext(ctx)
+	a, err := s.statusAccess(ctx, req.GetMediaId())
 	if err != nil {
-		return toStatus(err)
-	}
-	if err := s.ready(); err != nil {
 		return toStatus(err)
 	}
 	s.tel.watchers.Add(ctx, 1)
 	defer s.tel.watchers.Add(ctx, -1)
-	return toStatus(s.status.watch(ctx, c.Auth, req.GetMediaId(), stream.Send))
+	return toStatus(s.status.watch(ctx, a, req.GetMediaId(), stream.Send))
 }
 
 // ready refuses new work while the shared state is unreachable.

@@ -76,7 +76,7 @@ func (h *statusHub) close() {
 
 func keyFor(a Auth, mediaID string) statusKey {
 	if a.Token == "" {
-		return statusKey{mediaID: mediaID}
+		return statusKey{who: "account:" + a.Account, mediaID: mediaID}
 	}
 	sum := sha256.Sum256([]byte(a.Token))
 	return statusKey{who: hex.EncodeToString(sum[:12]), mediaID: mediaID}
@@ -87,16 +87,18 @@ func storeError(err error) error {
 	return status.Errorf(codes.Unavailable, "mediagw's status store is unavailable: %v", err)
 }
 
-// remember records the terminal state an upload ended in (media X does
-// not process is SUCCEEDED from its upload on), for the media's lifetime.
-// A state still to change is not kept: watchers start from X's.
-func (h *statusHub) remember(a Auth, m Media) {
+// remember records who uploaded m, and the terminal state the upload
+// ended in (media X does not process is SUCCEEDED from its upload on), for
+// the media's lifetime. A state still to change is not kept: watchers
+// start from X's.
+func (h *statusHub) remember(c Caller, m Media) {
 	ctx := context.Background()
+	h.own(c, m.ID, time.Now().Add(h.ttl(m)))
 	st := toProto(m)
 	if !terminal(st) {
 		return
 	}
-	if err := h.putKnown(ctx, keyFor(a, m.ID), st, h.ttl(m)); err != nil {
+	if err := h.putKnown(ctx, keyFor(c.Auth, m.ID), st, h.ttl(m)); err != nil {
 		h.s.log.WarnContext(ctx, "status store: remembering a finished upload failed", "media_id", m.ID, "error", err.Error())
 	}
 }

@@ -23,7 +23,13 @@ const (
 	attrParallelism = attribute.Key("upload.parallelism")
 	attrResult      = attribute.Key("result")
 	attrTransport   = attribute.Key("upload.transport")
-	attrSpooled     = attribute.Key("upload.spooled")
+	attrReason      = attribute.Key("reason")
+	// attrCallerID is the caller's identity on spans; attrCaller its
+	// bounded metric label (the name from the callers policy).
+	attrCallerID = attribute.Key("mediagw.caller")
+	attrCaller   = attribute.Key("caller")
+	attrAccount  = attribute.Key("mediagw.account")
+	attrSpooled  = attribute.Key("upload.spooled")
 )
 
 // telemetry holds the service's tracer and instruments.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,8 @@ const (
 	DefaultSegmentSize = 4 << 20
 	DefaultParallelism = 4
 	DefaultMaxInFlight = 64
+	DefaultBufferWait  = 30 * time.Second
+	DefaultSpillAfter  = 500 * time.Millisecond
 	DefaultMaxAttempts = 5
 	// DefaultRateLimitMaxWait bounds how long a request waits for a
 	// rate-limit window to reset before failing with a RateLimitError.
@@ -73,8 +76,16 @@ type Config struct {
 	// Client, being filled or in flight; default 64. It bounds the
 	// Client's buffer memory to MaxInFlight × segment size (256 MiB at the
 	// defaults). A writer that needs a buffer when all are out waits, first
-	// come, first served.
+	// come, first served, for at most BufferWait (default 30s), then fails
+	// with a *BusyError.
 	MaxInFlight int
+	BufferWait  time.Duration
+	// SpillAfter is how long a segment may fill in memory while another
+	// upload waits for a buffer; past it, the segment is spilled to a file
+	// in SpillDir (default os.TempDir()) and fills there, so a slow caller
+	// never pins a buffer another one needs. Default 500ms.
+	SpillAfter time.Duration
+	SpillDir   string
 	// MaxAttempts bounds attempts per call (INIT, each APPEND, FINALIZE,
 	// STATUS) on timeouts, connection errors, 408 and 5xx; default 5.
 	MaxAttempts int
@@ -136,6 +147,11 @@ type Client struct {
 	// held and peakHeld count segment buffers taken from the pools and not
 	// yet returned (for tests of the memory bound).
 	held, peakHeld atomic.Int64
+
+	// fillers are the uploads holding a buffer being filled: what a writer
+	// waiting for a buffer may spill (see fill.go).
+	fillingMu sync.Mutex
+	fillers   map[*Upload]struct{}
 }
 
 // New validates cfg, applies defaults and returns a Client.
@@ -160,12 +176,13 @@ func New(cfg Config) (*Client, error) {
 		return nil, invalidf("MaxSegmentSize %d is below SegmentSize %d", cfg.MaxSegmentSize, cfg.SegmentSize)
 	}
 	c := &Client{
-		cfg:    cfg,
-		base:   u,
-		d:      d,
-		rt:     cfg.Transport,
-		global: semaphore.NewWeighted(int64(cfg.MaxInFlight)),
-		log:    cfg.Logger,
+		cfg:     cfg,
+		base:    u,
+		d:       d,
+		rt:      cfg.Transport,
+		global:  semaphore.NewWeighted(int64(cfg.MaxInFlight)),
+		log:     cfg.Logger,
+		fillers: map[*Upload]struct{}{},
 	}
 	c.budgets.store = cfg.Budgets
 	if c.rt == nil {
@@ -200,6 +217,11 @@ func setDefaults(cfg *Config) {
 	def(&cfg.MaxSegmentSize, MaxSegmentBytes(cfg.Dialect))
 	defInt(&cfg.Parallelism, DefaultParallelism)
 	defInt(&cfg.MaxInFlight, DefaultMaxInFlight)
+	defDur(&cfg.BufferWait, DefaultBufferWait)
+	defDur(&cfg.SpillAfter, DefaultSpillAfter)
+	if cfg.SpillDir == "" {
+		cfg.SpillDir = os.TempDir()
+	}
 	defInt(&cfg.MaxAttempts, DefaultMaxAttempts)
 	defDur(&cfg.StallTimeout, DefaultStallTimeout)
 	defDur(&cfg.AttemptTimeout, DefaultAttemptTimeout)

@@ -46,6 +46,7 @@ type telemetry struct {
 	waitTime    metric.Float64Histogram
 	bytesSent   metric.Int64Counter
 	segInFlight metric.Int64UpDownCounter
+	spills      metric.Int64Counter
 }
 
 func newTelemetry(cfg *Config) (*telemetry, error) {
@@ -81,6 +82,9 @@ func newTelemetry(cfg *Config) (*telemetry, error) {
 	add(e)
 	t.segInFlight, e = m.Int64UpDownCounter("mediagw.upstream.segments.in_flight",
 		metric.WithDescription("Segments holding a buffer: being sent, retried or waiting for a slot."))
+	add(e)
+	t.spills, e = m.Int64Counter("mediagw.upstream.segments.spilled",
+		metric.WithDescription("Slow segments moved from memory to disk so that another upload could have their buffer."))
 	add(e)
 	return t, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,11 +52,19 @@ type Upload struct {
 
 	// writer state: owned by the goroutine calling Write/ReadFrom/Finish.
 	wmu      sync.Mutex
-	buf      *[]byte // segment being filled
-	fill     int64   // bytes in buf
-	received int64   // bytes accepted in total
-	next     int     // index of the segment being filled
+	received int64 // bytes accepted in total
+	next     int   // index of the segment being filled
 	finished bool
+
+	// The segment being filled: in buf (fill bytes), or spilled to disk
+	// (diskN bytes), never both. Guarded by fillMu (see fill.go).
+	fillMu    sync.Mutex
+	buf       *[]byte
+	fill      int64
+	disk      *os.File
+	diskN     int64
+	spillable bool         // buf is partly filled and may be spilled
+	fillStart atomic.Int64 // when buf was taken (Unix ns)
 
 	// acked marks the segments X acknowledged in an earlier life of the
 	// upload (see Client.Resume): their bytes are taken but not sent again.
@@ -150,25 +159,6 @@ func (u *Upload) segLen(i int) int64 {
 	return min(u.segSize, u.p.TotalBytes-int64(i)*u.segSize)
 }
 
-// current returns the buffer being filled. A new one first takes a global
-// slot (FIFO, blocking: this is where a writer waits when MaxInFlight
-// buffers are out across the Client), so every buffer an upload holds,
-// filling or in flight, counts against MaxInFlight. Called with wmu held.
-func (u *Upload) current() ([]byte, error) {
-	if u.buf == nil {
-		if err := u.c.global.Acquire(u.ctx, 1); err != nil {
-			return nil, u.stopped()
-		}
-		size := u.segSize
-		if u.segments == 1 {
-			size = u.p.TotalBytes // a small file needs no full-size buffer
-		}
-		u.buf = u.c.buffer(size)
-		u.fill = 0
-	}
-	return (*u.buf)[:u.segLen(u.next)], nil
-}
-
 // Write copies p into segment buffers; each full segment's APPEND starts at
 // once. It blocks while Parallelism APPENDs of this upload (or MaxInFlight
 // across the Client) are in flight. Bytes beyond TotalBytes are refused
@@ -181,31 +171,17 @@ func (u *Upload) Write(p []byte) (int, error) {
 	if err := u.usable(); err != nil {
 		return 0, err
 	}
-	n := 0
-	for len(p) > 0 {
-		if u.received == u.p.TotalBytes {
-			return n, u.tooMany()
-		}
-		seg, err := u.current()
-		if err != nil {
-			return n, err
-		}
-		k := copy(seg[u.fill:], p)
-		u.fill += int64(k)
-		u.received += int64(k)
-		n += k
-		p = p[k:]
-		if err := u.maybeDispatch(); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return u.put(p)
 }
 
-// ReadFrom reads r straight into segment buffers until EOF, dispatching full
+// ReadFrom reads r into segment buffers until EOF, dispatching full
 // segments as Write does. It implements io.ReaderFrom, so io.Copy(u, r)
-// needs no intermediate buffer. A reader that ends early is not an error
-// here: Finish reports the shortfall.
+// needs no intermediate buffer: while r delivers faster than it is read,
+// reads go straight into the segment buffer. A slow r (a read that
+// returns little) is read through a small staging buffer instead, so that
+// the segment buffer is not held by a read that blocks, and a slow
+// segment can be spilled (see fill.go). A reader that ends early is not an
+// error here: Finish reports the shortfall.
 func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
@@ -214,6 +190,13 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 		return 0, err
 	}
 	var n int64
+	var stage *[]byte
+	defer func() {
+		if stage != nil {
+			staging.Put(stage)
+		}
+	}()
+	direct := false
 	for {
 		if u.received == u.p.TotalBytes {
 			// io.ReaderFrom reads to EOF: anything more is too much.
@@ -227,21 +210,36 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 			}
 			return n, err
 		}
-		seg, err := u.current()
-		if err != nil {
-			return n, err
+		var k int
+		var err error
+		if direct {
+			k, err = u.readDirect(r)
+			direct = k >= directFloor
+			if k < 0 {
+				return n, u.failure()
+			}
+		} else {
+			if stage == nil {
+				stage = staging.Get().(*[]byte)
+			}
+			room := int(min(int64(stagingSize), u.p.TotalBytes-u.received))
+			k, err = r.Read((*stage)[:room])
+			if k < 0 || k > room {
+				u.fail(errors.New("the media reader returned an invalid count"))
+				return n, u.failure()
+			}
+			if k > 0 {
+				if _, perr := u.put((*stage)[:k]); perr != nil {
+					return n + int64(k), perr
+				}
+			}
+			if k == stagingSize {
+				direct = true
+				staging.Put(stage)
+				stage = nil
+			}
 		}
-		k, err := r.Read(seg[u.fill:])
-		if k < 0 || int64(k) > int64(len(seg))-u.fill {
-			u.fail(errors.New("the media reader returned an invalid count"))
-			return n, u.failure()
-		}
-		u.fill += int64(k)
-		u.received += int64(k)
 		n += int64(k)
-		if derr := u.maybeDispatch(); derr != nil {
-			return n, derr
-		}
 		switch {
 		case err == io.EOF:
 			return n, nil
@@ -249,6 +247,33 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 			return n, err
 		}
 	}
+}
+
+// readDirect reads r straight into the segment buffer and dispatches it
+// when full. It returns -1 when the upload failed.
+func (u *Upload) readDirect(r io.Reader) (int, error) {
+	if err := u.ready(); err != nil {
+		return 0, err
+	}
+	u.fillMu.Lock()
+	if u.buf == nil { // spilled meanwhile: read through staging
+		u.fillMu.Unlock()
+		return 0, nil
+	}
+	seg := (*u.buf)[:u.segLen(u.next)]
+	k, err := r.Read(seg[u.fill:])
+	if k < 0 || int64(k) > int64(len(seg))-u.fill {
+		u.fillMu.Unlock()
+		u.fail(errors.New("the media reader returned an invalid count"))
+		return -1, nil
+	}
+	u.fill += int64(k)
+	u.fillMu.Unlock()
+	u.received += int64(k)
+	if derr := u.maybeDispatch(); derr != nil {
+		return k, derr
+	}
+	return k, err
 }
 
 func (u *Upload) usable() error {
@@ -271,31 +296,57 @@ func (u *Upload) tooMany() error {
 }
 
 // maybeDispatch starts the APPEND of the current segment once it is full.
-// It blocks for a per-upload slot, which is what pauses the caller while
-// Parallelism APPENDs are in flight; the buffer already holds its global
-// slot (see current).
+// A segment that was spilled is brought back into a buffer first. It
+// blocks for a per-upload slot, which is what pauses the caller while
+// Parallelism APPENDs are in flight.
 func (u *Upload) maybeDispatch() error {
-	if u.buf == nil || u.fill < u.segLen(u.next) {
+	u.fillMu.Lock()
+	full := (u.buf != nil || u.disk != nil) && u.fillLocked() == u.segLen(u.next)
+	onDisk := u.disk != nil
+	if full {
+		u.spillable = false // complete: it waits to be sent, not for bytes
+	}
+	u.fillMu.Unlock()
+	if !full {
 		return nil
 	}
 	if err := u.failure(); err != nil {
 		return err // interrupted: a full segment is dropped like a partial one
+	}
+	idx := u.next
+	acked := idx < len(u.acked) && u.acked[idx]
+	if onDisk && !acked {
+		if err := u.acquire(); err != nil {
+			return err
+		}
+		u.fillMu.Lock()
+		err := u.loadLocked()
+		u.spillable = false
+		u.fillMu.Unlock()
+		if err != nil {
+			u.fail(err)
+			return u.failure()
+		}
+	}
+	if acked {
+		// X has this segment from an earlier life of the upload.
+		u.fillMu.Lock()
+		u.dropLocked()
+		u.fillMu.Unlock()
+		u.next++
+		return nil
 	}
 	select {
 	case u.slots <- struct{}{}:
 	case <-u.ctx.Done():
 		return u.stopped()
 	}
-	buf, idx, n := u.buf, u.next, u.fill
+	u.fillMu.Lock()
+	buf, n := u.buf, u.fill
 	u.buf, u.fill = nil, 0
+	u.c.filling(u, false)
+	u.fillMu.Unlock()
 	u.next++
-	if idx < len(u.acked) && u.acked[idx] {
-		// X has this segment from an earlier life of the upload.
-		u.c.release(buf)
-		u.c.global.Release(1)
-		<-u.slots
-		return nil
-	}
 	u.wg.Add(1)
 	u.c.tel.segInFlight.Add(u.ctx, 1)
 	go u.appendSegment(buf, idx, n)
@@ -332,13 +383,14 @@ func (u *Upload) appendSegment(buf *[]byte, idx int, n int64) {
 	}
 }
 
-// dropIfFailed returns the filling buffer to the pool once the upload has
-// failed. Called with wmu held, on the way out of Write/ReadFrom/Finish.
+// dropIfFailed lets go of the segment being filled (its buffer, or its
+// spill file) once the upload has failed. Called with wmu held, on the way
+// out of Write/ReadFrom/Finish.
 func (u *Upload) dropIfFailed() {
-	if u.buf != nil && (u.failure() != nil || u.ctx.Err() != nil) {
-		u.c.release(u.buf)
-		u.c.global.Release(1)
-		u.buf, u.fill = nil, 0
+	if u.failure() != nil || u.ctx.Err() != nil {
+		u.fillMu.Lock()
+		u.dropLocked()
+		u.fillMu.Unlock()
 	}
 }
 

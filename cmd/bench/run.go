@@ -165,6 +165,8 @@ func (b *bench) startMediagw(ctx context.Context, xurl string, size int64, v var
 		{"log-level", "info"},
 		{"parallelism", strconv.Itoa(b.cfg.parallelism)},
 		{"max-in-flight", strconv.Itoa(b.cfg.maxInFlight)},
+		// Off the default admin port, which a running mediagw may hold.
+		{"admin-addr", "127.0.0.1:0"},
 	}
 	if b.cfg.segmentSize != "" {
 		optional = append(optional, [2]string{"segment-size", b.cfg.segmentSize})

@@ -7,15 +7,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -75,18 +78,24 @@ type app struct {
 	cfg *config
 	log *slog.Logger
 
-	grpcLis, httpLis net.Listener
-	grpcSrv          *grpc.Server
-	httpSrv          *http.Server
-	pprofSrv         *http.Server
-	health           *health.Server
-	svc              *service.Server
-	emulator         *http.Server
-	xURL             string
-	ledger           service.Ledger
-	shared           *redisstore.Store // nil without a Redis ledger
-	spoolDir         string
-	sweepStop        chan struct{}
+	grpcLis, httpLis, adminLis net.Listener
+	grpcSrv                    *grpc.Server
+	httpSrv                    *http.Server
+	adminSrv                   *http.Server
+	health                     *health.Server
+	svc                        *service.Server
+	emulator                   *http.Server
+	xURL                       string
+	accounts                   map[string]upstream.Credentials
+	ledger                     service.Ledger
+	shared                     *redisstore.Store // nil without a Redis ledger
+	spoolDir                   string
+	sweepStop                  chan struct{}
+
+	tls      *tlsFiles    // nil without TLS
+	jwt      *jwtVerifier // nil without bearer tokens
+	stopJWKS context.CancelFunc
+	ready    atomic.Bool // serving, and not draining
 }
 
 // newApp builds every part and opens the listeners; serve runs them.
@@ -106,9 +115,31 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range cfg.secretFlags {
+		log.Warn("a secret is given on the command line, where any user of this machine can read it (ps); set it in the environment or an --accounts file instead",
+			"flag", "--"+f, "env", envName(f))
+	}
+	if cfg.AccountsFile != "" {
+		if a.accounts, err = loadAccounts(cfg.AccountsFile, a.xURL); err != nil {
+			return nil, err
+		}
+	}
+	if len(a.accounts) > 0 && cfg.CallersFile == "" {
+		log.Warn("named X accounts are configured but no --callers file grants them: only the default account is used")
+	}
 	a.health = health.NewServer()
 	if err := a.openLedger(ctx); err != nil {
 		return nil, err
+	}
+	segDir := filepath.Join(a.spoolDir, "segments")
+	if err := os.MkdirAll(segDir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool directory: %w", err)
+	}
+	// Segments a stopped mediagw spilled are of no use now.
+	if old, _ := filepath.Glob(filepath.Join(segDir, "mediagw-segment-*")); len(old) > 0 {
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
 	}
 	client, err := upstream.New(upstream.Config{
 		BaseURL:               a.xURL,
@@ -117,6 +148,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		SegmentSize:           int64(cfg.SegmentSize),
 		Parallelism:           cfg.Parallelism,
 		MaxInFlight:           cfg.MaxInFlight,
+		BufferWait:            cfg.BufferWait,
+		SpillAfter:            cfg.SpillAfter,
+		SpillDir:              segDir,
 		MaxAttempts:           cfg.MaxAttempts,
 		RateLimitMaxWait:      cfg.RateLimitWait,
 		PropagateTraceContext: cfg.XPropagateTraceparent,
@@ -132,11 +166,18 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		return nil, fmt.Errorf("--max-video-bytes %d is more than one upload to X can hold on %s: at most %d bytes (1000 segments of %d)",
 			int64(cfg.MaxVideoBytes), cfg.XDialect, most, most/1000)
 	}
+	authn, err := a.setupAuth(tel)
+	if err != nil {
+		return nil, err
+	}
 	if a.svc, err = service.New(service.Config{
-		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism},
+		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accounts},
+		Authenticator:  authn,
 		Ledger:         a.ledger,
 		StatusStore:    a.statusStore(),
 		Ready:          a.sharedReady,
+		MaxUploads:     cfg.MaxUploads,
+		AdmissionWait:  cfg.BufferWait,
 		SpoolDir:       a.spoolDir,
 		MaxSpoolBytes:  int64(cfg.MaxSpoolBytes),
 		InterruptWait:  interruptWait,
@@ -150,6 +191,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	}); err != nil {
 		return nil, err
 	}
+	if err := a.loadPolicy(); err != nil {
+		return nil, err
+	}
 
 	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("gRPC listener: %w", err)
@@ -157,10 +201,20 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("HTTP listener: %w", err)
 	}
+	if err := a.checkExposure(); err != nil {
+		return nil, err
+	}
 	otelOpts := []otelgrpc.Option{
 		otelgrpc.WithTracerProvider(tel.tp), otelgrpc.WithMeterProvider(tel.mp), otelgrpc.WithPropagators(tel.prop),
 	}
-	a.grpcSrv = grpc.NewServer(append(service.ServerOptions(), grpc.MaxRecvMsgSize(maxRecvMsg(int(cfg.MaxMessage))),
+	// The Authenticator's interceptors come first: nothing else runs for a
+	// caller it refuses.
+	grpcOpts := authn.ServerOptions()
+	if a.tls != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(a.tls.config("h2"))))
+	}
+	grpcOpts = append(grpcOpts, service.ServerOptions()...)
+	a.grpcSrv = grpc.NewServer(append(grpcOpts, grpc.MaxRecvMsgSize(maxRecvMsg(int(cfg.MaxMessage))),
 		// Connections idle this long are closed (keep-alive pings do not
 		// count as activity).
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleConnTimeout}),
@@ -181,46 +235,26 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", tel.metrics)
-	mux.Handle("/", gw)
-	handler := otelhttp.NewHandler(mux, "mediagw",
+	// The public port serves the API only, every request authenticated
+	// first; metrics, health and pprof are on the admin port.
+	handler := otelhttp.NewHandler(authn.Middleware(gw), "mediagw",
 		otelhttp.WithTracerProvider(tel.tp), otelhttp.WithMeterProvider(tel.mp), otelhttp.WithPropagators(tel.prop),
 		// server.address and server.port come from the listener, never
 		// from the request's Host header (unbounded, unauthenticated).
 		otelhttp.WithServerName(a.httpLis.Addr().String()),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }),
-		otelhttp.WithFilter(func(r *http.Request) bool {
-			return r.URL.Path != "/metrics" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz"
-		}))
-	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleConnTimeout}
-	if cfg.PprofAddr != "" {
-		if err := a.startPprof(cfg.PprofAddr); err != nil {
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }))
+	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleConnTimeout,
+		// Refused TLS handshakes are reported here, with their reason.
+		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelInfo)}
+	if a.tls != nil {
+		a.httpSrv.TLSConfig = a.tls.config("h2", "http/1.1")
+	}
+	if cfg.AdminAddr != "" {
+		if err := a.startAdmin(cfg.AdminAddr, tel.metrics); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
-}
-
-// startPprof serves the runtime profiles on their own listener, apart from
-// the API port.
-func (a *app) startPprof(addr string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("pprof listener: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	a.pprofSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = a.pprofSrv.Serve(l) }()
-	a.log.Info("pprof serving", "pprof_addr", l.Addr().String())
-	return nil
 }
 
 // embeddedOAuth1 are the OAuth 1.0a keys of the built-in emulator, for
@@ -285,11 +319,25 @@ func (a *app) credentials() (upstream.Credentials, bool, error) {
 // serve runs until ctx ends, then drains: it stops accepting, lets
 // in-flight calls finish within the drain timeout, and cancels the rest.
 func (a *app) serve(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- a.grpcSrv.Serve(a.grpcLis) }()
-	go func() { errc <- a.httpSrv.Serve(a.httpLis) }()
-	a.log.Info("mediagw serving", "grpc_addr", a.grpcLis.Addr().String(), "http_addr", a.httpLis.Addr().String(),
-		"x_api_url", a.xURL, "x_dialect", a.cfg.XDialect)
+	go func() {
+		if a.tls != nil {
+			errc <- a.httpSrv.ServeTLS(a.httpLis, "", "")
+			return
+		}
+		errc <- a.httpSrv.Serve(a.httpLis)
+	}()
+	attrs := []any{"grpc_addr", a.grpcLis.Addr().String(), "http_addr", a.httpLis.Addr().String(),
+		"x_api_url", a.xURL, "x_dialect", a.cfg.XDialect, "tls", a.tls != nil, "mtls", a.cfg.TLSClientCA != "",
+		"bearer_tokens", a.cfg.AuthJWKS != "", "accounts", accountNames(a.accounts)}
+	if a.adminSrv != nil {
+		go func() { errc <- a.adminSrv.Serve(a.adminLis) }()
+		attrs = append(attrs, "admin_addr", a.adminLis.Addr().String())
+	}
+	a.reloadOnHUP(ctx)
+	a.ready.Store(true)
+	a.log.Info("mediagw serving", attrs...)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -305,6 +353,7 @@ func (a *app) serve(ctx context.Context) error {
 }
 
 func (a *app) drain() {
+	a.ready.Store(false)
 	a.health.Shutdown()
 	// Status watches could stay open for --watch-timeout: end them now
 	// (Unavailable, "shutting down"), so the drain waits for uploads only.
@@ -358,13 +407,16 @@ func (a *app) closeAll() {
 	if a.svc != nil {
 		a.svc.Close()
 	}
-	for _, l := range []net.Listener{a.grpcLis, a.httpLis} {
+	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.adminLis} {
 		if l != nil {
 			_ = l.Close()
 		}
 	}
-	if a.pprofSrv != nil {
-		_ = a.pprofSrv.Close()
+	if a.adminSrv != nil {
+		_ = a.adminSrv.Close()
+	}
+	if a.stopJWKS != nil {
+		a.stopJWKS()
 	}
 	if a.sweepStop != nil {
 		close(a.sweepStop)

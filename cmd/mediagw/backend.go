@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -17,6 +18,8 @@ type backend struct {
 	// without their own token are refused before reaching X.
 	hasDefault  bool
 	parallelism int
+	// accounts are the named X accounts (--accounts), by name.
+	accounts map[string]upstream.Credentials
 }
 
 var _ service.Backend = backend{}
@@ -33,6 +36,13 @@ func (errNoCredentials) StatusCode() int { return 401 }
 func (b backend) creds(a service.Auth) (upstream.Credentials, error) {
 	if a.Token != "" {
 		return upstream.BearerToken(a.Token), nil
+	}
+	if a.Account != "" {
+		if c, ok := b.accounts[a.Account]; ok {
+			return c, nil
+		}
+		// The callers policy names only configured accounts.
+		return nil, fmt.Errorf("X account %q is not configured", a.Account)
 	}
 	if !b.hasDefault {
 		return nil, errNoCredentials{}
@@ -107,6 +117,7 @@ type session struct {
 
 func (s session) MediaID() string                     { return s.u.MediaID() }
 func (s session) MediaKey() string                    { return s.u.MediaKey() }
+func (s session) Ready() error                        { return s.u.Ready() }
 func (s session) Expires() time.Time                  { return s.u.Expires() }
 func (s session) Interrupt(wait time.Duration)        { s.u.Interrupt(wait) }
 func (s session) Write(p []byte) (int, error)         { return s.u.Write(p) }

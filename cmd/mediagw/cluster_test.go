@@ -38,13 +38,13 @@ type cluster struct {
 
 // replica is one mediagw process; it keeps its ports across restarts.
 type replica struct {
-	name       string
-	grpc, http string
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	logs       *syncBuffer
-	conn       *grpc.ClientConn
-	health     healthpb.HealthClient
+	name              string
+	grpc, http, admin string
+	cmd               *exec.Cmd
+	exited            chan struct{}
+	logs              *syncBuffer
+	conn              *grpc.ClientConn
+	health            healthpb.HealthClient
 }
 
 var (
@@ -118,7 +118,7 @@ func newCluster(t *testing.T, n int, leaseTTL time.Duration, xargs ...string) *c
 	c := &cluster{t: t, bin: bin, redis: redistest.Start(t, true), leaseTTL: leaseTTL}
 	c.xURL = startXfake(t, xbin, xargs...)
 	for i := range n {
-		r := &replica{name: fmt.Sprintf("replica-%c", 'a'+i), grpc: freeAddr(t), http: freeAddr(t)}
+		r := &replica{name: fmt.Sprintf("replica-%c", 'a'+i), grpc: freeAddr(t), http: freeAddr(t), admin: freeAddr(t)}
 		c.reps = append(c.reps, r)
 		c.start(r)
 		conn, err := grpc.NewClient(r.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -142,7 +142,7 @@ func newCluster(t *testing.T, n int, leaseTTL time.Duration, xargs ...string) *c
 // start runs replica r and waits until it is ready.
 func (c *cluster) start(r *replica) {
 	c.t.Helper()
-	r.cmd = exec.Command(c.bin, "--grpc-addr="+r.grpc, "--http-addr="+r.http,
+	r.cmd = exec.Command(c.bin, "--grpc-addr="+r.grpc, "--http-addr="+r.http, "--admin-addr="+r.admin,
 		"--x-api-url="+c.xURL, "--x-token="+testToken, "--segment-size=64KiB",
 		"--ledger=redis://"+c.redis.Addr+"/0", "--lease-ttl="+c.leaseTTL.String(),
 		"--rate-limit-wait=30s", "--log-level=debug", "--drain-timeout=2s")
@@ -179,9 +179,9 @@ func (c *cluster) kill(r *replica) {
 	<-r.exited
 }
 
-// ready reports whether r's GET /readyz answers 200.
+// ready reports whether r's GET /readyz (on its admin port) answers 200.
 func (c *cluster) ready(r *replica) bool {
-	res, err := http.Get("http://" + r.http + "/readyz")
+	res, err := http.Get("http://" + r.admin + "/readyz")
 	if err != nil {
 		return false
 	}

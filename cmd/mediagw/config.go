@@ -37,6 +37,9 @@ type config struct {
 	Parallelism   int
 	MaxInFlight   int
 	MaxAttempts   int
+	MaxUploads    int
+	BufferWait    time.Duration
+	SpillAfter    time.Duration
 	MaxVideoBytes sizeFlag
 	MaxMessage    sizeFlag
 	RateLimitWait time.Duration
@@ -57,7 +60,23 @@ type config struct {
 
 	LogFormat string
 	LogLevel  string
-	PprofAddr string
+	// AdminAddr serves /metrics, /healthz, /readyz and pprof; empty: off.
+	AdminAddr string
+
+	// TLS for both listeners; TLSClientCA turns on mTLS.
+	TLSCert, TLSKey, TLSClientCA string
+	// JWT bearer tokens: the JWKS (a file or an https URL), and the iss
+	// and aud every token must carry.
+	AuthJWKS, AuthIssuer, AuthAudience string
+	// InsecureNoAuth lets mediagw serve non-loopback addresses without
+	// authentication.
+	InsecureNoAuth bool
+	// CallersFile is the per-caller policy (YAML), AccountsFile the named
+	// X accounts (YAML).
+	CallersFile, AccountsFile string
+
+	// secretFlags are secrets given as command-line flags, which ps shows.
+	secretFlags []string
 
 	// Emulator settings, used only when XAPIURL is empty.
 	EmulatorLatency        time.Duration
@@ -79,7 +98,7 @@ func (s *sizeFlag) Set(v string) error {
 
 // parseConfig reads args and then, for flags not given, the environment.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
-	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 4 << 20, MaxSpoolBytes: 1 << 30}
+	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 1 << 20, MaxSpoolBytes: 1 << 30}
 	fs := flag.NewFlagSet("mediagw", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
@@ -99,6 +118,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Var(&c.SegmentSize, "segment-size", "preferred X APPEND segment size (e.g. 4MiB)")
 	fs.IntVar(&c.Parallelism, "parallelism", 4, "APPENDs in flight per upload")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 64, "segments in flight across all uploads")
+	fs.IntVar(&c.MaxUploads, "max-uploads", 256, "uploads running at once; more wait (up to 64, for --buffer-wait) or are refused with ResourceExhausted")
+	fs.DurationVar(&c.BufferWait, "buffer-wait", 30*time.Second, "longest wait for an upload slot or a segment buffer before ResourceExhausted (retry later)")
+	fs.DurationVar(&c.SpillAfter, "spill-after", 500*time.Millisecond, "a segment filling this long while another upload waits for a buffer is moved to disk")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "attempts per X call on timeouts, connection errors, 408 and 5xx")
 	fs.Var(&c.MaxVideoBytes, "max-video-bytes", "largest accepted video (e.g. 512MiB)")
 	fs.Var(&c.MaxMessage, "max-message", "largest gRPC message accepted (Upload chunk size limit)")
@@ -112,7 +134,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Var(&c.MaxSpoolBytes, "max-spool-bytes", "bound of the spool, per upload and in total (e.g. 1GiB)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9091", "serve /metrics, /healthz, /readyz and /debug/pprof/ on this address (no authentication); empty: off")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate (PEM) of both listeners; reloaded when it changes or on SIGHUP")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key (PEM) of --tls-cert")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "require client certificates chained to this CA (PEM): mTLS; the caller is the certificate's first URI SAN, else its CN")
+	fs.StringVar(&c.AuthJWKS, "auth-jwks", "", "require JWT bearer tokens verified with this JWKS: a file, or an https URL fetched and refreshed")
+	fs.StringVar(&c.AuthIssuer, "auth-issuer", "", "the iss every bearer token must carry")
+	fs.StringVar(&c.AuthAudience, "auth-audience", "", "the aud every bearer token must include")
+	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "serve non-loopback addresses without authentication (anyone who reaches the ports uploads with mediagw's X accounts)")
+	fs.StringVar(&c.CallersFile, "callers", "", "per-caller policy (YAML): accounts, own X tokens, quotas; reloaded on SIGHUP")
+	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=")
 	fs.DurationVar(&c.EmulatorLatency, "emulator-latency", 0, "built-in emulator: latency added per request")
 	fs.DurationVar(&c.EmulatorProcessingTime, "emulator-processing-time", 5*time.Second, "built-in emulator: how long video processing takes")
 	if err := fs.Parse(args); err != nil {
@@ -122,7 +153,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) {
+		given[f.Name] = true
+		if secretFlags[f.Name] && f.Value.String() != "" {
+			c.secretFlags = append(c.secretFlags, f.Name)
+		}
+	})
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := envName(f.Name)
@@ -136,6 +172,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, err
 	}
 	return c, c.validate()
+}
+
+// secretFlags are the flags whose values are secrets: given on the command
+// line, they are visible to anyone who can list processes.
+var secretFlags = map[string]bool{
+	"x-token": true, "x-client-secret": true, "x-refresh-token": true,
+	"x-consumer-secret": true, "x-oauth1-token": true, "x-oauth1-token-secret": true,
 }
 
 func envName(flagName string) string {
@@ -166,6 +209,27 @@ func (c *config) validate() error {
 	}
 	if oauth1 && (c.XToken != "" || c.XRefreshToken != "") {
 		return fmt.Errorf("choose OAuth 1.0a or OAuth 2.0 credentials, not both")
+	}
+	return c.validateAuth()
+}
+
+// authenticated reports whether callers must prove who they are.
+func (c *config) authenticated() bool { return c.TLSClientCA != "" || c.AuthJWKS != "" }
+
+func (c *config) validateAuth() error {
+	switch {
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	case c.TLSClientCA != "" && c.TLSCert == "":
+		return fmt.Errorf("--tls-client-ca needs --tls-cert and --tls-key: mTLS is TLS with client certificates")
+	case c.AuthJWKS != "" && (c.AuthIssuer == "" || c.AuthAudience == ""):
+		return fmt.Errorf("--auth-jwks needs --auth-issuer and --auth-audience: tokens are checked for both")
+	case c.AuthJWKS == "" && (c.AuthIssuer != "" || c.AuthAudience != ""):
+		return fmt.Errorf("--auth-issuer and --auth-audience need --auth-jwks, the keys tokens are verified with")
+	case c.InsecureNoAuth && c.authenticated():
+		return fmt.Errorf("--insecure-no-auth contradicts --tls-client-ca and --auth-jwks: choose authentication or none")
+	case c.CallersFile != "" && !c.authenticated():
+		return fmt.Errorf("--callers needs authentication (--tls-client-ca or --auth-jwks): without it every caller is the same")
 	}
 	return nil
 }

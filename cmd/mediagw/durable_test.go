@@ -357,3 +357,35 @@ func TestDrainPastTimeoutInterrupts(t *testing.T) {
 	}
 	e2.checkStored(resp.GetMediaId(), data)
 }
+
+// TestFullSegmentsFinishAfterTheCallerGoes: the APPENDs that hold all
+// their bytes when the caller's stream breaks still finish and count: the
+// resume starts after them, not before.
+func TestFullSegmentsFinishAfterTheCallerGoes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{Latency: 300 * time.Millisecond})
+	data := media("video/mp4", 1<<20, 57)
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := e.client.Upload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(startMsg(keyed("full-segments", data, false)))
+	// Four whole 64 KiB segments and a bit: their APPENDs are in flight
+	// (300 ms each at X) when the stream breaks.
+	for off := 0; off < 4*64<<10+1000; off += 1000 {
+		_ = stream.Send(chunkMsg(data[off : off+1000]))
+	}
+	waitFor(t, func() bool {
+		v, _ := metricValue(scrape(t, e), "mediagw_upstream_segments_in_flight")
+		return v >= 4
+	})
+	if n := e.x.X.Stats().Requests["append"]; n != 0 {
+		t.Fatalf("%d APPENDs already answered; the test needs them in flight", n)
+	}
+	cancel()
+	st := e.waitPhase("full-segments", mediagwv1.UploadPhase_UPLOAD_PHASE_INTERRUPTED)
+	if st.GetCommittedBytes() != 4*64<<10 {
+		t.Fatalf("committed %d after the break, want the 4 segments in flight (%d)", st.GetCommittedBytes(), 4*64<<10)
+	}
+}

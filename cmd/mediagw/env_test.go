@@ -32,10 +32,13 @@ type env struct {
 	x       *xfaketest.Server
 	app     *app
 	client  mediagwv1.MediaUploadServiceClient
+	cc      *grpc.ClientConn // client's connection
 	httpURL string
-	logs    *syncBuffer
-	cancel  context.CancelFunc
-	done    chan error
+	// adminURL serves /metrics, /healthz, /readyz and pprof.
+	adminURL string
+	logs     *syncBuffer
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 const testToken = "test-token"
@@ -72,7 +75,7 @@ func newEnvWith(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, flag
 func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...string) *env {
 	t.Helper()
 	args := []string{
-		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0",
+		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
 		"--segment-size=64KiB", "--log-level=debug",
 		"--ledger=" + filepath.Join(t.TempDir(), "ledger.db"),
 	}
@@ -100,12 +103,20 @@ func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...strin
 		cancel()
 		t.Fatalf("newApp: %v", err)
 	}
-	e := &env{t: t, app: a, httpURL: "http://" + a.httpLis.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	scheme := "http://"
+	if a.tls != nil {
+		scheme = "https://"
+	}
+	e := &env{t: t, app: a, httpURL: scheme + a.httpLis.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	if a.adminLis != nil {
+		e.adminURL = "http://" + a.adminLis.Addr().String()
+	}
 	go func() { e.done <- a.serve(ctx) }()
 	conn, err := grpc.NewClient(a.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.cc = conn
 	e.client = mediagwv1.NewMediaUploadServiceClient(conn)
 	t.Cleanup(func() {
 		_ = conn.Close()
@@ -159,7 +170,12 @@ func (e *env) waitServed(why string) {
 // upload sends start and data over gRPC in chunks whose sizes come from
 // chunk (called with the chunk number).
 func (e *env) upload(ctx context.Context, start *mediagwv1.UploadStart, data []byte, chunk func(int) int) (*mediagwv1.UploadResponse, error) {
-	stream, err := e.client.Upload(ctx)
+	return uploadVia(ctx, e.client, start, data, chunk)
+}
+
+// uploadVia is env.upload through the given client.
+func uploadVia(ctx context.Context, client mediagwv1.MediaUploadServiceClient, start *mediagwv1.UploadStart, data []byte, chunk func(int) int) (*mediagwv1.UploadResponse, error) {
+	stream, err := client.Upload(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,8 @@ func tuneGC(cfg *config, getenv func(string) string, log *slog.Logger) {
 		debug.SetGCPercent(50)
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		limit := int64(cfg.MaxInFlight)*int64(cfg.SegmentSize) + 192<<20
+		// Segment buffers, and the messages being copied into them.
+		limit := int64(cfg.MaxInFlight)*(int64(cfg.SegmentSize)+int64(cfg.MaxMessage)) + 192<<20
 		debug.SetMemoryLimit(limit)
 		log.Debug("soft memory limit", "bytes", limit)
 	}

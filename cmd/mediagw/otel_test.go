@@ -214,7 +214,7 @@ func TestOTLPExport(t *testing.T) {
 // scrape fetches /metrics.
 func scrape(t *testing.T, e *env) string {
 	t.Helper()
-	res, err := http.Get(e.httpURL + "/metrics")
+	res, err := http.Get(e.adminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 // The shared state (a Redis ledger) decides readiness: while Redis does
 // not answer, mediagw is NOT_SERVING (gRPC health, for the service and
-// overall) and GET /readyz answers 503, and the service refuses new
+// overall) and the admin port's GET /readyz answers 503, and the service refuses new
 // uploads and status calls with Unavailable before anything reaches X.
 // Uploads in flight go on as far as they can; what they reported
 // committed is in Redis. When Redis answers again, mediagw is ready again
@@ -39,8 +39,12 @@ func (a *app) sharedHealth(err error) {
 }
 
 // readyz answers 200 while mediagw takes calls, 503 with the reason
-// otherwise.
+// otherwise: starting, draining, or the shared state unreachable.
 func (a *app) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !a.ready.Load() {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
 	if err := a.sharedReady(); err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return

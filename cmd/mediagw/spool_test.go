@@ -51,7 +51,7 @@ func TestUnknownSize(t *testing.T) {
 	}
 	e.checkStored(out["media_id"].(string), data)
 	waitFor(t, func() bool {
-		left, _ := filepath.Glob(filepath.Join(spool, "*"))
+		left, _ := filepath.Glob(filepath.Join(spool, "mediagw-spool-*"))
 		return len(left) == 0
 	})
 }

@@ -18,7 +18,7 @@ import (
 
 func TestGRPCUploadByteExact(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, xfake.Options{})
+	e := newEnv(t, xfake.Options{}, "--max-message=4MiB")
 	const seg = 64 << 10
 	cases := []struct {
 		name      string

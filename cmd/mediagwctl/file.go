@@ -1,0 +1,108 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	mediagwv1 "mediagw/gen/mediagw/v1"
+	"mediagw/service"
+)
+
+// sniffBytes is how much of a file's start type detection reads (the
+// detection needs 16 bytes).
+const sniffBytes = 64
+
+// byExtension names the media types that have no magic number mediagw
+// checks, by file extension; every other type is told from the bytes.
+var byExtension = map[string]string{
+	".srt": "text/srt", ".vtt": "text/vtt", ".ts": "video/mp2t", ".m2ts": "video/mp2t",
+	".glb": "model/gltf-binary", ".usdz": "model/vnd.usdz+zip",
+}
+
+// keyPattern is the idempotency key syntax mediagw accepts.
+var keyPattern = regexp.MustCompile(`^[A-Za-z0-9._~:-]{1,128}$`)
+
+// mediaFile is one file to upload, with what it declares.
+type mediaFile struct {
+	path      string
+	size      int64
+	mediaType string
+	category  mediagwv1.MediaCategory
+	sha256    string
+	key       string
+}
+
+// inspect opens path, detects its media type (unless mediaType is
+// given), hashes it and derives its idempotency key (unless key is
+// given). It reads the file once, in bounded blocks.
+func inspect(path, mediaType string, category mediagwv1.MediaCategory, account, key string) (*mediaFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() == 0 {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	head := make([]byte, sniffBytes)
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return nil, err
+	}
+	if mediaType == "" {
+		mediaType = detectType(path, head[:n])
+		if mediaType == "" {
+			return nil, fmt.Errorf("cannot tell the media type of %s from its bytes; pass --media-type", path)
+		}
+	}
+	h := sha256.New()
+	h.Write(head[:n])
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	m := &mediaFile{path: path, size: fi.Size(), mediaType: mediaType, category: category,
+		sha256: hex.EncodeToString(h.Sum(nil))}
+	m.key = key
+	if m.key == "" {
+		m.key = deriveKey(m.sha256, m.size, account, m.mediaType, m.category)
+	}
+	return m, nil
+}
+
+// detectType names the media type of a file from its first bytes, the
+// sniffing mediagw holds uploads to, and for the formats it does not
+// sniff from the file name's extension.
+func detectType(path string, head []byte) string {
+	if t := service.DetectMediaType(head); t != "" {
+		return t
+	}
+	return byExtension[strings.ToLower(filepath.Ext(path))]
+}
+
+// deriveKey is the idempotency key of an upload when none is given: the
+// same bytes uploaded to the same account as the same type and category
+// get the same key, so running a command again resumes or replays the
+// upload instead of repeating it; any other upload gets another.
+func deriveKey(sha256hex string, size int64, account, mediaType string, category mediagwv1.MediaCategory) string {
+	cat := ""
+	if category != mediagwv1.MediaCategory_MEDIA_CATEGORY_UNSPECIFIED {
+		cat = category.String()
+	}
+	in := strings.Join([]string{sha256hex, strconv.FormatInt(size, 10), account, mediaType, cat}, ":")
+	sum := sha256.Sum256([]byte(in))
+	return "ctl-" + hex.EncodeToString(sum[:16])
+}
