@@ -68,3 +68,38 @@ func TestRedisGoneLongerThanTheLease(t *testing.T) {
 		t.Fatalf("X saw %d INITs, want 1", n)
 	}
 }
+
+// TestCallerIsolationAcrossReplicas: who uploaded a media id is shared
+// state too. Through another replica the uploader sees its media (with
+// the account it was uploaded with), and another caller still does not.
+func TestCallerIsolationAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	p := newPolicyEnv(t, testCallers)
+	shared := "--ledger=" + redistest.URL(t) + "?prefix=" + redistest.Prefix(t)
+	a := startApp(t, p.x.URL, nil, append(p.flags, shared)...)
+	b := startApp(t, p.x.URL, nil, append(p.flags, shared)...)
+	png := media("image/png", 2000, 71)
+	img, err := a.upload(p.as("alice"), pngStart(png, ""), png, fixed(2000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.client.GetStatus(p.as("alice"), &mediagwv1.GetStatusRequest{MediaId: img.GetMediaId()})
+	if err != nil || st.GetState() != mediagwv1.ProcessingState_PROCESSING_STATE_SUCCEEDED {
+		t.Fatalf("alice's image through the other replica: %v %v", st, err)
+	}
+	if _, err := b.client.GetStatus(p.as("bob"), &mediagwv1.GetStatusRequest{MediaId: img.GetMediaId()}); codeOf(err) != "NotFound" {
+		t.Fatalf("bob asking for alice's image through the other replica: %v, want NotFound", err)
+	}
+	video := media("video/mp4", 100<<10, 72)
+	v, err := a.upload(p.as("alice"), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(video))}, video, fixed(32<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := p.rec.count("Bearer brand-token")
+	if _, err := b.client.GetStatus(p.as("alice"), &mediagwv1.GetStatusRequest{MediaId: v.GetMediaId()}); err != nil {
+		t.Fatalf("alice's video through the other replica: %v", err)
+	}
+	if p.rec.count("Bearer brand-token") != before+1 {
+		t.Fatal("the other replica did not ask X with the account alice's video was uploaded with")
+	}
+}
