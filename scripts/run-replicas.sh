@@ -8,7 +8,8 @@
 #                 all with --ledger redis://127.0.0.1:6380/0
 # A replica that exits (try kill -9 on it) is started again 2 s later, as
 # an orchestrator would. Ctrl-C stops everything. Files and logs go to
-# $MEDIAGW_REPLICAS_DIR (default /tmp/mediagw-replicas); the README's
+# $MEDIAGW_REPLICAS_DIR (default /tmp/mediagw-replicas); each run starts
+# with an empty Redis (the emulator forgets its media too). The README's
 # "Running several replicas" has commands to try.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,6 +20,7 @@ if ! command -v redis-server >/dev/null; then
 	echo "run-replicas needs redis-server: apt-get install redis-server (Debian, Ubuntu) or brew install redis (macOS)" >&2
 	exit 1
 fi
+rm -rf "$state/redis" "$state"/replica-*.log
 mkdir -p "$state/redis" bin
 echo "building mediagw and xfake into ./bin"
 go build -o bin/mediagw ./cmd/mediagw
