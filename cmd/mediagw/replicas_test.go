@@ -68,6 +68,10 @@ func TestReplicas(t *testing.T) {
 		c.t = t
 		c.watchers(30)
 	})
+	t.Run("the polling replica dies: a replica with watchers takes the poll over", func(t *testing.T) {
+		c.t = t
+		c.pollerDies()
+	})
 	t.Run("a 429 seen by one replica makes the others wait for the reset", func(t *testing.T) {
 		c.t = t
 		c.rateLimit(20)
@@ -187,6 +191,60 @@ func (c *cluster) watchers(n int) {
 	if many > single+1 || many < 1 {
 		t.Fatalf("%d watchers cost %d STATUS calls, one watcher %d", n, many, single)
 	}
+}
+
+func (c *cluster) pollerDies() {
+	t := c.t
+	id := c.uploadVideo(c.reps[1], 88)
+	// The first watcher makes replica a the poller; once it has X's first
+	// answer, watchers on b and c follow a's changes.
+	first := make(chan struct{})
+	go func() {
+		res, err := http.Get("http://" + c.reps[0].http + "/v1/media/" + id + "/status:watch")
+		if err == nil {
+			_, _ = res.Body.Read(make([]byte, 1))
+			close(first)
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}()
+	select {
+	case <-first:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the first watcher got nothing within 15s")
+	}
+	seqs := make([][]string, 4)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range seqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seqs[i], errs[i] = watchREST(c.reps[1+i%2], id)
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the followers are subscribed
+	c.kill(c.reps[0])
+	wg.Wait()
+	for i, s := range seqs {
+		if errs[i] != nil || len(s) == 0 || !strings.HasPrefix(s[len(s)-1], "PROCESSING_STATE_SUCCEEDED") {
+			t.Fatalf("watcher %d on %s after the poller died: %v %v", i, c.reps[1+i%2].name, s, errs[i])
+		}
+		if !consistent(s, seqs[0]) {
+			t.Fatalf("watchers saw different sequences: %v and %v", s, seqs[0])
+		}
+	}
+	t.Logf("after the poller's SIGKILL the watchers on the other replicas saw %v", seqs[0])
+	c.start(c.reps[0])
+}
+
+// consistent reports whether the shorter of two watch sequences ends the
+// longer: a watcher that joined later starts further on.
+func consistent(a, b []string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return slices.Equal(a, b[len(b)-len(a):])
 }
 
 func (c *cluster) rateLimit(limit int) {
