@@ -106,6 +106,12 @@ func (s *Server) uploadFrom(ctx context.Context, c Caller, o uploadOptions, star
 		resp, raw = u.run(ctx, start, body)
 		release()
 	}
+	if raw != nil && (errors.Is(raw, errStopped) || ctx.Err() != nil && errors.Is(raw, context.Canceled)) {
+		// The body was stopped, or the session cancelled, because the
+		// upload was: say why (mediagw shutting down, a resume taking
+		// over, the caller gone).
+		raw = context.Cause(ctx)
+	}
 	err := toStatus(raw)
 	u.ticket.done(u.sent())
 	u.finish(ctx, span, err, raw)
@@ -155,19 +161,11 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 	if start.GetIdempotencyKey() != "" || start.ResumeOffset != nil {
 		return u.runKeyed(ctx, start, body)
 	}
-	if err := u.prepare(ctx, start); err != nil {
-		return nil, err
-	}
-	if err := u.admit(ctx, start.GetAccount(), 0); err != nil {
-		return nil, err
-	}
-	head, body, err := u.head(ctx, body)
+	head, body, done, err := u.accept(ctx, start, body)
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := body.(io.Closer); ok {
-		defer c.Close()
-	}
+	defer done()
 	sess, err := u.s.backend.Begin(ctx, u.caller.Auth, u.spec)
 	if err != nil {
 		return nil, err
@@ -180,6 +178,26 @@ func (u *upload) run(ctx context.Context, readStart func() (*mediagwv1.UploadSta
 		return nil, err
 	}
 	return u.respond(media), nil
+}
+
+// accept does what comes before INIT: it validates start, admits the
+// upload under the caller's policy and reads the first bytes (spooling a
+// body of unknown size). done releases what the body holds (a spool file).
+func (u *upload) accept(ctx context.Context, start *mediagwv1.UploadStart, body io.Reader) (head []byte, rest io.Reader, done func(), err error) {
+	if err := u.prepare(ctx, start); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := u.admit(ctx, start.GetAccount(), 0); err != nil {
+		return nil, nil, nil, err
+	}
+	if head, rest, err = u.head(ctx, body); err != nil {
+		return nil, nil, nil, err
+	}
+	done = func() {}
+	if c, ok := rest.(io.Closer); ok {
+		done = func() { _ = c.Close() }
+	}
+	return head, rest, done, nil
 }
 
 // prepare validates the start message and sets up the upload's spec and

@@ -140,19 +140,11 @@ func withDone(done <-chan struct{}) context.Context {
 // runNew runs the first life of a keyed upload: it is recorded once X's
 // INIT answered, and every acknowledged segment is recorded as it comes.
 func (u *upload) runNew(ctx context.Context, lease Lease, key string, start *mediagwv1.UploadStart, body io.Reader) (*mediagwv1.UploadResponse, error) {
-	if err := u.prepare(ctx, start); err != nil {
-		return nil, err
-	}
-	if err := u.admit(ctx, start.GetAccount(), 0); err != nil {
-		return nil, err
-	}
-	head, body, err := u.head(ctx, body)
+	head, body, done, err := u.accept(ctx, start, body)
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := body.(io.Closer); ok {
-		defer c.Close()
-	}
+	defer done()
 	now := time.Now()
 	// The entry holds the real size, also of a spooled upload.
 	e := &LedgerEntry{Key: key, Phase: PhaseReceiving, Start: ledgerStart(u.spec, start), Created: now, Updated: now, Trace: traceparent(ctx)}

@@ -324,7 +324,7 @@ func TestVariantsAndPaths(t *testing.T) {
 		}
 		return strings.Join(out, " ")
 	}
-	if got, want := pathNames(scenario{Concurrency: 1}), "baseline grpc grpc+ledger grpc+seg8 rest rest+ledger rest+seg8 relay hop"; got != want {
+	if got, want := pathNames(scenario{Concurrency: 1}), "baseline grpc grpc+ledger grpc+seg8 rest rest+ledger rest+seg8 relay hop grpc-hop"; got != want {
 		t.Errorf("single upload at lat0: paths %s, want %s", got, want)
 	}
 	if got, want := pathNames(scenario{Concurrency: 1, Latency: time.Millisecond}), "baseline grpc grpc+ledger grpc+seg8 rest rest+ledger rest+seg8 relay"; got != want {

@@ -29,6 +29,7 @@ const (
 	modeREST     = "rest"
 	modeRelay    = "relay"
 	modeHop      = "hop"
+	modeGRPCHop  = "grpc-hop"
 )
 
 // baselineSegment is the APPEND size of xurl and X's sample code.
@@ -46,6 +47,8 @@ type upload struct {
 	// selfChecked marks an upload the client verified itself (the hop,
 	// whose far end keeps nothing to inspect).
 	selfChecked bool
+	// answered is the size the far end answered (gRPC paths).
+	answered int64
 }
 
 // keyed makes every gRPC and REST upload through mediagw carry a fresh
@@ -293,7 +296,7 @@ func (c *grpcClient) upload(ctx context.Context, g *gen) (u upload) {
 		u.err = err
 		return u
 	}
-	u.mediaID = resp.GetMediaId()
+	u.mediaID, u.answered = resp.GetMediaId(), resp.GetSize()
 	return u
 }
 

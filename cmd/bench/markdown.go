@@ -67,7 +67,7 @@ func markdown(rep Report) string {
 
 // firstBefore is "n/uploads" for paths where X sees APPENDs, else "–".
 func firstBefore(r Row) string {
-	if r.Mode == modeHop {
+	if r.Mode == modeHop || r.Mode == modeGRPCHop {
 		return "–"
 	}
 	return fmt.Sprintf("%d/%d", r.FirstBeforeEnd, r.Uploads)

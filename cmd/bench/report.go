@@ -147,7 +147,7 @@ func fillRatios(rows []Row, latency time.Duration) {
 		if base > 0 && r.MBps.Median > 0 {
 			r.Ratio = r.MBps.Median / base
 		}
-		if relayCPU > 0 && r.CPUSecPerGiB.Median > 0 && r.Mode != modeHop {
+		if relayCPU > 0 && r.CPUSecPerGiB.Median > 0 && r.Mode != modeHop && r.Mode != modeGRPCHop {
 			r.RelayCPURatio = r.CPUSecPerGiB.Median / relayCPU
 		}
 		if latency > 0 && r.Parallelism > 0 {

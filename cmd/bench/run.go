@@ -125,6 +125,17 @@ func (b *bench) startPath(ctx context.Context, spec pathSpec, x *xServer, size i
 			return nil, err
 		}
 		p.client = &hopClient{url: url, hc: newHTTPClient()}
+	case modeGRPCHop:
+		var addr string
+		if p.proc, addr, err = startProc(ctx, "grpcdiscard", b.selfBin, []string{"-serve", roleGRPCDiscard, "-addr", "127.0.0.1:0"}, nil, serveReady(roleGRPCDiscard)); err != nil {
+			return nil, err
+		}
+		c, err := newGRPCClient(addr, b.cfg.grpcChunk)
+		if err != nil {
+			p.proc.stop()
+			return nil, err
+		}
+		p.client = &grpcHopClient{c: c}
 	default:
 		var grpcAddr, httpAddr string
 		if p.proc, grpcAddr, httpAddr, err = b.startMediagw(ctx, x.url, size, spec.variant); err != nil {
@@ -297,7 +308,7 @@ func (p *pathRun) row(sc scenario, x string) Row {
 		if p.proc != nil {
 			cpu = append(cpu, float64(bt.ticks)/clockTicks/gib)
 		}
-		if p.spec.mode != modeHop { // the hop does not reach X
+		if p.spec.mode != modeHop && p.spec.mode != modeGRPCHop { // the hops do not reach X
 			xcpu = append(xcpu, float64(bt.xTicks)/clockTicks/gib)
 		}
 		ccpu = append(ccpu, float64(bt.selfTicks)/clockTicks/gib)

@@ -33,7 +33,7 @@ func isServe(args []string) bool {
 // "bench-ROLE listening on http://ADDR" once it accepts connections.
 func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench -serve", flag.ContinueOnError)
-	role := fs.String("serve", "", "sink, relay or discard")
+	role := fs.String("serve", "", "sink, relay, discard or grpcdiscard")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	dig := fs.String("digest", digestXXH64, "sink: digest of each media's bytes, xxh64 or sha256")
 	tok := fs.String("token", token, "bearer token the sink accepts, and the relay sends")
@@ -51,6 +51,8 @@ func serve(ctx context.Context, args []string) error {
 	}
 	var h http.Handler
 	switch *role {
+	case roleGRPCDiscard:
+		return serveGRPCDiscard(ctx, *addr)
 	case roleSink:
 		if *dig != digestXXH64 && *dig != digestSHA256 {
 			return fmt.Errorf("-digest: want xxh64 or sha256, got %q", *dig)
@@ -77,7 +79,7 @@ func serve(ctx context.Context, args []string) error {
 	case roleDiscard:
 		h = http.HandlerFunc(discard)
 	default:
-		return fmt.Errorf("-serve: unknown role %q (want sink, relay or discard)", *role)
+		return fmt.Errorf("-serve: unknown role %q (want sink, relay, discard or grpcdiscard)", *role)
 	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {

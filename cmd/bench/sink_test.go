@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -388,4 +389,42 @@ func uploadThrough(c *upstream.Client, p upstream.InitParams, r io.Reader) (*ups
 		u.Abort(err)
 	}
 	return m, err
+}
+
+// TestGRPCHop sends an upload through the gRPC hop's server, which counts
+// what it received.
+func TestGRPCHop(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	done := make(chan error, 1)
+	go func() { done <- serveGRPCDiscard(ctx, addr) }()
+	var c *grpcClient
+	for i := 0; ; i++ {
+		if c, err = newGRPCClient(addr, 32752); err == nil {
+			break
+		}
+		if i > 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	const size = 3<<20 + 7
+	var u upload
+	for i := 0; i < 100; i++ {
+		if u = (&grpcHopClient{c: c}).upload(ctx, newGen(size)); u.err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if u.err != nil || u.answered != size || !u.selfChecked {
+		t.Fatalf("upload through the gRPC hop: %+v", u)
+	}
+	cancel()
+	<-done
 }

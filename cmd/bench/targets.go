@@ -145,6 +145,10 @@ func cpuLine(rows []Row, scenario string) string {
 			if r.CPUSecPerGiB.N > 0 {
 				parts = append(parts, fmt.Sprintf("hop %.2f server + %.2f client", r.CPUSecPerGiB.Median, r.ClientCPUSecPerGiB.Median))
 			}
+		case modeGRPCHop:
+			if r.CPUSecPerGiB.N > 0 {
+				parts = append(parts, fmt.Sprintf("gRPC hop (grpc-go receiving) %.2f server + %.2f client", r.CPUSecPerGiB.Median, r.ClientCPUSecPerGiB.Median))
+			}
 		default:
 			if r.CPUSecPerGiB.N > 0 {
 				parts = append(parts, fmt.Sprintf("%s %.2f", r.Path, r.CPUSecPerGiB.Median))

@@ -212,7 +212,10 @@ func TestXErrorsAreOneSentence(t *testing.T) {
 	png := media("image/png", 1000, 2)
 	_, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "image/png", TotalBytes: int64(len(png))}, png, fixed(1000))
 	msg := status.Convert(err).Message()
-	if codeOf(err) != "Unavailable" || msg != "X did not answer INIT after 2 attempts (connection reset)" {
+	// The reset shows as "connection reset" or "connection failed",
+	// depending on when it hits the request.
+	if codeOf(err) != "Unavailable" || !strings.HasPrefix(msg, "X did not answer INIT after 2 attempts (connection ") ||
+		strings.Contains(msg, "127.0.0.1") || strings.Contains(msg, "upstream") {
 		t.Fatalf("upload while X resets every connection: %v", err)
 	}
 	logs := e.uploadLogs()

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -34,24 +39,47 @@ func TestDrainLetsUploadsFinish(t *testing.T) {
 
 // TestDrainTimeoutCancels holds an upload open past the drain timeout: it
 // is cancelled and mediagw stops.
+// TestDrainTimeoutCancels holds uploads open past the drain timeout, over
+// gRPC and over REST: each caller gets Unavailable (REST: a 503 problem,
+// not a reset connection) saying mediagw is shutting down, and mediagw
+// stops.
 func TestDrainTimeoutCancels(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, xfake.Options{}, "--drain-timeout=300ms")
 	data := media("video/mp4", 300<<10, 32)
 	stream := e.openUpload(context.Background(), data, 100<<10)
-	waitFor(t, func() bool { return e.x.X.Stats().Requests["init"] > 0 })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.httpURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/media:upload?media_type=video/mp4 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(data))
+	_, _ = conn.Write(data[:100<<10])
+	waitFor(t, func() bool { return e.x.X.Stats().Requests["init"] == 2 })
 	start := time.Now()
 	e.cancel()
 	e.waitServed("serve did not return after the drain timeout")
 	if d := time.Since(start); d < 250*time.Millisecond {
 		t.Fatalf("stopped after %v, before the drain timeout", d)
 	}
-	if _, err := stream.CloseAndRecv(); err == nil {
-		t.Fatal("an upload cut off by the drain timeout succeeded")
+	err = stream.RecvMsg(&mediagwv1.UploadResponse{})
+	if codeOf(err) != "Unavailable" || !strings.Contains(err.Error(), "shutting down") {
+		t.Fatalf("gRPC upload cut off by the drain timeout: %v, want Unavailable (shutting down)", err)
 	}
-	waitFor(t, func() bool { return len(e.uploadLogs()) == 1 })
-	if l := e.uploadLogs()[0]; l["outcome"] == "OK" {
-		t.Fatalf("upload log %v", l)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("REST upload cut off by the drain timeout got no answer: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "shutting down") {
+		t.Fatalf("REST upload cut off by the drain timeout: HTTP %d %s, want a 503 problem", res.StatusCode, b)
+	}
+	waitFor(t, func() bool { return len(e.uploadLogs()) == 2 })
+	for _, l := range e.uploadLogs() {
+		if l["outcome"] != "Unavailable" {
+			t.Fatalf("upload log %v", l)
+		}
 	}
 }
 

@@ -337,3 +337,38 @@ func TestWatchStartsFromXNotTheUpload(t *testing.T) {
 		t.Fatalf("watch sent %v; X already says SUCCEEDED", seq)
 	}
 }
+
+// TestRESTWatchErrorIsAProblemLine: a watch that fails after its first
+// state ends with the error in-band, as an {"error": problem} line of the
+// NDJSON stream (an "error" event with SSE), never an rpc Status.
+func TestRESTWatchErrorIsAProblemLine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{ProcessingTime: time.Minute}, "--watch-timeout=1500ms")
+	data := media("video/mp4", 100<<10, 111)
+	resp, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data))}, data, fixed(32<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(e.httpURL + "/v1/media/" + resp.GetMediaId() + "/status:watch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); ct != "application/x-ndjson" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	var lines []map[string]map[string]any
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		var l map[string]map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, l)
+	}
+	last := lines[len(lines)-1]["error"]
+	if len(lines) < 2 || lines[0]["result"] == nil || last == nil || last["code"] != "DEADLINE_EXCEEDED" ||
+		last["status"] != float64(504) || last["type"] != "about:blank" || last["detail"] == "" {
+		t.Fatalf("watch lines %v, want results then one problem line", lines)
+	}
+}

@@ -205,22 +205,7 @@ func oneShotJSONFields(members map[string]json.RawMessage, mediaIsString bool) (
 			errs = append(errs, msgUnknownField(k))
 		}
 	}
-	str := func(field string, list []string) string {
-		raw, ok := members[field]
-		if !ok {
-			return ""
-		}
-		var s string
-		if kind := jsonKind(raw); kind != "string" {
-			errs = append(errs, msgType(field, kind, "string"))
-			return ""
-		}
-		_ = json.Unmarshal(raw, &s)
-		if !slices.Contains(list, s) {
-			errs = append(errs, msgEnum(field, list))
-		}
-		return s
-	}
+	str := func(field string, list []string) string { return enumField(members, field, list, &errs) }
 	if _, ok := members["media_category"]; !ok {
 		errs = append(errs, msgMissing("media_category"))
 	}

@@ -46,6 +46,25 @@ func msgPattern(field, pattern string) string {
 }
 
 // jsonKind names the JSON type of raw, as the validator messages do.
+// enumField reads the string member field, which must be one of list; a
+// missing member is "" with no error, a wrong one adds to errs.
+func enumField(members map[string]json.RawMessage, field string, list []string, errs *[]string) string {
+	raw, ok := members[field]
+	if !ok {
+		return ""
+	}
+	var s string
+	if kind := jsonKind(raw); kind != "string" {
+		*errs = append(*errs, msgType(field, kind, "string"))
+		return ""
+	}
+	_ = json.Unmarshal(raw, &s)
+	if !slices.Contains(list, s) {
+		*errs = append(*errs, msgEnum(field, list))
+	}
+	return s
+}
+
 func jsonKind(raw json.RawMessage) string {
 	s := strings.TrimSpace(string(raw))
 	switch {
@@ -123,22 +142,7 @@ func initV2JSON(members map[string]json.RawMessage) (initParams, []string) {
 			errs = append(errs, msgUnknownField(k))
 		}
 	}
-	str := func(field string, list []string) string {
-		raw, ok := members[field]
-		if !ok {
-			return ""
-		}
-		var s string
-		if kind := jsonKind(raw); kind != "string" {
-			errs = append(errs, msgType(field, kind, "string"))
-			return ""
-		}
-		_ = json.Unmarshal(raw, &s)
-		if !slices.Contains(list, s) {
-			errs = append(errs, msgEnum(field, list))
-		}
-		return s
-	}
+	str := func(field string, list []string) string { return enumField(members, field, list, &errs) }
 	if _, ok := members["media_type"]; !ok {
 		errs = append(errs, msgMissing("media_type"))
 	}
