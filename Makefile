@@ -65,7 +65,7 @@ bench: ## End-to-end benchmark: mediagw vs the bare relay, the loopback hop and 
 # redis-server started for the run, fsyncing its append-only file on every
 # write as README recommends), next to mediagw with the ledger off (+none,
 # whose uploads carry no key) and the sequential baseline.
-LEDGER_SCENARIOS ?= lat0/1x64MiB,lat0/10x20MiB
+LEDGER_SCENARIOS ?= lat0/1x64MiB,lat50ms/1x256MiB,lat0/10x20MiB
 
 .PHONY: bench-ledger
 bench-ledger: ## The ledger's cost: keyed uploads with the ledger off, bbolt and Redis (started and stopped here), LEDGER_SCENARIOS=…

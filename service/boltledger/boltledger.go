@@ -70,6 +70,10 @@ func Open(path string) (*Ledger, error) {
 	case err != nil:
 		return nil, fmt.Errorf("ledger %s is not a readable ledger: %w", path, err)
 	}
+	// Batch coalesces the writes of concurrent uploads into one commit;
+	// a waiting upload (after INIT, before FINALIZE) pays the delay, so it
+	// is short: commits come at most every millisecond.
+	db.MaxBatchDelay = time.Millisecond
 	l := &Ledger{db: db, path: path, leases: map[string]*lease{}}
 	if err := l.recover(); err != nil {
 		_ = db.Close()
