@@ -106,12 +106,7 @@ func (s *Server) uploadFrom(ctx context.Context, c Caller, o uploadOptions, star
 		resp, raw = u.run(ctx, start, body)
 		release()
 	}
-	if raw != nil && (errors.Is(raw, errStopped) || ctx.Err() != nil && errors.Is(raw, context.Canceled)) {
-		// The body was stopped, or the session cancelled, because the
-		// upload was: say why (mediagw shutting down, a resume taking
-		// over, the caller gone).
-		raw = context.Cause(ctx)
-	}
+	raw = stoppedBecause(ctx, raw)
 	err := toStatus(raw)
 	u.ticket.done(u.sent())
 	u.finish(ctx, span, err, raw)

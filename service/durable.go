@@ -93,7 +93,16 @@ func (u *upload) runKeyed(ctx context.Context, start *mediagwv1.UploadStart, bod
 	}
 	rctx := context.WithoutCancel(ctx)
 	defer func() { _ = lease.Release(rctx) }()
-	defer context.AfterFunc(withDone(lease.Stopped()), func() { u.cancel(stopCause(lease)) })()
+	// A resume taking over, or the lease lost, stops this upload.
+	watched := make(chan struct{})
+	defer close(watched)
+	go func() {
+		select {
+		case <-lease.Stopped():
+			u.cancel(stopCause(lease))
+		case <-watched:
+		}
+	}()
 	switch {
 	case e == nil && resume:
 		return nil, notFoundf("no upload with idempotency key %s to resume (unknown, or expired)", quote(key))
@@ -103,6 +112,19 @@ func (u *upload) runKeyed(ctx context.Context, start *mediagwv1.UploadStart, bod
 		return u.replay(ctx, e, start)
 	}
 	return u.runResume(ctx, lease, e, start, body)
+}
+
+// stoppedBecause replaces the error of an upload that was stopped (its
+// body read errStopped, or its session was cancelled) by why it was
+// stopped: mediagw shutting down, a resume taking over, the caller gone.
+// Other errors stand, even once the context ended: an idle REST caller's
+// deadline also ends the request's context, and the caller must still
+// learn that it was idle.
+func stoppedBecause(ctx context.Context, err error) error {
+	if errors.Is(err, errStopped) || ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // stopCause is why a lease's holder was told to stop: a resume taking
@@ -125,16 +147,6 @@ func (u *upload) sessionContext(ctx context.Context) (context.Context, context.C
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	u.sessCtx = sctx
 	return sctx, cancel
-}
-
-// withDone is a context that ends when done is closed.
-func withDone(done <-chan struct{}) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-done
-		cancel()
-	}()
-	return ctx
 }
 
 // runNew runs the first life of a keyed upload: it is recorded once X's
@@ -237,9 +249,7 @@ func (u *upload) runResume(ctx context.Context, lease Lease, e *LedgerEntry, sta
 func (u *upload) settle(ctx context.Context, sess Session, media Media, err error) (*mediagwv1.UploadResponse, error) {
 	u.info = sess.Info()
 	defer u.rec.close()
-	if errors.Is(err, errStopped) || err != nil && ctx.Err() != nil {
-		err = context.Cause(ctx)
-	}
+	err = stoppedBecause(ctx, err)
 	if err == nil {
 		resp := u.respond(media)
 		b, _ := protojson.Marshal(resp)
