@@ -139,13 +139,7 @@ func RunWith(t *testing.T, open Open, o Options) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-old.Stopped()
-			last := entry(k)
-			last.Phase, last.Committed = service.PhaseInterrupted, 8<<20
-			if err := old.Put(ctx, last); err != nil {
-				t.Errorf("the stopping holder's last Put: %v", err)
-			}
-			_ = old.Release(ctx)
+			settleWhenStopped(t, old, k)
 		}()
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -259,6 +253,18 @@ func RunWith(t *testing.T, open Open, o Options) {
 			t.Error(err)
 		}
 	})
+}
+
+// settleWhenStopped plays a holder asked to stop: it stores its last
+// state (INTERRUPTED at 8 MiB) and releases.
+func settleWhenStopped(t *testing.T, l service.Lease, k string) {
+	<-l.Stopped()
+	last := entry(k)
+	last.Phase, last.Committed = service.PhaseInterrupted, 8<<20
+	if err := l.Put(context.Background(), last); err != nil {
+		t.Errorf("the stopping holder's last Put: %v", err)
+	}
+	_ = l.Release(context.Background())
 }
 
 // normal makes entries comparable: times in UTC, empty slices nil.

@@ -44,15 +44,7 @@ func runReplicas(t *testing.T, open Open, o Options) {
 		if _, _, err := b.Acquire(ctx, k, false); !errors.Is(err, service.ErrHeld) {
 			t.Fatalf("Acquire on the other replica without takeover: %v, want ErrHeld", err)
 		}
-		go func() {
-			<-old.Stopped()
-			last := entry(k)
-			last.Phase, last.Committed = service.PhaseInterrupted, 8<<20
-			if err := old.Put(ctx, last); err != nil {
-				t.Errorf("the stopping holder's last Put: %v", err)
-			}
-			_ = old.Release(ctx)
-		}()
+		go settleWhenStopped(t, old, k)
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		nl, e, err := b.Acquire(tctx, k, true)
