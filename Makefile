@@ -114,10 +114,10 @@ lint: $(BUF_STAMP) check-imports ## Run go vet, gofmt, go mod tidy -diff, buf li
 check-imports: ## Enforce the one-way import rule (cmd -> service, upstream, gen)
 	@bad="$$(go list -f '{{.ImportPath}}{{range .Imports}} {{.}}{{end}}' ./... | awk ' \
 		{ pkg = $$1; for (i = 2; i <= NF; i++) { imp = $$i; \
-		  if (imp ~ /^mediagw\/cmd/) print pkg " imports " imp; \
-		  if (pkg ~ /^mediagw\/upstream/ && (imp ~ /^mediagw\/(gen|service)/ || imp ~ /^google\.golang\.org\/grpc/)) print pkg " imports " imp; \
-		  if (pkg ~ /^mediagw\/service/ && imp ~ /^mediagw\/upstream/) print pkg " imports " imp; \
-		  if (pkg ~ /^mediagw\/gen/ && imp ~ /^mediagw\/(service|upstream)/) print pkg " imports " imp; } }')"; \
+		  if (imp ~ /^github\.com\/mediagw\/mediagw\/cmd/) print pkg " imports " imp; \
+		  if (pkg ~ /^github\.com\/mediagw\/mediagw\/upstream/ && (imp ~ /^github\.com\/mediagw\/mediagw\/(gen|service)/ || imp ~ /^google\.golang\.org\/grpc/)) print pkg " imports " imp; \
+		  if (pkg ~ /^github\.com\/mediagw\/mediagw\/service/ && imp ~ /^github\.com\/mediagw\/mediagw\/upstream/) print pkg " imports " imp; \
+		  if (pkg ~ /^github\.com\/mediagw\/mediagw\/gen/ && imp ~ /^github\.com\/mediagw\/mediagw\/(service|upstream)/) print pkg " imports " imp; } }')"; \
 		if [ -n "$$bad" ]; then echo "import rule broken:" >&2; echo "$$bad" >&2; exit 1; fi
 
 .PHONY: tools

@@ -1,4 +1,4 @@
-module mediagw
+module github.com/mediagw/mediagw
 
 go 1.26.8
 

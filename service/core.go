@@ -18,7 +18,7 @@ import (
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 )
 
 // Transports, as the upload.transport span attribute names them.

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"mediagw/gen"
+	"github.com/mediagw/mediagw/gen"
 )
 
 // nopBackend is never reached by the pure-function tests that use it.

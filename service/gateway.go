@@ -8,7 +8,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 )
 
 // GatewayOptions configures the REST gateway.

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 )
 
 type uploadStream = grpc.ClientStreamingServer[mediagwv1.UploadRequest, mediagwv1.UploadResponse]

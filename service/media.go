@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 )
 
 // Size limits X applies per media category (FACTS: images 5 MB, GIF 15 MB;

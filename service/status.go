@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 )
 
 // statusHub relays X's processing state: one poller per (credential,

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 )
 
 // statusEvent is what a poller publishes to the followers of a key: a

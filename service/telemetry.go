@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-const instrumentationName = "mediagw/service"
+const instrumentationName = "github.com/mediagw/mediagw/service"
 
 // Attribute keys of the service's spans and metrics. None carries a token
 // or media bytes.

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream"
 )
 
 // drainX answers like X without doing X's work: it reads each request

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"testing"
 
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // TestRecognisesEmulatorAnswers checks, per dialect, that the answers a

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream"
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // gatedReader returns its first bytes at once, then blocks until gate is

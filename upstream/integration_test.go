@@ -16,9 +16,9 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"mediagw/upstream"
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 const kib = 1 << 10

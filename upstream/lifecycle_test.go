@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"mediagw/upstream"
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // pollStatus sends STATUS every 100 ms until X reports succeeded, failed

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"testing"
 
-	"mediagw/upstream"
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // TestLargestUpload: per dialect, Begin sends INIT for the largest file X

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream"
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // genReader yields n pseudo-random bytes that sniff as MP4, hashing them

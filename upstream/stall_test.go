@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream"
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // TestSlowButSteadyAppendIsNotCut sends one 1 MiB APPEND through a

@@ -16,7 +16,7 @@ import (
 )
 
 // instrumentationName names this package's tracer and meter.
-const instrumentationName = "mediagw/upstream"
+const instrumentationName = "github.com/mediagw/mediagw/upstream"
 
 // Attribute keys of the spans and metrics this package records. No key
 // ever carries a credential or media bytes.

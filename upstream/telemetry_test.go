@@ -18,9 +18,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"mediagw/upstream"
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 func spanAttr(s sdktrace.ReadOnlySpan, key string) string {

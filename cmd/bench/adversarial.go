@@ -13,7 +13,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // advConfig sets the sizes of the adversarial rows.

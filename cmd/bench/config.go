@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // The X servers a run can measure against.

@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 )
 
 // The gRPC hop is the physical reference of mediagw's gRPC path: a plain

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // The bench's own servers, each run as a process of its own by re-executing

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream"
 )
 
 // startSink serves a sink on loopback for the test.

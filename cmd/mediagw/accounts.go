@@ -13,8 +13,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/oauth2"
 
-	"mediagw/service"
-	"mediagw/upstream"
+	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/upstream"
 )
 
 // accountsFile is the --accounts file: named X accounts a caller chooses

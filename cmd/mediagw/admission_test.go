@@ -13,8 +13,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // TestSlowCallersDoNotStarveOthers: callers that hold a segment buffer and

@@ -26,12 +26,12 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"mediagw/gen"
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/service"
-	"mediagw/service/redisstore"
-	"mediagw/upstream"
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/gen"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/redisstore"
+	"github.com/mediagw/mediagw/upstream"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // idleConnTimeout closes keep-alive connections (HTTP and gRPC) that carry

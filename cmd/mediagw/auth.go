@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"mediagw/service"
+	"github.com/mediagw/mediagw/service"
 )
 
 // setupAuth loads the TLS files and the bearer-token keys and returns the

@@ -23,8 +23,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 func writeFile(t *testing.T, name string, b []byte) string {

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // mtlsEnv is mediagw with mTLS, its CA and a server certificate.

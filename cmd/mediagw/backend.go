@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
-	"mediagw/service"
-	"mediagw/upstream"
+	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/upstream"
 )
 
 // backend connects the upstream adapter to the interfaces the service

@@ -7,8 +7,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"mediagw/service"
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // callersFile is the --callers file: per caller identity, the X accounts

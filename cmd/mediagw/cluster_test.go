@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"mediagw/service/redisstore/redistest"
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/service/redisstore/redistest"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // cluster is several real mediagw processes on one real Redis, in front

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // config is mediagw's configuration: every flag has an environment twin

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // TestDrainLetsUploadsFinish starts shutting mediagw down in the middle of

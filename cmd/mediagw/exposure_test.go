@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // tryApp builds mediagw with flags (after loopback test defaults) and

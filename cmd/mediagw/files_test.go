@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"mediagw/service"
+	"github.com/mediagw/mediagw/service"
 )
 
 // TestLoadAccounts reads secrets from the file, the environment and

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // TestDeclaredSHA256 uploads with the caller's SHA-256 of the media: a

@@ -19,7 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 
-	"mediagw/service"
+	"github.com/mediagw/mediagw/service"
 )
 
 // jwtAlgorithms are the signatures a bearer token may carry: asymmetric

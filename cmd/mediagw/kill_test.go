@@ -10,9 +10,9 @@ import (
 	"syscall"
 	"testing"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // TestKill9MidUploadResumes kills the real binary with SIGKILL in the

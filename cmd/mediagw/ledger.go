@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"mediagw/service/boltledger"
-	"mediagw/service/redisstore"
+	"github.com/mediagw/mediagw/service/boltledger"
+	"github.com/mediagw/mediagw/service/redisstore"
 )
 
 // sweepEvery is how often expired ledger entries are removed.

@@ -15,9 +15,9 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // The tests' callers file: alice may use brand (her default) and the

@@ -5,8 +5,8 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"mediagw/service"
-	"mediagw/upstream"
+	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/upstream"
 )
 
 // The shared state (a Redis ledger) decides readiness: while Redis does

@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"mediagw/service/redisstore/redistest"
+	"github.com/mediagw/mediagw/service/redisstore/redistest"
 )
 
 // TestMain stops the redis-server the tests started, if any.

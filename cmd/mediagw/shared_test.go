@@ -9,9 +9,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/service/redisstore/redistest"
-	"mediagw/upstream/xfake"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/redisstore/redistest"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // TestRedisGoneLongerThanTheLease: an upload whose replica cannot renew

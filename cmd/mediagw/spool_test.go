@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // chunkedBody hides its length, so the request is sent chunked.

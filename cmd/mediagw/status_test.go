@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // watchAll collects a WatchStatus stream until it ends.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/upstream/xfake"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 func TestGRPCUploadByteExact(t *testing.T) {

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // mediagwBin is the real mediagw binary, built once for the package's
@@ -50,7 +50,7 @@ func buildMediagw(t *testing.T) string {
 			return
 		}
 		mediagwBin = filepath.Join(binDir, "mediagw")
-		out, err := exec.Command("go", "build", "-o", mediagwBin, "mediagw/cmd/mediagw").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", mediagwBin, "github.com/mediagw/mediagw/cmd/mediagw").CombinedOutput()
 		if err != nil {
 			mediagwErr = fmt.Errorf("go build mediagw: %v\n%s", err, out)
 		}

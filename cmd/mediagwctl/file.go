@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/service"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service"
 )
 
 // sniffBytes is how much of a file's start type detection reads (the

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // TestResumeAfterCut cuts the connection between mediagwctl and mediagw

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/status"
 
-	mediagwv1 "mediagw/gen/mediagw/v1"
-	"mediagw/service"
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service"
 )
 
 const uploadHelp = `Usage: mediagwctl upload FILE... [flags]

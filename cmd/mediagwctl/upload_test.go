@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // transports runs a subtest over gRPC and over REST, giving the flags

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // config is the parsed command line.

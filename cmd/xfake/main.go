@@ -1,5 +1,5 @@
 // Command xfake runs the X media-upload emulator (package
-// mediagw/upstream/xfake) as a standalone HTTP server.
+// github.com/mediagw/mediagw/upstream/xfake) as a standalone HTTP server.
 //
 // Usage:
 //
@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 func main() {

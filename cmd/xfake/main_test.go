@@ -18,7 +18,7 @@ import (
 
 	"github.com/dghubble/oauth1"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // lineWriter collects output and reports the listening address.

@@ -20,7 +20,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"mediagw/service"
+	"github.com/mediagw/mediagw/service"
 )
 
 var bucket = []byte("uploads")

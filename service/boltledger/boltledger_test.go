@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/service"
-	"mediagw/service/boltledger"
-	"mediagw/service/ledgertest"
+	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/boltledger"
+	"github.com/mediagw/mediagw/service/ledgertest"
 )
 
 func TestConformance(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/service"
+	"github.com/mediagw/mediagw/service"
 )
 
 // Open returns a fresh, empty ledger for one test; the suite closes it.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/service"
+	"github.com/mediagw/mediagw/service"
 )
 
 // runReplicas runs the cases of several processes on one storage: a lease

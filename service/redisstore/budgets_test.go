@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/service/redisstore"
-	"mediagw/service/redisstore/redistest"
+	"github.com/mediagw/mediagw/service/redisstore"
+	"github.com/mediagw/mediagw/service/redisstore/redistest"
 )
 
 // TestBudgets: what one replica learns of a rate-limit window is what the

@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"mediagw/service"
+	"github.com/mediagw/mediagw/service"
 )
 
 // Lease scripts: they act only while the lease holds the caller's token.

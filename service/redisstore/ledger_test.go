@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/service"
-	"mediagw/service/ledgertest"
-	"mediagw/service/redisstore"
-	"mediagw/service/redisstore/redistest"
+	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/ledgertest"
+	"github.com/mediagw/mediagw/service/redisstore"
+	"github.com/mediagw/mediagw/service/redisstore/redistest"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }

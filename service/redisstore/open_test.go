@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/service/redisstore"
-	"mediagw/service/redisstore/redistest"
+	"github.com/mediagw/mediagw/service/redisstore"
+	"github.com/mediagw/mediagw/service/redisstore/redistest"
 )
 
 // TestOpenErrorsKeepThePasswordOut: a Redis that does not answer, or a URL

@@ -8,7 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"mediagw/service"
+	"github.com/mediagw/mediagw/service"
 )
 
 // subBuffer is how many messages a subscriber may be behind before it

@@ -5,10 +5,10 @@ import (
 	"sync"
 	"testing"
 
-	"mediagw/service"
-	"mediagw/service/redisstore"
-	"mediagw/service/redisstore/redistest"
-	"mediagw/service/statustest"
+	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/redisstore"
+	"github.com/mediagw/mediagw/service/redisstore/redistest"
+	"github.com/mediagw/mediagw/service/statustest"
 )
 
 func TestStatusConformance(t *testing.T) {

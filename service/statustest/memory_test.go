@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/service"
-	"mediagw/service/statustest"
+	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/statustest"
 )
 
 func TestMemoryStoreConformance(t *testing.T) {

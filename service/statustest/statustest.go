@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/service"
+	"github.com/mediagw/mediagw/service"
 )
 
 // Open returns a fresh store for one test; the suite does not close it.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dghubble/oauth1"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

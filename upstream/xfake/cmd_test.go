@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"testing"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 func TestCommandStyleFlow(t *testing.T) {

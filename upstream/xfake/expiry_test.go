@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // spilled counts the files the emulator spilled under dir.

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream/xfake"
-	"mediagw/upstream/xfake/xfaketest"
+	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
 
 // client speaks to an emulator like a curl user would.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // pattern is the random block large uploads are made of.

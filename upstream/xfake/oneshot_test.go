@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 func sha(b []byte) string {

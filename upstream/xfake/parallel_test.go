@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // TestParallelOutOfOrderAppends sends segments in parallel, in random

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 func TestSyncSizeLimits(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 func TestRateLimitWindows(t *testing.T) {

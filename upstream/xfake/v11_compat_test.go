@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"testing"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // TestV11CategorySpellings: v1.1 INIT takes media_category in snake_case,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 func TestV2DedicatedAsyncFlow(t *testing.T) {

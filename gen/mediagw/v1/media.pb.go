@@ -1105,9 +1105,9 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x06Upload\x12\x19.mediagw.v1.UploadRequest\x1a\x1a.mediagw.v1.UploadResponse(\x01\x12G\n" +
 	"\tGetStatus\x12\x1c.mediagw.v1.GetStatusRequest\x1a\x1c.mediagw.v1.ProcessingStatus\x12M\n" +
 	"\vWatchStatus\x12\x1e.mediagw.v1.WatchStatusRequest\x1a\x1c.mediagw.v1.ProcessingStatus0\x01\x12B\n" +
-	"\tGetUpload\x12\x1c.mediagw.v1.GetUploadRequest\x1a\x17.mediagw.v1.UploadStateB\x87\x01\n" +
+	"\tGetUpload\x12\x1c.mediagw.v1.GetUploadRequest\x1a\x17.mediagw.v1.UploadStateB\x9a\x01\n" +
 	"\x0ecom.mediagw.v1B\n" +
-	"MediaProtoP\x01Z mediagw/gen/mediagw/v1;mediagwv1\xa2\x02\x03MXX\xaa\x02\n" +
+	"MediaProtoP\x01Z3github.com/mediagw/mediagw/gen/mediagw/v1;mediagwv1\xa2\x02\x03MXX\xaa\x02\n" +
 	"Mediagw.V1\xca\x02\n" +
 	"Mediagw\\V1\xe2\x02\x16Mediagw\\V1\\GPBMetadata\xea\x02\vMediagw::V1b\x06proto3"
 

@@ -9,7 +9,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // Server is a running emulator.
