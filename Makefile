@@ -27,7 +27,7 @@ help: ## Describe the targets
 
 .PHONY: run
 run: ## Run mediagw on the built-in X emulator (gRPC 127.0.0.1:9090, REST 127.0.0.1:8080)
-	go run ./cmd/mediagw $(ARGS)
+	go run ./cmd/mediagw --emulator $(ARGS)
 
 .PHONY: run-xfake
 run-xfake: ## Run the X emulator alone on 127.0.0.1:8090 (cmd/xfake)

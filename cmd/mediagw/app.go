@@ -73,7 +73,7 @@ const (
 )
 
 // app is a running mediagw: the gRPC server, the REST gateway in front of
-// it, and, without --x-api-url, the built-in X emulator.
+// it, and, with --emulator, the built-in X emulator.
 type app struct {
 	cfg *config
 	log *slog.Logger
@@ -106,7 +106,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 			a.closeAll()
 		}
 	}()
-	if a.xURL == "" {
+	if cfg.Emulator {
 		if err := a.startEmulator(); err != nil {
 			return nil, err
 		}
@@ -282,7 +282,7 @@ func (a *app) startEmulator() error {
 	a.emulator.RegisterOnShutdown(func() { _ = x.Close() })
 	go func() { _ = a.emulator.Serve(x.Listener(l)) }()
 	a.xURL = "http://" + l.Addr().String()
-	a.log.Info("no --x-api-url set: using the built-in X emulator", "x_api_url", a.xURL)
+	a.log.Warn("--emulator: uploads go to the built-in X emulator, not to X; its media ids are fake", "x_api_url", a.xURL)
 	return nil
 }
 
@@ -329,7 +329,7 @@ func (a *app) serve(ctx context.Context) error {
 		errc <- a.httpSrv.Serve(a.httpLis)
 	}()
 	attrs := []any{"grpc_addr", a.grpcLis.Addr().String(), "http_addr", a.httpLis.Addr().String(),
-		"x_api_url", a.xURL, "x_dialect", a.cfg.XDialect, "tls", a.tls != nil, "mtls", a.cfg.TLSClientCA != "",
+		"x_api_url", a.xURL, "x_emulator", a.cfg.Emulator, "x_dialect", a.cfg.XDialect, "tls", a.tls != nil, "mtls", a.cfg.TLSClientCA != "",
 		"bearer_tokens", a.cfg.AuthJWKS != "", "accounts", accountNames(a.accounts)}
 	if a.adminSrv != nil {
 		go func() { errc <- a.adminSrv.Serve(a.adminLis) }()

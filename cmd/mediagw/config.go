@@ -17,8 +17,11 @@ type config struct {
 	GRPCAddr string
 	HTTPAddr string
 
-	XAPIURL  string // empty: start the built-in X emulator
+	XAPIURL  string
 	XDialect string
+	// Emulator runs mediagw on the built-in X emulator instead of X: for
+	// demos and tests, never implied by a missing --x-api-url.
+	Emulator bool
 	// OAuth 2.0 user context: a static token, or a refresh token exchanged
 	// through XTokenURL with the client id/secret.
 	XToken        string
@@ -78,7 +81,7 @@ type config struct {
 	// secretFlags are secrets given as command-line flags, which ps shows.
 	secretFlags []string
 
-	// Emulator settings, used only when XAPIURL is empty.
+	// Emulator settings, used only with Emulator.
 	EmulatorLatency        time.Duration
 	EmulatorProcessingTime time.Duration
 }
@@ -103,7 +106,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "REST gateway listen address")
-	fs.StringVar(&c.XAPIURL, "x-api-url", "", "X API base URL; empty starts the built-in X emulator on a loopback port")
+	fs.StringVar(&c.XAPIURL, "x-api-url", "", "X API base URL (https://api.x.com); required unless --emulator")
+	fs.BoolVar(&c.Emulator, "emulator", false, "run on the built-in X emulator on a loopback port (demos and tests: media ids are fake); excludes --x-api-url")
 	fs.StringVar(&c.XDialect, "x-dialect", "v2", "X upload API dialect: v2, v2-command or v1.1")
 	fs.StringVar(&c.XToken, "x-token", "", "default X OAuth 2.0 user access token (media.write scope)")
 	fs.StringVar(&c.XClientID, "x-client-id", "", "OAuth 2.0 client id, to refresh the token with --x-refresh-token")
@@ -210,7 +214,16 @@ func (c *config) validate() error {
 	if oauth1 && (c.XToken != "" || c.XRefreshToken != "") {
 		return fmt.Errorf("choose OAuth 1.0a or OAuth 2.0 credentials, not both")
 	}
-	return c.validateAuth()
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	switch {
+	case c.XAPIURL == "" && !c.Emulator:
+		return fmt.Errorf("no X API configured: set --x-api-url (with X credentials) to upload to X, or --emulator to run on the built-in X emulator")
+	case c.XAPIURL != "" && c.Emulator:
+		return fmt.Errorf("--emulator and --x-api-url contradict each other: choose the built-in emulator or X")
+	}
+	return nil
 }
 
 // authenticated reports whether callers must prove who they are.

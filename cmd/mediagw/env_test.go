@@ -79,7 +79,9 @@ func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...strin
 		"--segment-size=64KiB", "--log-level=debug",
 		"--ledger=" + filepath.Join(t.TempDir(), "ledger.db"),
 	}
-	if xURL != "" { // else the built-in emulator
+	if xURL == "" {
+		args = append(args, "--emulator")
+	} else {
 		args = append(args, "--x-api-url="+xURL, "--x-token="+testToken)
 	}
 	args = append(args, flags...)

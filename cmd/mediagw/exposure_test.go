@@ -62,6 +62,29 @@ func TestPublicListenerNeedsAuth(t *testing.T) {
 	}
 }
 
+// TestNoXNoStart: mediagw never falls back to its emulator; with neither
+// --x-api-url nor --emulator it refuses to start, naming both.
+func TestNoXNoStart(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		flags []string
+		want  []string
+	}{
+		{nil, []string{"--x-api-url", "--emulator"}},
+		{[]string{"--emulator", "--x-api-url=http://127.0.0.1:1"}, []string{"contradict"}},
+	} {
+		_, err := parseConfig(c.flags, func(string) string { return "" }, io.Discard)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %v, want %q", c.flags, err, w)
+			}
+		}
+	}
+	if _, err := parseConfig([]string{"--emulator"}, func(string) string { return "" }, io.Discard); err != nil {
+		t.Fatalf("--emulator: %v", err)
+	}
+}
+
 func TestAuthConfigErrors(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -82,9 +105,9 @@ func TestAuthConfigErrors(t *testing.T) {
 		}
 	}
 	// The environment twins work the same.
-	env := map[string]string{"MEDIAGW_INSECURE_NO_AUTH": "true", "MEDIAGW_ADMIN_ADDR": "127.0.0.1:0"}
+	env := map[string]string{"MEDIAGW_INSECURE_NO_AUTH": "true", "MEDIAGW_ADMIN_ADDR": "127.0.0.1:0", "MEDIAGW_EMULATOR": "true"}
 	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
-	if err != nil || !cfg.InsecureNoAuth || cfg.AdminAddr != "127.0.0.1:0" {
+	if err != nil || !cfg.InsecureNoAuth || cfg.AdminAddr != "127.0.0.1:0" || !cfg.Emulator {
 		t.Fatalf("environment: %+v %v", cfg, err)
 	}
 	// Files that do not load stop mediagw at start.

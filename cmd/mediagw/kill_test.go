@@ -97,7 +97,7 @@ func TestKill9MidUploadResumes(t *testing.T) {
 // mediagw's logger too (a malformed Content-Type makes the gateway log).
 func TestEveryLogLineIsJSON(t *testing.T) {
 	t.Parallel()
-	p := startProc(t, "--ledger=off")
+	p := startProc(t, "--emulator", "--ledger=off")
 	req, _ := http.NewRequest(http.MethodPost, "http://"+p.httpAddr+"/v1/media:upload?media_type=image/png", bytes.NewReader(media("image/png", 100, 1)))
 	req.Header.Set("Content-Type", "image/png; ===")
 	res, err := http.DefaultClient.Do(req)

@@ -49,6 +49,10 @@ func (a *app) readyz(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	if a.cfg.Emulator {
+		_, _ = w.Write([]byte("ready (on the built-in X emulator, not X)\n"))
+		return
+	}
 	_, _ = w.Write([]byte("ready\n"))
 }
 
