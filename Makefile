@@ -111,14 +111,8 @@ lint: $(BUF_STAMP) check-imports ## Run go vet, gofmt, go mod tidy -diff, buf li
 	$(BUF) breaking --against '$(BREAKING_AGAINST)'
 
 .PHONY: check-imports
-check-imports: ## Enforce the one-way import rule (cmd -> service, upstream, gen)
-	@bad="$$(go list -f '{{.ImportPath}}{{range .Imports}} {{.}}{{end}}' ./... | awk ' \
-		{ pkg = $$1; for (i = 2; i <= NF; i++) { imp = $$i; \
-		  if (imp ~ /^github\.com\/mediagw\/mediagw\/cmd/) print pkg " imports " imp; \
-		  if (pkg ~ /^github\.com\/mediagw\/mediagw\/upstream/ && (imp ~ /^github\.com\/mediagw\/mediagw\/(gen|service)/ || imp ~ /^google\.golang\.org\/grpc/)) print pkg " imports " imp; \
-		  if (pkg ~ /^github\.com\/mediagw\/mediagw\/service/ && imp ~ /^github\.com\/mediagw\/mediagw\/upstream/) print pkg " imports " imp; \
-		  if (pkg ~ /^github\.com\/mediagw\/mediagw\/gen/ && imp ~ /^github\.com\/mediagw\/mediagw\/(service|upstream)/) print pkg " imports " imp; } }')"; \
-		if [ -n "$$bad" ]; then echo "import rule broken:" >&2; echo "$$bad" >&2; exit 1; fi
+check-imports: ## Enforce the one-way import rule (docs/architecture.md)
+	go run ./cmd/importrule
 
 .PHONY: tools
 tools: $(BUF_STAMP) ## Install the pinned tools into ./bin

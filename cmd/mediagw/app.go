@@ -28,8 +28,14 @@ import (
 
 	"github.com/mediagw/mediagw/gen"
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
-	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/auth"
+	"github.com/mediagw/mediagw/service/engine"
+	"github.com/mediagw/mediagw/service/grpcapi"
+	"github.com/mediagw/mediagw/service/ledger"
+	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/redisstore"
+	"github.com/mediagw/mediagw/service/relay"
+	"github.com/mediagw/mediagw/service/rest"
 	"github.com/mediagw/mediagw/upstream"
 	"github.com/mediagw/mediagw/upstream/xfake"
 )
@@ -83,17 +89,19 @@ type app struct {
 	httpSrv                    *http.Server
 	adminSrv                   *http.Server
 	health                     *health.Server
-	svc                        *service.Server
+	relay                      *relay.Hub
+	engine                     *engine.Engine
+	policies                   *policy.Policies
 	emulator                   *http.Server
 	xURL                       string
 	accounts                   map[string]upstream.Credentials
-	ledger                     service.Ledger
+	ledger                     ledger.Ledger
 	shared                     *redisstore.Store // nil without a Redis ledger
 	spoolDir                   string
 	sweepStop                  chan struct{}
 
-	tls      *tlsFiles    // nil without TLS
-	jwt      *jwtVerifier // nil without bearer tokens
+	tls      *auth.TLSFiles    // nil without TLS
+	jwt      *auth.JWTVerifier // nil without bearer tokens
 	stopJWKS context.CancelFunc
 	ready    atomic.Bool // serving, and not draining
 }
@@ -170,11 +178,23 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
-	if a.svc, err = service.New(service.Config{
-		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accounts},
-		Authenticator:  authn,
+	xb := xBackend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accounts}
+	if a.relay, err = relay.New(relay.Config{
+		Backend:       xb,
+		Store:         a.statusStore(),
+		WatchTimeout:  cfg.WatchTimeout,
+		Logger:        log,
+		MeterProvider: tel.mp,
+	}); err != nil {
+		return nil, err
+	}
+	a.policies = policy.New(authn == nil)
+	if a.engine, err = engine.New(engine.Config{
+		Backend:        xb,
+		Relay:          a.relay,
+		Policies:       a.policies,
+		Authenticated:  authn != nil,
 		Ledger:         a.ledger,
-		StatusStore:    a.statusStore(),
 		Ready:          a.sharedReady,
 		MaxUploads:     cfg.MaxUploads,
 		AdmissionWait:  cfg.BufferWait,
@@ -183,7 +203,6 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		InterruptWait:  interruptWait,
 		MaxVideoBytes:  int64(cfg.MaxVideoBytes),
 		MaxUploadBytes: client.MaxUploadBytes(),
-		WatchTimeout:   cfg.WatchTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
 		Logger:         log,
 		TracerProvider: tel.tp,
@@ -209,11 +228,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	}
 	// The Authenticator's interceptors come first: nothing else runs for a
 	// caller it refuses.
-	grpcOpts := authn.ServerOptions()
+	grpcOpts := grpcapi.ServerOptions(authn.ServerOptions()...)
 	if a.tls != nil {
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(a.tls.config("h2"))))
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(a.tls.Config("h2"))))
 	}
-	grpcOpts = append(grpcOpts, service.ServerOptions()...)
 	a.grpcSrv = grpc.NewServer(append(grpcOpts, grpc.MaxRecvMsgSize(maxRecvMsg(int(cfg.MaxMessage))),
 		// Connections idle this long are closed (keep-alive pings do not
 		// count as activity).
@@ -227,11 +245,12 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		// comes from the caller, and no metric label may take its value
 		// from unauthenticated input.
 		grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelOpts, otelgrpc.WithFilter(knownMethod))...)))...)
-	a.svc.Register(a.grpcSrv)
+	api := grpcapi.New(a.engine, a.relay)
+	api.Register(a.grpcSrv)
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	reflection.Register(a.grpcSrv)
 
-	gw, err := service.NewGateway(a.svc, service.GatewayOptions{OpenAPI: gen.OpenAPI})
+	gw, err := rest.NewGateway(api, a.engine, a.relay, rest.GatewayOptions{OpenAPI: gen.OpenAPI})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -242,12 +261,12 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		// server.address and server.port come from the listener, never
 		// from the request's Host header (unbounded, unauthenticated).
 		otelhttp.WithServerName(a.httpLis.Addr().String()),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + service.Route(r.URL.Path) }))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + rest.Route(r.URL.Path) }))
 	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleConnTimeout,
 		// Refused TLS handshakes are reported here, with their reason.
 		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelInfo)}
 	if a.tls != nil {
-		a.httpSrv.TLSConfig = a.tls.config("h2", "http/1.1")
+		a.httpSrv.TLSConfig = a.tls.Config("h2", "http/1.1")
 	}
 	if cfg.AdminAddr != "" {
 		if err := a.startAdmin(cfg.AdminAddr, tel.metrics); err != nil {
@@ -330,7 +349,7 @@ func (a *app) serve(ctx context.Context) error {
 	}()
 	attrs := []any{"grpc_addr", a.grpcLis.Addr().String(), "http_addr", a.httpLis.Addr().String(),
 		"x_api_url", a.xURL, "x_emulator", a.cfg.Emulator, "x_dialect", a.cfg.XDialect, "tls", a.tls != nil, "mtls", a.cfg.TLSClientCA != "",
-		"bearer_tokens", a.cfg.AuthJWKS != "", "accounts", accountNames(a.accounts)}
+		"bearer_tokens", a.cfg.AuthJWKS != "", "accounts", policy.AccountNames(a.accounts)}
 	if a.adminSrv != nil {
 		go func() { errc <- a.adminSrv.Serve(a.adminLis) }()
 		attrs = append(attrs, "admin_addr", a.adminLis.Addr().String())
@@ -357,7 +376,7 @@ func (a *app) drain() {
 	a.health.Shutdown()
 	// Status watches could stay open for --watch-timeout: end them now
 	// (Unavailable, "shutting down"), so the drain waits for uploads only.
-	a.svc.Close()
+	a.relay.Close()
 	// Past the drain timeout the uploads still running are stopped: each
 	// caller gets Unavailable, and an upload with an idempotency key is
 	// recorded interrupted (with its committed bytes) for a resume. They
@@ -366,7 +385,7 @@ func (a *app) drain() {
 	defer cancel()
 	stop := context.AfterFunc(dctx, func() {
 		a.log.Warn("drain timeout: interrupting the uploads still running")
-		a.svc.InterruptUploads()
+		a.engine.InterruptUploads()
 	})
 	defer stop()
 	gctx, gcancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout+settleGrace)
@@ -404,8 +423,8 @@ const interruptWait = 10 * time.Second
 
 // closeAll releases what newApp opened; safe on a partly built app.
 func (a *app) closeAll() {
-	if a.svc != nil {
-		a.svc.Close()
+	if a.relay != nil {
+		a.relay.Close()
 	}
 	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.adminLis} {
 		if l != nil {

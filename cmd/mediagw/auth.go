@@ -8,32 +8,34 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/auth"
+	"github.com/mediagw/mediagw/service/policy"
+	"github.com/mediagw/mediagw/service/rest"
 )
 
 // setupAuth loads the TLS files and the bearer-token keys and returns the
 // Authenticator of the configured mechanisms (nil when none is).
-func (a *app) setupAuth(tel *telemetry) (*service.Authenticator, error) {
+func (a *app) setupAuth(tel *telemetry) (*auth.Authenticator, error) {
 	c := a.cfg
 	var err error
 	if c.TLSCert != "" {
-		if a.tls, err = newTLSFiles(c.TLSCert, c.TLSKey, c.TLSClientCA, a.log); err != nil {
+		if a.tls, err = auth.NewTLSFiles(c.TLSCert, c.TLSKey, c.TLSClientCA, a.log); err != nil {
 			return nil, err
 		}
 	}
 	if !c.authenticated() {
 		return nil, nil
 	}
-	ac := service.AuthConfig{ClientCerts: c.TLSClientCA != "", Logger: a.log.With("component", "auth"), MeterProvider: tel.mp}
+	ac := auth.Config{ClientCerts: c.TLSClientCA != "", Logger: a.log.With("component", "auth"), MeterProvider: tel.mp, Route: rest.Route}
 	if c.AuthJWKS != "" {
 		ctx, cancel := context.WithCancel(context.Background())
 		a.stopJWKS = cancel
-		if a.jwt, err = newJWTVerifier(ctx, c.AuthJWKS, c.AuthIssuer, c.AuthAudience, a.log.With("component", "auth")); err != nil {
+		if a.jwt, err = auth.NewJWTVerifier(ctx, c.AuthJWKS, c.AuthIssuer, c.AuthAudience, a.log.With("component", "auth")); err != nil {
 			return nil, err
 		}
 		ac.Tokens = a.jwt
 	}
-	return service.NewAuthenticator(ac)
+	return auth.New(ac)
 }
 
 // checkExposure is the secure default: without authentication mediagw
@@ -63,16 +65,16 @@ func (a *app) checkExposure() error {
 	return nil
 }
 
-// loadPolicy reads the --callers file into the service.
+// loadPolicy reads the --callers file into the policies.
 func (a *app) loadPolicy() error {
 	if a.cfg.CallersFile == "" {
 		return nil
 	}
-	p, err := loadCallers(a.cfg.CallersFile, accountNames(a.accounts))
+	p, err := policy.LoadCallers(a.cfg.CallersFile, policy.AccountNames(a.accounts))
 	if err != nil {
 		return err
 	}
-	if err := a.svc.SetPolicy(p); err != nil {
+	if err := a.policies.Set(p); err != nil {
 		return fmt.Errorf("--callers %s: %w", a.cfg.CallersFile, err)
 	}
 	return nil
@@ -83,10 +85,10 @@ func (a *app) loadPolicy() error {
 // error returned is the callers file's.
 func (a *app) reload() error {
 	if a.tls != nil {
-		a.tls.reload()
+		a.tls.Reload()
 	}
 	if a.jwt != nil {
-		a.jwt.reload()
+		a.jwt.Reload()
 	}
 	if a.cfg.CallersFile == "" {
 		return nil

@@ -177,7 +177,7 @@ func TestTLSReload(t *testing.T) {
 	// one stays.
 	other := ca.issue(leaf{cn: "mismatched", server: true})
 	copyFile(t, other.certFile, srv.certFile)
-	e.app.tls.reload()
+	e.app.tls.Reload()
 	if got := served(); got != "mediagw-rotated" {
 		t.Fatalf("after a broken reload: serving %q", got)
 	}

@@ -6,13 +6,13 @@ import (
 	"io"
 	"time"
 
-	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/backend"
 	"github.com/mediagw/mediagw/upstream"
 )
 
 // backend connects the upstream adapter to the interfaces the service
 // declares; it only converts types.
-type backend struct {
+type xBackend struct {
 	c *upstream.Client
 	// hasDefault is false when no X credentials are configured, so calls
 	// without their own token are refused before reaching X.
@@ -22,7 +22,7 @@ type backend struct {
 	accounts map[string]upstream.Credentials
 }
 
-var _ service.Backend = backend{}
+var _ backend.Backend = xBackend{}
 
 // errNoCredentials is returned for calls that carry no token when mediagw
 // has no default credentials. It reads as HTTP 401 to the service.
@@ -33,7 +33,7 @@ func (errNoCredentials) Error() string {
 }
 func (errNoCredentials) StatusCode() int { return 401 }
 
-func (b backend) creds(a service.Auth) (upstream.Credentials, error) {
+func (b xBackend) creds(a backend.Auth) (upstream.Credentials, error) {
 	if a.Token != "" {
 		return upstream.BearerToken(a.Token), nil
 	}
@@ -50,7 +50,7 @@ func (b backend) creds(a service.Auth) (upstream.Credentials, error) {
 	return nil, nil // the client's default
 }
 
-func (b backend) Begin(ctx context.Context, a service.Auth, s service.Spec) (service.Session, error) {
+func (b xBackend) Begin(ctx context.Context, a backend.Auth, s backend.Spec) (backend.Session, error) {
 	creds, err := b.creds(a)
 	if err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func (b backend) Begin(ctx context.Context, a service.Auth, s service.Spec) (ser
 	return session{u: u, parallelism: b.parallelism}, nil
 }
 
-func (b backend) Resume(ctx context.Context, a service.Auth, s service.Spec, at service.ResumeAt) (service.Session, error) {
+func (b xBackend) Resume(ctx context.Context, a backend.Auth, s backend.Spec, at backend.ResumeAt) (backend.Session, error) {
 	creds, err := b.creds(a)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func (b backend) Resume(ctx context.Context, a service.Auth, s service.Spec, at 
 	return session{u: u, parallelism: b.parallelism}, nil
 }
 
-func initParams(s service.Spec) upstream.InitParams {
+func initParams(s backend.Spec) upstream.InitParams {
 	return upstream.InitParams{
 		MediaType:        s.MediaType,
 		MediaCategory:    s.Category,
@@ -91,21 +91,21 @@ func initParams(s service.Spec) upstream.InitParams {
 	}
 }
 
-func uploadOptions(s service.Spec) []upstream.UploadOption {
+func uploadOptions(s backend.Spec) []upstream.UploadOption {
 	if s.SegmentDone == nil {
 		return nil
 	}
 	return []upstream.UploadOption{upstream.WithSegmentDone(s.SegmentDone)}
 }
 
-func (b backend) Status(ctx context.Context, a service.Auth, mediaID string) (service.Media, error) {
+func (b xBackend) Status(ctx context.Context, a backend.Auth, mediaID string) (backend.Media, error) {
 	creds, err := b.creds(a)
 	if err != nil {
-		return service.Media{}, err
+		return backend.Media{}, err
 	}
 	m, err := b.c.Status(ctx, creds, mediaID)
 	if err != nil {
-		return service.Media{}, err
+		return backend.Media{}, err
 	}
 	return toMedia(m), nil
 }
@@ -124,32 +124,32 @@ func (s session) Write(p []byte) (int, error)         { return s.u.Write(p) }
 func (s session) ReadFrom(r io.Reader) (int64, error) { return s.u.ReadFrom(r) }
 func (s session) Abort(err error)                     { s.u.Abort(err) }
 
-func (s session) Info() service.SessionInfo {
+func (s session) Info() backend.SessionInfo {
 	size, n := s.u.Segments()
-	return service.SessionInfo{SegmentSize: size, Segments: n, Parallelism: min(s.parallelism, n), Retries: s.u.Retries()}
+	return backend.SessionInfo{SegmentSize: size, Segments: n, Parallelism: min(s.parallelism, n), Retries: s.u.Retries()}
 }
 
-func (s session) Finish(ctx context.Context) (service.Media, error) {
+func (s session) Finish(ctx context.Context) (backend.Media, error) {
 	m, err := s.u.Finish(ctx)
 	if err != nil {
-		return service.Media{}, err
+		return backend.Media{}, err
 	}
 	return toMedia(m), nil
 }
 
-func toMedia(m *upstream.Media) service.Media {
+func toMedia(m *upstream.Media) backend.Media {
 	if m == nil {
-		return service.Media{}
+		return backend.Media{}
 	}
-	out := service.Media{ID: m.ID, Key: m.Key, Size: m.Size, ExpiresAfterSecs: m.ExpiresAfterSecs}
+	out := backend.Media{ID: m.ID, Key: m.Key, Size: m.Size, ExpiresAfterSecs: m.ExpiresAfterSecs}
 	if p := m.Processing; p != nil {
-		out.Processing = &service.Processing{
+		out.Processing = &backend.Processing{
 			State:           string(p.State),
 			ProgressPercent: p.ProgressPercent,
 			CheckAfterSecs:  p.CheckAfterSecs,
 		}
 		if e := p.Error; e != nil {
-			out.Processing.Error = &service.ProcessingError{Code: e.Code, Name: e.Name, Message: e.Message}
+			out.Processing.Error = &backend.ProcessingError{Code: e.Code, Name: e.Name, Message: e.Message}
 		}
 	}
 	return out

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/policy"
 )
 
 // TestLoadAccounts reads secrets from the file, the environment and
@@ -27,7 +27,7 @@ func TestLoadAccounts(t *testing.T) {
 	if err != nil || len(accounts) != 3 {
 		t.Fatalf("%v %v", accounts, err)
 	}
-	if got := strings.Join(accountNames(accounts), ","); got != "default,brand,news,ops" {
+	if got := strings.Join(policy.AccountNames(accounts), ","); got != "default,brand,news,ops" {
 		t.Fatalf("names %s", got)
 	}
 	for name, c := range map[string]string{
@@ -50,8 +50,8 @@ func TestLoadAccounts(t *testing.T) {
 
 func TestLoadCallers(t *testing.T) {
 	t.Parallel()
-	p, err := loadCallers(writeFile(t, "c.yaml", []byte(testCallers+"others:\n  accounts: [default]\n  bytes_per_day: 10GB\n")),
-		[]string{service.DefaultAccount, "brand", "news", "refreshed", "legacy"})
+	p, err := policy.LoadCallers(writeFile(t, "c.yaml", []byte(testCallers+"others:\n  accounts: [default]\n  bytes_per_day: 10GB\n")),
+		[]string{policy.DefaultAccount, "brand", "news", "refreshed", "legacy"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestLoadCallers(t *testing.T) {
 		"two callers with one name": "callers:\n  a:\n    name: x\n  b:\n    name: x\n",
 		"a reserved name":           "callers:\n  a:\n    name: other\n",
 	} {
-		if _, err := loadCallers(writeFile(t, "bad.yaml", []byte(c)), []string{service.DefaultAccount, "brand"}); err == nil {
+		if _, err := policy.LoadCallers(writeFile(t, "bad.yaml", []byte(c)), []string{policy.DefaultAccount, "brand"}); err == nil {
 			t.Errorf("%s: loaded", name)
 		}
 	}

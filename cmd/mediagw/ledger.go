@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mediagw/mediagw/service/boltledger"
+	"github.com/mediagw/mediagw/service/ledger/boltledger"
 	"github.com/mediagw/mediagw/service/redisstore"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/relay"
 	"github.com/mediagw/mediagw/upstream"
 )
 
@@ -58,7 +58,7 @@ func (a *app) readyz(w http.ResponseWriter, _ *http.Request) {
 
 // statusStore is the status relay's store: Redis's when shared, else the
 // service's in-process default.
-func (a *app) statusStore() service.StatusStore {
+func (a *app) statusStore() relay.StatusStore {
 	if a.shared == nil {
 		return nil
 	}

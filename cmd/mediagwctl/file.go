@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
-	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/engine"
 )
 
 // sniffBytes is how much of a file's start type detection reads (the
@@ -87,7 +87,7 @@ func inspect(path, mediaType string, category mediagwv1.MediaCategory, account, 
 // sniffing mediagw holds uploads to, and for the formats it does not
 // sniff from the file name's extension.
 func detectType(path string, head []byte) string {
-	if t := service.DetectMediaType(head); t != "" {
+	if t := engine.DetectMediaType(head); t != "" {
 		return t
 	}
 	return byExtension[strings.ToLower(filepath.Ext(path))]

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
-	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/grpcapi"
 )
 
 // chunkSize is the size of the Upload messages: 32 KiB less gRPC's
@@ -145,7 +145,7 @@ func (c *grpcClient) outgoing(ctx context.Context) (context.Context, error) {
 		kv = append(kv, "authorization", "Bearer "+b)
 	}
 	if x != "" {
-		kv = append(kv, service.TokenMetadataKey, x)
+		kv = append(kv, grpcapi.TokenMetadataKey, x)
 	}
 	if len(kv) == 0 {
 		return ctx, nil

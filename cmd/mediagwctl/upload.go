@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
-	"github.com/mediagw/mediagw/service"
+	"github.com/mediagw/mediagw/service/engine"
 )
 
 const uploadHelp = `Usage: mediagwctl upload FILE... [flags]
@@ -130,7 +130,7 @@ func (o *uploadOptions) validate(fs *flag.FlagSet, getenv env, files []string) (
 		return 0, fmt.Errorf("--progress must be auto, always or never, not %q", o.progress)
 	}
 	o.mediaType = strings.ToLower(strings.TrimSpace(o.mediaType))
-	cat, err := service.ParseCategory(o.category)
+	cat, err := engine.ParseCategory(o.category)
 	if err != nil {
 		return 0, fmt.Errorf("--category: %s", status.Convert(err).Message())
 	}

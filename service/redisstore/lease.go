@@ -8,9 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/mediagw/mediagw/service"
 )
 
 // Lease scripts: they act only while the lease holds the caller's token.
@@ -57,6 +56,10 @@ func (l *lease) Cause() error {
 	return nil
 }
 
+// errHeld is acquire's refusal of a lease another holder has; the
+// ledger and the status store answer it in their own words.
+var errHeld = errors.New("redisstore: the lease is held")
+
 // acquire takes the lease on key. Held by another: ErrHeld, or with
 // takeover, a stop request to the holder and a wait until it is free.
 func (s *Store) acquire(ctx context.Context, key string, takeover bool) (*lease, error) {
@@ -78,7 +81,7 @@ func (s *Store) acquire(ctx context.Context, key string, takeover bool) (*lease,
 			return l, nil
 		}
 		if !takeover {
-			return nil, service.ErrHeld
+			return nil, errHeld
 		}
 		if i%10 == 0 {
 			// A holder in this process is told at once; one elsewhere
@@ -127,7 +130,7 @@ func (l *lease) renew() {
 		case err == nil && n == 1:
 			last = time.Now()
 		case err == nil:
-			l.lose(service.ErrLeaseLost) // expired, and maybe another holder has it
+			l.lose(ledger.ErrLeaseLost) // expired, and maybe another holder has it
 			return
 		case time.Since(last) >= ttl:
 			l.s.log.Warn("redis: a lease could not be renewed within its TTL; its holder stops", "error", err.Error())
@@ -158,7 +161,7 @@ func (l *lease) release(ctx context.Context) error {
 	return l.relErr
 }
 
-// pollLease is a service.PollLease.
+// pollLease is a relay.PollLease.
 type pollLease struct{ *lease }
 
 func (p pollLease) Lost() <-chan struct{}             { return p.stopped }

@@ -8,9 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/mediagw/mediagw/service"
 )
 
 // Ledger scripts.
@@ -34,10 +33,10 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 return 1`)
 )
 
-// Ledger is the service.Ledger in Redis. Closing it closes its Store.
+// Ledger is the ledger.Ledger in Redis. Closing it closes its Store.
 type Ledger struct{ s *Store }
 
-var _ service.Ledger = Ledger{}
+var _ ledger.Ledger = Ledger{}
 
 // Ledger returns the upload ledger.
 func (s *Store) Ledger() Ledger { return Ledger{s} }
@@ -46,8 +45,8 @@ func (l Ledger) entryKey(key string) string { return l.s.prefix + "ledger:" + ke
 func (l Ledger) leaseKey(key string) string { return l.s.prefix + "ledger-lease:" + key }
 func (l Ledger) expiries() string           { return l.s.prefix + "ledger-expires" }
 
-// Get implements service.Ledger.
-func (l Ledger) Get(ctx context.Context, key string) (*service.LedgerEntry, error) {
+// Get implements ledger.Ledger.
+func (l Ledger) Get(ctx context.Context, key string) (*ledger.Entry, error) {
 	var get *redis.StringCmd
 	var live *redis.IntCmd
 	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -56,7 +55,7 @@ func (l Ledger) Get(ctx context.Context, key string) (*service.LedgerEntry, erro
 		return nil
 	})
 	if errors.Is(err, redis.Nil) || errors.Is(get.Err(), redis.Nil) {
-		return nil, service.ErrNoEntry
+		return nil, ledger.ErrNoEntry
 	}
 	if err != nil {
 		return nil, err
@@ -69,17 +68,20 @@ func (l Ledger) Get(ctx context.Context, key string) (*service.LedgerEntry, erro
 	return e, nil
 }
 
-func decode(key, v string) (*service.LedgerEntry, error) {
-	e := &service.LedgerEntry{}
+func decode(key, v string) (*ledger.Entry, error) {
+	e := &ledger.Entry{}
 	if err := json.Unmarshal([]byte(v), e); err != nil {
 		return nil, fmt.Errorf("ledger entry %q is unreadable: %w", key, err)
 	}
 	return e, nil
 }
 
-// Acquire implements service.Ledger.
-func (l Ledger) Acquire(ctx context.Context, key string, takeover bool) (service.Lease, *service.LedgerEntry, error) {
+// Acquire implements ledger.Ledger.
+func (l Ledger) Acquire(ctx context.Context, key string, takeover bool) (ledger.Lease, *ledger.Entry, error) {
 	ls, err := l.s.acquire(ctx, l.leaseKey(key), takeover)
+	if errors.Is(err, errHeld) {
+		return nil, nil, ledger.ErrHeld
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -89,7 +91,7 @@ func (l Ledger) Acquire(ctx context.Context, key string, takeover bool) (service
 		return nl, nil, nil
 	}
 	if err == nil {
-		var e *service.LedgerEntry
+		var e *ledger.Entry
 		if e, err = decode(key, v); err == nil {
 			return nl, e, nil
 		}
@@ -98,7 +100,7 @@ func (l Ledger) Acquire(ctx context.Context, key string, takeover bool) (service
 	return nil, nil, err
 }
 
-// Sweep implements service.Ledger.
+// Sweep implements ledger.Ledger.
 func (l Ledger) Sweep(ctx context.Context, now time.Time) (int, error) {
 	ms := now.UnixMilli()
 	keys, err := l.s.rdb.ZRangeByScore(ctx, l.expiries(), &redis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatInt(ms, 10)}).Result()
@@ -116,18 +118,18 @@ func (l Ledger) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return n, nil
 }
 
-// Close implements service.Ledger: it closes the Store.
+// Close implements ledger.Ledger: it closes the Store.
 func (l Ledger) Close() error { return l.s.Close() }
 
-// ledgerLease is a service.Lease.
+// ledgerLease is a ledger.Lease.
 type ledgerLease struct {
 	*lease
 	l    Ledger
 	name string // the ledger key
 }
 
-// Put implements service.Lease: fenced by the lease's token.
-func (p *ledgerLease) Put(ctx context.Context, e *service.LedgerEntry) error {
+// Put implements ledger.Lease: fenced by the lease's token.
+func (p *ledgerLease) Put(ctx context.Context, e *ledger.Entry) error {
 	v, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -141,14 +143,14 @@ func (p *ledgerLease) Put(ctx context.Context, e *service.LedgerEntry) error {
 		return err
 	}
 	if n == 0 {
-		p.lose(service.ErrLeaseLost)
-		return service.ErrLeaseLost
+		p.lose(ledger.ErrLeaseLost)
+		return ledger.ErrLeaseLost
 	}
 	return nil
 }
 
-// Stopped implements service.Lease.
+// Stopped implements ledger.Lease.
 func (p *ledgerLease) Stopped() <-chan struct{} { return p.stopped }
 
-// Release implements service.Lease.
+// Release implements ledger.Lease.
 func (p *ledgerLease) Release(ctx context.Context) error { return p.release(ctx) }

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mediagw/mediagw/service"
-	"github.com/mediagw/mediagw/service/ledgertest"
+	"github.com/mediagw/mediagw/service/ledger"
+	"github.com/mediagw/mediagw/service/ledger/ledgertest"
 	"github.com/mediagw/mediagw/service/redisstore"
 	"github.com/mediagw/mediagw/service/redisstore/redistest"
 )
@@ -21,8 +21,8 @@ const leaseTTL = 600 * time.Millisecond
 // ledger belongs to and with which prefix.
 type stores struct {
 	mu     sync.Mutex
-	of     map[service.Ledger]*redisstore.Store
-	prefix map[service.Ledger]string
+	of     map[ledger.Ledger]*redisstore.Store
+	prefix map[ledger.Ledger]string
 }
 
 func (s *stores) open(t *testing.T, prefix string) *redisstore.Store {
@@ -39,17 +39,17 @@ func (s *stores) open(t *testing.T, prefix string) *redisstore.Store {
 }
 
 func TestLedgerConformance(t *testing.T) {
-	s := &stores{of: map[service.Ledger]*redisstore.Store{}, prefix: map[service.Ledger]string{}}
-	ledgertest.RunWith(t, func(t *testing.T) service.Ledger {
+	s := &stores{of: map[ledger.Ledger]*redisstore.Store{}, prefix: map[ledger.Ledger]string{}}
+	ledgertest.RunWith(t, func(t *testing.T) ledger.Ledger {
 		return s.open(t, redistest.Prefix(t)).Ledger()
 	}, ledgertest.Options{
-		Peer: func(t *testing.T, l service.Ledger) service.Ledger {
+		Peer: func(t *testing.T, l ledger.Ledger) ledger.Ledger {
 			s.mu.Lock()
 			p := s.prefix[l]
 			s.mu.Unlock()
 			return s.open(t, p).Ledger()
 		},
-		Halt: func(l service.Ledger) func() {
+		Halt: func(l ledger.Ledger) func() {
 			s.mu.Lock()
 			st := s.of[l]
 			s.mu.Unlock()

@@ -1,7 +1,7 @@
 // Package redisstore keeps the state several mediagw replicas share in
-// one Redis server: the upload ledger ([Store.Ledger], a service.Ledger),
+// one Redis server: the upload ledger ([Store.Ledger], a ledger.Ledger),
 // the status relay's terminal states, poll leases and change messages
-// ([Store.Status], a service.StatusStore), and the rate-limit budgets X
+// ([Store.Status], a relay.StatusStore), and the rate-limit budgets X
 // announced ([Store.Budgets], which the upstream client's BudgetStore
 // takes).
 //

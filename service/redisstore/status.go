@@ -6,55 +6,57 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mediagw/mediagw/service/relay"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/mediagw/mediagw/service"
 )
 
 // subBuffer is how many messages a subscriber may be behind before it
 // loses some.
 const subBuffer = 16
 
-// Status is the service.StatusStore in Redis.
+// Status is the relay.StatusStore in Redis.
 type Status struct{ s *Store }
 
-var _ service.StatusStore = Status{}
+var _ relay.StatusStore = Status{}
 
 // Status returns the status relay's store.
 func (s *Store) Status() Status { return Status{s} }
 
-// Put implements service.StatusStore.
+// Put implements relay.StatusStore.
 func (st Status) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	return st.s.rdb.Set(ctx, st.s.prefix+"status:"+key, value, max(ttl, time.Millisecond)).Err()
 }
 
-// Get implements service.StatusStore.
+// Get implements relay.StatusStore.
 func (st Status) Get(ctx context.Context, key string) ([]byte, error) {
 	b, err := st.s.rdb.Get(ctx, st.s.prefix+"status:"+key).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, service.ErrNoEntry
+		return nil, relay.ErrNoEntry
 	}
 	return b, err
 }
 
-// AcquirePoll implements service.StatusStore.
-func (st Status) AcquirePoll(ctx context.Context, key string) (service.PollLease, error) {
+// AcquirePoll implements relay.StatusStore.
+func (st Status) AcquirePoll(ctx context.Context, key string) (relay.PollLease, error) {
 	l, err := st.s.acquire(ctx, st.s.prefix+"poll-lease:"+key, false)
+	if errors.Is(err, errHeld) {
+		return nil, relay.ErrHeld
+	}
 	if err != nil {
 		return nil, err
 	}
 	return pollLease{l}, nil
 }
 
-// Publish implements service.StatusStore.
+// Publish implements relay.StatusStore.
 func (st Status) Publish(ctx context.Context, key string, msg []byte) error {
 	return st.s.rdb.Publish(ctx, st.s.prefix+"ch:status:"+key, msg).Err()
 }
 
-// Subscribe implements service.StatusStore. Every replica receives every
+// Subscribe implements relay.StatusStore. Every replica receives every
 // status channel through the store's one pattern subscription; this only
 // registers the subscriber.
-func (st Status) Subscribe(_ context.Context, key string) (service.Subscription, error) {
+func (st Status) Subscribe(_ context.Context, key string) (relay.Subscription, error) {
 	if st.s.closed.Load() {
 		return nil, errors.New("redisstore: closed")
 	}

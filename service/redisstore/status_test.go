@@ -5,17 +5,17 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/mediagw/mediagw/service"
 	"github.com/mediagw/mediagw/service/redisstore"
 	"github.com/mediagw/mediagw/service/redisstore/redistest"
-	"github.com/mediagw/mediagw/service/statustest"
+	"github.com/mediagw/mediagw/service/relay"
+	"github.com/mediagw/mediagw/service/relay/statustest"
 )
 
 func TestStatusConformance(t *testing.T) {
 	var mu sync.Mutex
-	of := map[service.StatusStore]*redisstore.Store{}
-	prefix := map[service.StatusStore]string{}
-	open := func(t *testing.T, p string) service.StatusStore {
+	of := map[relay.StatusStore]*redisstore.Store{}
+	prefix := map[relay.StatusStore]string{}
+	open := func(t *testing.T, p string) relay.StatusStore {
 		st, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.Options{Prefix: p, LeaseTTL: leaseTTL})
 		if err != nil {
 			t.Fatal(err)
@@ -26,14 +26,14 @@ func TestStatusConformance(t *testing.T) {
 		of[st.Status()], prefix[st.Status()] = st, p
 		return st.Status()
 	}
-	statustest.Run(t, func(t *testing.T) service.StatusStore { return open(t, redistest.Prefix(t)) }, statustest.Options{
-		Peer: func(t *testing.T, s service.StatusStore) service.StatusStore {
+	statustest.Run(t, func(t *testing.T) relay.StatusStore { return open(t, redistest.Prefix(t)) }, statustest.Options{
+		Peer: func(t *testing.T, s relay.StatusStore) relay.StatusStore {
 			mu.Lock()
 			p := prefix[s]
 			mu.Unlock()
 			return open(t, p)
 		},
-		Halt: func(s service.StatusStore) func() {
+		Halt: func(s relay.StatusStore) func() {
 			mu.Lock()
 			defer mu.Unlock()
 			return redisstore.Halt(of[s])

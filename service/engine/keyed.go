@@ -1,0 +1,479 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/apierr"
+	"github.com/mediagw/mediagw/service/backend"
+	"github.com/mediagw/mediagw/service/ledger"
+)
+
+// maxKeyLen bounds an idempotency key.
+const maxKeyLen = 128
+
+// Errors of stopped uploads.
+var (
+	errShuttingDown = status.Error(codes.Unavailable, "mediagw is shutting down")
+	errSuperseded   = status.Error(codes.Aborted, "superseded by a resume of the same idempotency key on another stream")
+	// ErrStopped is what a Source's reads return once its upload is being
+	// stopped (Interrupt); the upload's context says why.
+	ErrStopped = errors.New("the upload is being stopped")
+)
+
+// validKey checks an idempotency key: 1 to 128 characters of A-Z a-z 0-9
+// and . _ ~ : - (safe in a URL path and in a Redis key).
+func validKey(k string) error {
+	if k == "" {
+		return apierr.Invalidf("idempotency_key is required")
+	}
+	if k == "." || k == ".." {
+		return apierr.Invalidf("idempotency_key %q is not a key (it cannot be named in a URL path)", k)
+	}
+	if len(k) > maxKeyLen {
+		return apierr.Invalidf("idempotency_key is longer than %d characters", maxKeyLen)
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '~' || c == ':' || c == '-') {
+			return apierr.Invalidf("idempotency_key %s holds %q; use A-Z a-z 0-9 . _ ~ : -", apierr.Quote(k), c)
+		}
+	}
+	return nil
+}
+
+// scope is the ledger key of a caller's idempotency key. Keys are the
+// caller's own, and also the X credential's: the same key sent by another
+// caller, or by the same caller with another X user token (a service that
+// passes its users' tokens), is another upload, so that no user is ever
+// answered another's media id or continues another's X session. The
+// caller's identity and the token enter as hashes (identities may hold any
+// character; tokens are never stored); the account an upload uses is in
+// its entry, and a resume or replay naming another is refused.
+func scope(c backend.Caller, key string) string {
+	var b strings.Builder
+	if c.ID == "" {
+		b.WriteString("u/")
+	} else {
+		sum := sha256.Sum256([]byte(c.ID))
+		b.WriteString("c/" + hex.EncodeToString(sum[:12]) + "/")
+	}
+	if c.Auth.Token != "" {
+		sum := sha256.Sum256([]byte(c.Auth.Token))
+		b.WriteString("t/" + hex.EncodeToString(sum[:12]) + "/")
+	}
+	b.WriteString(key)
+	return b.String()
+}
+
+// keyedRun is the ledger side of an upload with an idempotency key: its
+// lease on the key and the entry as found (nil for a new key).
+type keyedRun struct {
+	key     string
+	lease   ledger.Lease
+	entry   *ledger.Entry
+	watched chan struct{}
+}
+
+// openKey looks the key up: a finished upload is answered from the ledger
+// (done), a live one is refused unless this is a resume taking it over;
+// otherwise the key's lease is taken for this stream, which a resume on
+// another stream (or the lease lost) stops.
+func (u *upload) openKey(ctx context.Context, start *mediagwv1.UploadStart) (k *keyedRun, resp *mediagwv1.UploadResponse, done bool, err error) {
+	key := start.GetIdempotencyKey()
+	if key == "" {
+		return nil, nil, false, apierr.Invalidf("idempotency_key is required with resume_offset")
+	}
+	if err := validKey(key); err != nil {
+		return nil, nil, false, err
+	}
+	l := u.e.cfg.Ledger
+	if l == nil {
+		return nil, nil, false, &apierr.Error{Code: codes.FailedPrecondition, Msg: "idempotency keys need mediagw's ledger, which is off"}
+	}
+	u.keyed = true
+	scoped := scope(u.caller, key)
+	resume := start.ResumeOffset != nil
+	// Finished keys answer without a lease.
+	if e, err := l.Get(ctx, scoped); err == nil && (e.Phase == ledger.PhaseCompleted || e.Phase == ledger.PhaseFailed) {
+		resp, err := u.replay(ctx, e, start)
+		return nil, resp, true, err
+	} else if err != nil && !errors.Is(err, ledger.ErrNoEntry) {
+		return nil, nil, false, ledgerError(err)
+	}
+	lease, e, err := l.Acquire(ctx, scoped, resume)
+	switch {
+	case errors.Is(err, ledger.ErrHeld):
+		return nil, nil, false, &apierr.Error{Code: codes.Aborted, Msg: fmt.Sprintf("another stream is uploading idempotency key %s now; "+
+			"to take it over, resume it (resume_offset = its committed_bytes)", apierr.Quote(key))}
+	case err != nil:
+		return nil, nil, false, ledgerError(err)
+	}
+	run := &keyedRun{key: key, lease: lease, entry: e, watched: make(chan struct{})}
+	// A resume taking over, or the lease lost, stops this upload.
+	go func() {
+		select {
+		case <-lease.Stopped():
+			u.cancel(stopCause(lease))
+		case <-run.watched:
+		}
+	}()
+	switch {
+	case e == nil && resume:
+		run.release()
+		return nil, nil, false, apierr.NotFoundf("no upload with idempotency key %s to resume (unknown, or expired)", apierr.Quote(key))
+	case e != nil && (e.Phase == ledger.PhaseCompleted || e.Phase == ledger.PhaseFailed):
+		run.release()
+		resp, err := u.replay(ctx, e, start)
+		return nil, resp, true, err
+	}
+	return run, nil, false, nil
+}
+
+// release gives the key's lease up.
+func (k *keyedRun) release() {
+	close(k.watched)
+	ctx, cancel := context.WithTimeout(context.Background(), ledgerWriteTimeout)
+	defer cancel()
+	_ = k.lease.Release(ctx)
+}
+
+// resumable checks a resume of the interrupted upload k found against
+// it, and returns its start message completed from the ledger.
+func (k *keyedRun) resumable(u *upload, start *mediagwv1.UploadStart) (*mediagwv1.UploadStart, error) {
+	e := k.entry
+	merged, err := mergeStart(e, start)
+	if err != nil {
+		return nil, err
+	}
+	if off := start.GetResumeOffset(); off != e.Committed {
+		return nil, resumeMismatch(e, off)
+	}
+	if n := u.src.MediaLen(); n >= 0 && n != e.Start.TotalBytes-e.Committed {
+		return nil, apierr.Invalidf("the body has %d bytes; resuming at %d of %d needs the remaining %d", n, e.Committed, e.Start.TotalBytes, e.Start.TotalBytes-e.Committed)
+	}
+	return merged, nil
+}
+
+// sessionContext is the context of a keyed upload's session at X. It
+// outlives the caller's: when the caller goes, the APPENDs that hold all
+// their bytes still finish (settle interrupts the session, which cancels
+// what is left after InterruptWait), and a FINALIZE under way completes
+// and is recorded for a replay. It ends when the upload returns.
+func (u *upload) sessionContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.WithoutCancel(ctx))
+}
+
+// beginNew sends INIT for the first life of a keyed upload: it is
+// recorded once X's INIT answered, and every acknowledged segment is
+// recorded as it comes.
+func (k *keyedRun) beginNew(ctx, sctx context.Context, u *upload, start *mediagwv1.UploadStart) (backend.Session, error) {
+	now := time.Now()
+	// The entry holds the real size, also of a spooled upload.
+	e := &ledger.Entry{Key: k.key, Phase: ledger.PhaseReceiving, Start: ledgerStart(u.spec, start), Created: now, Updated: now, Trace: traceparent(ctx)}
+	rec := newRecord(k.lease, e)
+	u.rec = rec
+	spec := u.spec
+	spec.SegmentDone = rec.segmentDone
+	sess, err := u.e.cfg.Backend.Begin(sctx, u.caller.Auth, spec)
+	if err != nil {
+		return nil, err
+	}
+	u.begun(ctx, sess)
+	err = rec.update(ctx, func(e *ledger.Entry) {
+		e.MediaID, e.MediaKey, e.SegmentSize, e.Segments = sess.MediaID(), sess.MediaKey(), u.info.SegmentSize, u.info.Segments
+		e.Expires = sess.Expires()
+		if e.Expires.IsZero() {
+			e.Expires = now.Add(u.e.cfg.StatusTTL)
+		}
+	})
+	if err != nil {
+		sess.Abort(err)
+		return nil, ledgerError(err)
+	}
+	return sess, nil
+}
+
+// beginResume continues an interrupted upload from its committed bytes,
+// in the session its INIT opened.
+func (k *keyedRun) beginResume(ctx, sctx context.Context, u *upload) (backend.Session, error) {
+	e := k.entry
+	rec := newRecord(k.lease, e)
+	u.rec = rec
+	if !e.Expires.IsZero() && time.Now().After(e.Expires) {
+		return nil, rec.fail(ctx, apierr.NotFoundf("X's upload session for media %s expired at %s; start again with a new idempotency key",
+			e.MediaID, e.Expires.UTC().Format(time.RFC3339)))
+	}
+	if u.digest != nil && e.Committed > 0 {
+		d, err := restoreHash(e.HashState)
+		if err != nil {
+			return nil, rec.fail(ctx, fmt.Errorf("the ledger's hash state for %s is unusable: %w", apierr.Quote(e.Key), err))
+		}
+		u.digest = d
+	}
+	u.received = e.Committed
+	u.outcome = "resumed"
+	u.e.tel.resumes.Add(ctx, 1)
+	if sc := parentFrom(e.Trace); sc.IsValid() {
+		trace.SpanFromContext(ctx).AddLink(trace.Link{SpanContext: sc})
+	}
+	spec := u.spec
+	spec.SegmentDone = rec.segmentDone
+	sess, err := u.e.cfg.Backend.Resume(sctx, u.caller.Auth, spec, backend.ResumeAt{
+		MediaID: e.MediaID, MediaKey: e.MediaKey, Expires: e.Expires,
+		SegmentSize: e.SegmentSize, Segments: e.Segments, Acked: e.IsAcked, Offset: e.Committed,
+	})
+	if err != nil {
+		return nil, rec.fail(ctx, err)
+	}
+	u.begun(ctx, sess)
+	if err := rec.update(ctx, func(e *ledger.Entry) { e.Phase, e.Error = ledger.PhaseReceiving, nil }); err != nil {
+		sess.Abort(err)
+		return nil, ledgerError(err)
+	}
+	return sess, nil
+}
+
+// settle records how an upload ended: COMPLETED with its response; for a
+// keyed upload INTERRUPTED, resumable, when the stream, mediagw or X's
+// availability ended it early; FAILED otherwise.
+func (u *upload) settle(ctx context.Context, sess backend.Session, media backend.Media, err error) (*mediagwv1.UploadResponse, error) {
+	u.info = sess.Info()
+	err = stoppedBecause(ctx, err)
+	if err == nil {
+		resp := u.respond(media)
+		if !u.keyed {
+			return resp, nil
+		}
+		b, _ := protojson.Marshal(resp)
+		werr := u.rec.update(ctx, func(e *ledger.Entry) {
+			e.Phase, e.Response, e.Error, e.Committed = ledger.PhaseCompleted, b, nil, e.Start.TotalBytes
+			e.HashState = nil
+			if media.ExpiresAfterSecs > 0 {
+				e.Expires = time.Now().Add(time.Duration(media.ExpiresAfterSecs) * time.Second)
+			}
+		})
+		if werr != nil {
+			u.e.log.WarnContext(ctx, "ledger: recording a completed upload failed", "error", werr.Error())
+		}
+		return resp, nil
+	}
+	if !u.keyed || !resumable(err) {
+		sess.Abort(err)
+		return nil, u.rec.fail(ctx, err)
+	}
+	sess.Interrupt(u.e.cfg.InterruptWait)
+	st := apierr.ToStatus(err)
+	if status.Code(st) == codes.Canceled {
+		st = status.Errorf(codes.Canceled, "the caller's stream ended after %d of %d bytes (cancelled, or the connection was lost)", u.received, u.spec.TotalBytes)
+	}
+	werr := u.rec.update(ctx, func(e *ledger.Entry) {
+		e.Phase = ledger.PhaseInterrupted
+		e.Error = &ledger.Error{Code: apierr.CodeName(status.Code(st)), Message: status.Convert(st).Message()}
+	})
+	if werr != nil {
+		return nil, ledgerError(werr)
+	}
+	u.outcome = "interrupted"
+	u.e.tel.interruptions.Add(ctx, 1)
+	return nil, interrupted(u.rec.snapshot(), st)
+}
+
+// resumable reports whether err interrupts a keyed upload (it can go on
+// from its committed bytes) rather than failing it.
+func resumable(err error) bool {
+	if apierr.IsResumable(err) {
+		return true
+	}
+	switch status.Code(apierr.ToStatus(err)) {
+	case codes.Canceled, codes.DeadlineExceeded, codes.Unavailable, codes.Aborted, codes.ResourceExhausted, codes.Unauthenticated:
+		return true
+	}
+	return false
+}
+
+// stoppedBecause replaces the error of an upload that was stopped (its
+// body read errStopped, or its session was cancelled) by why it was
+// stopped: mediagw shutting down, a resume taking over, the caller gone.
+// Other errors stand, even once the context ended: an idle REST caller's
+// deadline also ends the request's context, and the caller must still
+// learn that it was idle.
+func stoppedBecause(ctx context.Context, err error) error {
+	if errors.Is(err, ErrStopped) || ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// stopCause is why a lease's holder was told to stop: a resume taking
+// the upload over, or the lease lost (it could not be renewed in time).
+func stopCause(l ledger.Lease) error {
+	if c, ok := l.(interface{ Cause() error }); ok {
+		if err := c.Cause(); err != nil {
+			return status.Errorf(codes.Unavailable, "this replica lost the upload's ledger lease (%v)", err)
+		}
+	}
+	return errSuperseded
+}
+
+// replay answers a key whose upload finished: its response, with no call
+// to X, or its error.
+func (u *upload) replay(ctx context.Context, e *ledger.Entry, start *mediagwv1.UploadStart) (*mediagwv1.UploadResponse, error) {
+	if _, err := mergeStart(e, start); err != nil {
+		return nil, err
+	}
+	// No quota is used (X is not called), but the caller must still be
+	// allowed the account.
+	if err := u.e.cfg.Policies.Authorize(&u.caller, e.Start.Account, true); err != nil {
+		return nil, err
+	}
+	u.outcome = "replayed"
+	u.mediaID = e.MediaID
+	u.spec = backend.Spec{MediaType: e.Start.MediaType, Category: e.Start.Category, TotalBytes: e.Start.TotalBytes}
+	u.e.tel.replays.Add(ctx, 1)
+	if e.Phase == ledger.PhaseFailed {
+		return nil, storedError(e)
+	}
+	resp := &mediagwv1.UploadResponse{}
+	if err := protojson.Unmarshal(e.Response, resp); err != nil {
+		return nil, fmt.Errorf("the ledger's response for %s is unreadable: %w", apierr.Quote(e.Key), err)
+	}
+	// The media is the caller's again for its status, also after a restart.
+	u.e.cfg.Relay.Own(u.caller, e.MediaID, e.Expires)
+	return resp, nil
+}
+
+// mergeStart fills the fields a resume or replay may omit from the
+// ledger, and refuses fields given with other values than the original's.
+func mergeStart(e *ledger.Entry, st *mediagwv1.UploadStart) (*mediagwv1.UploadStart, error) {
+	o := e.Start
+	differ := func(field string, got, want any) error {
+		return apierr.Invalidf("idempotency key %s was started with %s %v, not %v; a new upload needs a new key", apierr.Quote(e.Key), field, want, got)
+	}
+	m := &mediagwv1.UploadStart{
+		MediaType: o.MediaType, TotalBytes: o.TotalBytes, AdditionalOwners: o.AdditionalOwners,
+		Shared: o.Shared, Sha256: o.SHA256, IdempotencyKey: e.Key, Account: o.Account,
+	}
+	m.MediaCategory, _ = ParseCategory(o.Category)
+	if v := st.GetMediaType(); v != "" && v != o.MediaType {
+		return nil, differ("media_type", apierr.Quote(v), o.MediaType)
+	}
+	if v := st.GetTotalBytes(); v != 0 && v != o.TotalBytes {
+		return nil, differ("total_bytes", v, o.TotalBytes)
+	}
+	if c := st.GetMediaCategory(); c != mediagwv1.MediaCategory_MEDIA_CATEGORY_UNSPECIFIED && categoryNames[c] != o.Category {
+		return nil, differ("media_category", categoryNames[c], o.Category)
+	}
+	if v := st.GetAdditionalOwners(); len(v) > 0 && !slices.Equal(v, o.AdditionalOwners) {
+		return nil, differ("additional_owners", v, o.AdditionalOwners)
+	}
+	if st.GetShared() && !o.Shared {
+		return nil, differ("shared", true, false)
+	}
+	if v := st.GetSha256(); v != "" && v != o.SHA256 {
+		return nil, differ("sha256", apierr.Quote(v), apierr.Quote(o.SHA256))
+	}
+	if v := st.GetAccount(); v != "" && v != o.Account {
+		return nil, differ("account", apierr.Quote(v), apierr.Quote(o.Account))
+	}
+	return m, nil
+}
+
+func ledgerStart(s backend.Spec, st *mediagwv1.UploadStart) ledger.Start {
+	return ledger.Start{
+		MediaType: s.MediaType, Category: s.Category, TotalBytes: s.TotalBytes,
+		AdditionalOwners: s.AdditionalOwners, Shared: s.Shared, SHA256: st.GetSha256(), Account: st.GetAccount(),
+	}
+}
+
+// restoreHash rebuilds a SHA-256 digest from its marshaled state.
+func restoreHash(state []byte) (hash.Hash, error) {
+	d := sha256.New()
+	u, ok := d.(encoding.BinaryUnmarshaler)
+	if !ok || len(state) == 0 {
+		return nil, errors.New("no hash state")
+	}
+	if err := u.UnmarshalBinary(state); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// traceparent is the W3C trace context of ctx's span, for span links.
+func traceparent(ctx context.Context) string {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c["traceparent"]
+}
+
+func parentFrom(tp string) trace.SpanContext {
+	if tp == "" {
+		return trace.SpanContext{}
+	}
+	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": tp})
+	return trace.SpanContextFromContext(ctx)
+}
+
+// ledgerError is the error of a ledger that cannot be read or written.
+func ledgerError(err error) error {
+	if errors.Is(err, ledger.ErrLeaseLost) {
+		return status.Error(codes.Aborted, "this stream lost the upload to another one (its ledger lease was taken over)")
+	}
+	return status.Errorf(codes.Unavailable, "mediagw's upload ledger is unavailable: %v", err)
+}
+
+// storedError is a FAILED entry's error.
+func storedError(e *ledger.Entry) error {
+	code := codes.Unknown
+	if e.Error != nil {
+		for c := codes.OK; c <= codes.Unauthenticated; c++ {
+			if apierr.CodeName(c) == e.Error.Code {
+				code = c
+			}
+		}
+		return status.Errorf(code, "%s (the upload with idempotency key %s failed before; a new attempt needs a new key)", e.Error.Message, apierr.Quote(e.Key))
+	}
+	return status.Errorf(code, "the upload with idempotency key %s failed before; a new attempt needs a new key", apierr.Quote(e.Key))
+}
+
+// interrupted is the caller's error for an interrupted upload: cause's
+// code becomes Unavailable (try again: resume), with the upload's state
+// as a detail so the caller knows where to resume.
+func interrupted(st *mediagwv1.UploadState, cause error) error {
+	c := status.Convert(cause)
+	code := codes.Unavailable
+	if c.Code() == codes.Aborted {
+		code = codes.Aborted // superseded: the other stream goes on
+	}
+	s := status.New(code, fmt.Sprintf("the upload was interrupted (%s) with %d of %d bytes committed at X; resume it with idempotency_key %s and resume_offset %d",
+		c.Message(), st.GetCommittedBytes(), st.GetTotalBytes(), apierr.Quote(st.GetIdempotencyKey()), st.GetCommittedBytes()))
+	if d, err := s.WithDetails(st); err == nil {
+		s = d
+	}
+	return s.Err()
+}
+
+// resumeMismatch refuses a resume_offset that is not the committed bytes.
+func resumeMismatch(e *ledger.Entry, off int64) error {
+	s := status.New(codes.FailedPrecondition, fmt.Sprintf("resume_offset %d is not where idempotency key %s stands: resume at committed_bytes %d",
+		off, apierr.Quote(e.Key), e.Committed))
+	if d, err := s.WithDetails(stateOf(e)); err == nil {
+		s = d
+	}
+	return s.Err()
+}

@@ -1,0 +1,477 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/apierr"
+	"github.com/mediagw/mediagw/service/backend"
+	"github.com/mediagw/mediagw/service/policy"
+	"github.com/mediagw/mediagw/service/relay"
+)
+
+// Run runs one upload from src for the caller c, who was authenticated by
+// the transport: the one upload path of every transport. Everything that
+// can be checked without X (the start message, the policy, the size
+// limits, the first bytes) is checked before INIT; afterwards the bytes go
+// straight into the session, which cuts them into segments. An upload
+// with an idempotency key is recorded in the ledger as it goes; one
+// without has a record that keeps nothing. The error is a gRPC status.
+func (e *Engine) Run(ctx context.Context, c backend.Caller, src Source) (*mediagwv1.UploadResponse, error) {
+	ctx, span := e.tel.tracer.Start(ctx, "upload", trace.WithAttributes(attrTransport.String(src.Transport())))
+	defer span.End()
+	if c.ID != "" {
+		span.SetAttributes(attrCallerID.String(c.ID))
+	}
+	e.tel.inFlight.Add(ctx, 1)
+	defer e.tel.inFlight.Add(ctx, -1)
+	// The upload stops when its caller goes, and when mediagw stops it
+	// (drain past the timeout, a resume taking the upload over).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(e.stopping, func() { cancel(errShuttingDown) })
+	defer stop()
+	defer context.AfterFunc(ctx, src.Interrupt)()
+	u := &upload{e: e, caller: c, label: e.cfg.Policies.Label(c.ID), src: src, started: time.Now(), cancel: cancel, rec: noRecord{}}
+	var resp *mediagwv1.UploadResponse
+	release, raw := e.admit.enter(ctx)
+	if raw == nil {
+		resp, raw = u.run(ctx)
+		release()
+	}
+	raw = stoppedBecause(ctx, raw)
+	err := apierr.ToStatus(raw)
+	u.ticket.Done(u.sent())
+	u.finish(ctx, span, err, raw)
+	return resp, err
+}
+
+// upload is the state of one upload.
+type upload struct {
+	e        *Engine
+	caller   backend.Caller
+	label    string // the caller's bounded metric label
+	src      Source
+	started  time.Time
+	cancel   context.CancelCauseFunc
+	spec     backend.Spec
+	mediaID  string
+	received int64
+	info     backend.SessionInfo // zero until INIT succeeded
+	// ticket is the upload's hold on its caller's quotas, nil until the
+	// callers policy admitted it; base is where this life of the upload
+	// started (a resume's committed bytes).
+	ticket *policy.Ticket
+	base   int64
+
+	// want is the SHA-256 the caller declared, digest the running hash of
+	// the bytes received; both nil when the caller declared none.
+	want   []byte
+	digest hash.Hash
+
+	// rec is the upload's ledger record: a record of the ledger entry for
+	// an upload with an idempotency key, noRecord for one without.
+	rec journal
+	// keyed is set for an upload with an idempotency key; its session
+	// outlives the caller (see sessionContext).
+	keyed bool
+	// outcome says how the upload ended, for the log line: "" (as its
+	// error says), replayed, resumed, interrupted.
+	outcome string
+}
+
+// run is the one upload path: the start message; for a keyed upload its
+// ledger entry (a finished key is replayed, an interrupted one resumed);
+// then admission, the first bytes, INIT (or the resumed session), the
+// bytes and FINALIZE.
+func (u *upload) run(ctx context.Context) (*mediagwv1.UploadResponse, error) {
+	if err := u.e.ready(); err != nil {
+		return nil, err
+	}
+	start, err := u.src.Start()
+	if err != nil {
+		return nil, err
+	}
+	// Whatever record the upload gets, its writer ends with it.
+	defer func() { u.rec.close() }()
+	var k *keyedRun
+	if start.GetIdempotencyKey() != "" || start.ResumeOffset != nil {
+		var resp *mediagwv1.UploadResponse
+		var done bool
+		k, resp, done, err = u.openKey(ctx, start)
+		if done || err != nil {
+			return resp, err
+		}
+		defer k.release()
+		if k.entry != nil {
+			if start, err = k.resumable(u, start); err != nil {
+				return nil, err
+			}
+		}
+	}
+	base := int64(0)
+	if k != nil && k.entry != nil {
+		base = k.entry.Committed
+	}
+	if err := u.prepare(ctx, start); err != nil {
+		return nil, err
+	}
+	if err := u.admit(ctx, start.GetAccount(), base); err != nil {
+		return nil, err
+	}
+	var head []byte
+	var spooled io.ReadCloser
+	if base == 0 && (k == nil || k.entry == nil) {
+		if head, spooled, err = u.head(ctx); err != nil {
+			return nil, err
+		}
+		if spooled != nil {
+			defer spooled.Close()
+		}
+	}
+	sctx := ctx
+	if k != nil {
+		var scancel context.CancelFunc
+		sctx, scancel = u.sessionContext(ctx)
+		defer scancel()
+	}
+	sess, err := u.begin(ctx, sctx, k, start)
+	if err != nil {
+		return nil, err
+	}
+	media, err := u.pump(ctx, sctx, sess, head, spooled)
+	return u.settle(ctx, sess, media, err)
+}
+
+// begin opens the upload's session at X: INIT for a new upload, the
+// session a resumed one left for a resume.
+func (u *upload) begin(ctx, sctx context.Context, k *keyedRun, start *mediagwv1.UploadStart) (backend.Session, error) {
+	spec := u.spec
+	if k == nil {
+		sess, err := u.e.cfg.Backend.Begin(sctx, u.caller.Auth, spec)
+		if err != nil {
+			return nil, err
+		}
+		u.begun(ctx, sess)
+		return sess, nil
+	}
+	if k.entry == nil {
+		return k.beginNew(ctx, sctx, u, start)
+	}
+	return k.beginResume(ctx, sctx, u)
+}
+
+// prepare validates the start message and sets up the upload's spec and
+// digest.
+func (u *upload) prepare(ctx context.Context, start *mediagwv1.UploadStart) error {
+	var err error
+	if u.spec, err = u.e.validateStart(start); err != nil {
+		return err
+	}
+	if d := start.GetSha256(); d != "" {
+		if u.want, err = hex.DecodeString(d); err != nil || len(u.want) != sha256.Size {
+			return apierr.Invalidf("sha256 %s is not a hex SHA-256 digest (64 hex digits)", apierr.Quote(d))
+		}
+		u.digest = sha256.New()
+	}
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attrMediaType.String(u.spec.MediaType), attrCategory.String(u.spec.Category),
+		attrTotalBytes.Int64(u.spec.TotalBytes))
+	u.e.tel.started.Add(ctx, 1, metric.WithAttributes(attrCategory.String(u.spec.Category), attrCaller.String(u.label)))
+	return nil
+}
+
+// admit asks the callers policy whether the upload may go on, before
+// anything reaches X: the caller's permissions, the account it uses, its
+// quotas. base is where this life of the upload starts (a resume's
+// committed bytes); only what follows it is charged.
+func (u *upload) admit(ctx context.Context, account string, base int64) error {
+	u.base = base
+	t, err := u.e.cfg.Policies.Admit(&u.caller, account, u.spec, base)
+	if err != nil {
+		return err
+	}
+	u.ticket = t
+	trace.SpanFromContext(ctx).SetAttributes(attrAccount.String(u.accountLabel()))
+	return nil
+}
+
+// accountLabel names the X account of the upload in logs and spans.
+func (u *upload) accountLabel() string {
+	switch {
+	case u.caller.Auth.Token != "":
+		return "user-token"
+	case u.caller.Auth.Account != "":
+		return u.caller.Auth.Account
+	}
+	return policy.DefaultAccount
+}
+
+// head reads the first bytes, which must show the declared format before X
+// sees anything. The body of an upload of unknown size (total_bytes 0) is
+// spooled first, head and all: X's INIT needs the size. The spool file is
+// then the upload's body, to be closed by the caller.
+func (u *upload) head(ctx context.Context) ([]byte, io.ReadCloser, error) {
+	unknown := u.spec.TotalBytes == 0
+	n := min(int64(sniffLen), u.spec.TotalBytes)
+	if unknown {
+		n = sniffLen
+	}
+	head := make([]byte, n)
+	k, err := io.ReadFull(u.src, head)
+	head = head[:k]
+	switch {
+	case unknown && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		u.count(head)
+		return nil, nil, u.short()
+	case err != nil:
+		return nil, nil, err
+	}
+	if unknown && k == 0 {
+		return nil, nil, apierr.Invalidf("the body is empty")
+	}
+	if err := sniff(u.spec.MediaType, head); err != nil {
+		u.count(head)
+		return nil, nil, err
+	}
+	if !unknown {
+		u.count(head)
+		return head, nil, nil
+	}
+	lim := min(u.e.limit(categoryEnum(u.spec.Category)), u.e.spool.limit)
+	if m := u.ticket.MaxFile(); m > 0 {
+		lim = min(lim, m)
+	}
+	f, err := u.e.spool.take(io.MultiReader(bytes.NewReader(head), u.src), lim)
+	if err != nil {
+		return nil, nil, err
+	}
+	// What follows the media (a multipart body's closing boundary) is
+	// checked once it was read to its end, before anything reaches X.
+	if err := u.src.End(); err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	if err := u.ticket.Sized(f.size); err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	u.spec.TotalBytes = f.size
+	trace.SpanFromContext(ctx).SetAttributes(attrTotalBytes.Int64(f.size), attrSpooled.Bool(true))
+	return nil, f, nil
+}
+
+// begun records the session X opened (or that was resumed).
+func (u *upload) begun(ctx context.Context, sess backend.Session) {
+	u.mediaID = sess.MediaID()
+	u.info = sess.Info()
+	trace.SpanFromContext(ctx).SetAttributes(attrMediaID.String(u.mediaID), attrSegmentSize.Int64(u.info.SegmentSize),
+		attrSegments.Int(u.info.Segments), attrParallelism.Int(u.info.Parallelism))
+}
+
+// respond remembers the media's state and builds the response.
+func (u *upload) respond(media backend.Media) *mediagwv1.UploadResponse {
+	u.e.cfg.Relay.Remember(u.caller, media)
+	return &mediagwv1.UploadResponse{
+		MediaId:          media.ID,
+		MediaKey:         media.Key,
+		Size:             media.Size,
+		ExpiresAfterSecs: media.ExpiresAfterSecs,
+		Processing:       relay.ToProto(media),
+	}
+}
+
+// pump hands the head and the rest of the media to the session (from the
+// spool file when the upload was spooled, else from the source), then
+// finishes it once exactly total_bytes arrived. FINALIZE runs under sctx,
+// the session's context.
+func (u *upload) pump(ctx, sctx context.Context, sess backend.Session, head []byte, spooled io.Reader) (backend.Media, error) {
+	if _, err := sess.Write(head); err != nil {
+		return backend.Media{}, err
+	}
+	sink := &meteredSession{u: u, sess: sess}
+	var err error
+	if spooled != nil {
+		_, err = sink.ReadFrom(spooled)
+	} else {
+		err = u.src.Deliver(sink)
+	}
+	// Bytes past total_bytes never reach X (the session refuses them); the
+	// caller learns it in the service's words.
+	if u.received > u.spec.TotalBytes {
+		return backend.Media{}, tooMuch(u.spec.TotalBytes)
+	}
+	if err != nil {
+		return backend.Media{}, err
+	}
+	if u.received != u.spec.TotalBytes {
+		return backend.Media{}, u.short()
+	}
+	if spooled == nil {
+		if err := u.src.End(); err != nil {
+			return backend.Media{}, err
+		}
+	}
+	if u.digest != nil {
+		if got := u.digest.Sum(nil); !bytes.Equal(got, u.want) {
+			return backend.Media{}, apierr.Invalidf("sha256 mismatch: the %d bytes received hash to %x, the start message declared %x; the upload was not finalized",
+				u.received, got, u.want)
+		}
+	}
+	if err := u.rec.finalizing(ctx); err != nil {
+		return backend.Media{}, err
+	}
+	return sess.Finish(sctx)
+}
+
+// sent is what of this life of the upload may have reached X: nothing
+// before INIT (or a resume's session).
+func (u *upload) sent() int64 {
+	if u.mediaID == "" {
+		return 0
+	}
+	return u.received - u.base
+}
+
+// count records bytes received from the caller. With a ledger record, the
+// hash state is kept at every segment boundary, for the record to store
+// once the segment's APPEND is acknowledged.
+func (u *upload) count(p []byte) {
+	if u.digest == nil {
+		u.received += int64(len(p))
+		return
+	}
+	size := u.info.SegmentSize
+	if !u.keyed || size == 0 {
+		u.received += int64(len(p))
+		u.digest.Write(p)
+		return
+	}
+	for len(p) > 0 {
+		next := (u.received/size + 1) * size
+		k := int(min(int64(len(p)), next-u.received))
+		u.digest.Write(p[:k])
+		u.received += int64(k)
+		p = p[k:]
+		if u.received%size == 0 {
+			u.rec.hashAt(u.received, u.digest)
+		}
+	}
+}
+
+func (u *upload) short() error {
+	return &apierr.Error{Code: grpccodes.InvalidArgument, Resumable: true,
+		Msg: fmt.Sprintf("received %d of %d bytes", u.received, u.spec.TotalBytes)}
+}
+
+// meteredSession is the Sink of an upload: it counts and hashes the bytes
+// on their way into the session, and refuses bytes past total_bytes
+// before they reach it.
+type meteredSession struct {
+	u    *upload
+	sess backend.Session
+}
+
+func (m *meteredSession) Write(p []byte) (int, error) {
+	if m.u.received+int64(len(p)) > m.u.spec.TotalBytes {
+		m.u.received += int64(len(p))
+		return 0, tooMuch(m.u.spec.TotalBytes)
+	}
+	// Counted (and hashed) before the session may send a segment: its
+	// acknowledgement must find the hash state of its end.
+	m.u.count(p)
+	return m.sess.Write(p)
+}
+
+// Ready waits for a buffer for the next bytes (see backend.Session.Ready).
+func (m *meteredSession) Ready() error { return m.sess.Ready() }
+
+// ReadFrom has the session read r into its segment buffers, where the
+// bytes are counted and hashed.
+func (m *meteredSession) ReadFrom(r io.Reader) (int64, error) {
+	return m.sess.ReadFrom(&meteredBody{u: m.u, r: r})
+}
+
+// tooMuch is the error of a body that holds more than total_bytes.
+func tooMuch(total int64) error {
+	return apierr.Invalidf("received more than total_bytes (%d)", total)
+}
+
+// meteredBody counts and hashes what the session reads from a body, in
+// the segment buffer it was read into.
+type meteredBody struct {
+	u *upload
+	r io.Reader
+}
+
+func (m *meteredBody) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.u.count(p[:n])
+	return n, err
+}
+
+// finish records the outcome of an upload: its metrics, its span's status
+// and the one summary log line.
+func (u *upload) finish(ctx context.Context, span trace.Span, err, raw error) {
+	cat := attrCategory.String(u.spec.Category)
+	caller := attrCaller.String(u.label)
+	result := status.Code(err).String()
+	u.e.tel.bytesReceived.Add(ctx, u.received, metric.WithAttributes(caller))
+	u.e.tel.duration.Record(ctx, time.Since(u.started).Seconds(), metric.WithAttributes(cat, caller, attrResult.String(result)))
+	var attrs []slog.Attr
+	if u.caller.ID != "" {
+		attrs = append(attrs, slog.String("caller", u.caller.ID))
+	}
+	if u.ticket != nil {
+		attrs = append(attrs, slog.String("account", u.accountLabel()))
+	}
+	attrs = append(attrs,
+		slog.String("media_type", u.spec.MediaType),
+		slog.String("media_category", u.spec.Category),
+		slog.Int64("total_bytes", u.spec.TotalBytes),
+		slog.Int64("received_bytes", u.received),
+		slog.Duration("duration", time.Since(u.started)),
+	)
+	if u.mediaID != "" {
+		attrs = append(attrs, slog.String("media_id", u.mediaID), slog.Int("segments", u.info.Segments),
+			slog.Int64("segment_size", u.info.SegmentSize), slog.Int64("retries", u.info.Retries))
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelWarn
+		u.e.tel.failed.Add(ctx, 1, metric.WithAttributes(cat, caller, attrResult.String(result)))
+		span.SetStatus(codes.Error, result)
+		attrs = append(attrs, slog.String("error", status.Convert(err).Message()))
+		// Operators get the error's detail where it has more than the
+		// caller's sentence (X's URL, the attempts, the last cause).
+		var lv slog.LogValuer
+		if errors.As(raw, &lv) {
+			attrs = append(attrs, slog.Any("cause", lv))
+		} else if raw != nil && raw.Error() != status.Convert(err).Message() {
+			attrs = append(attrs, slog.String("cause", raw.Error()))
+		}
+	} else {
+		u.e.tel.completed.Add(ctx, 1, metric.WithAttributes(cat, caller))
+	}
+	attrs = append(attrs, slog.String("outcome", result))
+	if u.outcome != "" {
+		attrs = append(attrs, slog.String("ledger", u.outcome)) // replayed, resumed, interrupted
+	}
+	u.e.log.LogAttrs(ctx, level, "upload", attrs...)
+}
