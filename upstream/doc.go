@@ -108,7 +108,7 @@
 // connection costs StallTimeout (checked every eighth of it) instead of a
 // size-scaled deadline of up to 47 s. With 10 % of requests failing (503,
 // 500, reset or a 30 s stall) and 20 ms of latency, 8 MiB uploads took
-// 3.9–4.2 s at the 99th percentile instead of 35 s (TestMeasureFaultTail).
+// 3.9–4.2 s at the 99th percentile instead of 35 s (BenchmarkMeasureFaultTail).
 // Config.AttemptTimeout (10 minutes) remains as a backstop against a peer
 // that trickles a byte every few seconds, which would otherwise hold a
 // segment buffer for ever.

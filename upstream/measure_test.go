@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"io"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -90,16 +90,19 @@ func (m *memPeak) done() (heapInuse, sys uint64) {
 	return m.heapInuse.Load(), m.sys.Load()
 }
 
-// TestMeasureThroughput uploads 256 MiB through the emulator with 50 ms of
-// latency per request, at P=1 and P=4, and reports MB/s, the ratio and the
-// process's peak memory (the emulator runs in the same process). It runs
-// only with MEDIAGW_MEASURE=1, e.g.
+// BenchmarkMeasureThroughput uploads 256 MiB through the emulator with
+// 50 ms of latency per request, at P=1 and P=4, and reports MB/s of each,
+// their ratio and the process's peak memory (the emulator runs in the same
+// process):
 //
-//	MEDIAGW_MEASURE=1 go test -run TestMeasureThroughput -v ./upstream/
-func TestMeasureThroughput(t *testing.T) {
-	if os.Getenv("MEDIAGW_MEASURE") == "" {
-		t.Skip("set MEDIAGW_MEASURE=1 to measure")
+//	go test -run '^$' -bench MeasureThroughput -benchtime 1x ./upstream/
+func BenchmarkMeasureThroughput(b *testing.B) {
+	for range b.N {
+		measureThroughput(b)
 	}
+}
+
+func measureThroughput(t *testing.B) {
 	const total = 256 << 20
 	srv := xfaketest.New(t, xfake.Options{Latency: 50 * time.Millisecond, Seed: 20, SpillDir: t.TempDir()})
 	rates := map[int]float64{}
@@ -143,25 +146,30 @@ func TestMeasureThroughput(t *testing.T) {
 		}
 		_, peakBuf := upstream.BuffersHeld(c)
 		rates[p] = float64(total) / 1e6 / elapsed.Seconds()
+		t.ReportMetric(rates[p], fmt.Sprintf("MB/s_P%d", p))
+		t.ReportMetric(float64(heap)/(1<<20), fmt.Sprintf("peak_heap_MiB_P%d", p))
 		t.Logf("P=%d: 256 MiB in %v = %.1f MB/s (INIT %v, streaming %v, APPEND wait+FINALIZE %v); "+
 			"peak HeapInuse %.1f MiB, peak Sys %.1f MiB, peak segment buffers %d",
 			p, elapsed.Round(time.Millisecond), rates[p], tInit.Round(time.Millisecond), tStream.Round(time.Millisecond),
 			(elapsed - tInit - tStream).Round(time.Millisecond), float64(heap)/(1<<20), float64(sys)/(1<<20), peakBuf)
 	}
-	t.Logf("ratio P=4/P=1: %.2f", rates[4]/rates[1])
+	t.ReportMetric(rates[4]/rates[1], "ratio_P4/P1")
 }
 
-// TestMeasureFaultTail uploads 160 files of 8 MiB (two 4 MiB segments),
+// BenchmarkMeasureFaultTail uploads 160 files of 8 MiB (two 4 MiB segments),
 // eight at a time, to an emulator with 20 ms of latency that fails 10 % of
 // requests with a 503, a 500, a reset or a stall (30 s, then a dropped
 // connection), with the Client's default settings, and reports the
-// distribution of upload times. It runs only with MEDIAGW_MEASURE=1:
+// distribution of upload times (p50, p90, p99 and the maximum, seconds):
 //
-//	MEDIAGW_MEASURE=1 go test -run TestMeasureFaultTail -v ./upstream/
-func TestMeasureFaultTail(t *testing.T) {
-	if os.Getenv("MEDIAGW_MEASURE") == "" {
-		t.Skip("set MEDIAGW_MEASURE=1 to measure")
+//	go test -run '^$' -bench MeasureFaultTail -benchtime 1x ./upstream/
+func BenchmarkMeasureFaultTail(b *testing.B) {
+	for range b.N {
+		measureFaultTail(b)
 	}
+}
+
+func measureFaultTail(t *testing.B) {
 	const uploads, size, conc = 160, 8 << 20, 8
 	srv := xfaketest.New(t, xfake.Options{Latency: 20 * time.Millisecond, FaultRate: 0.1, Seed: 40,
 		SpillDir: t.TempDir(), RateLimits: xfake.NoRateLimits()})
@@ -213,6 +221,11 @@ func TestMeasureFaultTail(t *testing.T) {
 		return times[min(len(times)-1, int(p*float64(len(times))))].Round(time.Millisecond)
 	}
 	st := srv.X.Stats()
+	for name, p := range map[string]float64{"p50": 0.5, "p90": 0.9, "p99": 0.99} {
+		t.ReportMetric(q(p).Seconds(), "s_"+name)
+	}
+	t.ReportMetric(times[len(times)-1].Seconds(), "s_max")
+	t.ReportMetric(float64(failed), "failed")
 	t.Logf("%d uploads of 8 MiB in %v, %d failed; faults injected %v; upload time p50 %v p90 %v p99 %v max %v",
 		uploads, time.Since(start).Round(time.Millisecond), failed, st.Faults, q(0.5), q(0.9), q(0.99), times[len(times)-1].Round(time.Millisecond))
 }

@@ -92,6 +92,7 @@ type app struct {
 	relay                      *relay.Hub
 	engine                     *engine.Engine
 	policies                   *policy.Policies
+	releaseSpool               func() // nil unless the spool directory was claimed
 	emulator                   *http.Server
 	xURL                       string
 	accounts                   map[string]upstream.Credentials
@@ -425,6 +426,9 @@ const interruptWait = 10 * time.Second
 func (a *app) closeAll() {
 	if a.relay != nil {
 		a.relay.Close()
+	}
+	if a.releaseSpool != nil {
+		a.releaseSpool()
 	}
 	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.adminLis} {
 		if l != nil {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/service/bytesize"
 )
 
 // config is mediagw's configuration: every flag has an environment twin
@@ -91,7 +91,7 @@ type sizeFlag int64
 
 func (s *sizeFlag) String() string { return fmt.Sprint(int64(*s)) }
 func (s *sizeFlag) Set(v string) error {
-	n, err := xfake.ParseSize(v)
+	n, err := bytesize.Parse(v)
 	if err != nil {
 		return err
 	}

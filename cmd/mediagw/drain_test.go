@@ -25,7 +25,15 @@ func TestDrainLetsUploadsFinish(t *testing.T) {
 	waitFor(t, func() bool { return e.x.X.Stats().Requests["append"] > 0 })
 
 	e.cancel() // SIGTERM
-	time.Sleep(200 * time.Millisecond)
+	// Draining: /readyz turns 503 once mediagw stopped taking calls.
+	waitFor(t, func() bool {
+		res, err := http.Get(e.adminURL + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusServiceUnavailable
+	})
 	if err := stream.Send(chunkMsg(data[100<<10:])); err != nil {
 		t.Fatalf("send during drain: %v", err)
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +137,34 @@ func TestDroppedRESTConnectionResumes(t *testing.T) {
 	code, out, _ := restUpload(t, req)
 	if code != http.StatusOK {
 		t.Fatalf("REST resume: HTTP %d %v", code, out)
+	}
+	e.checkStored(out["media_id"].(string), data)
+	if s := e.x.X.Stats(); s.Requests["init"] != 1 || s.Requests["finalize"] != 1 {
+		t.Fatalf("X saw %d INIT and %d FINALIZE, want 1 each", s.Requests["init"], s.Requests["finalize"])
+	}
+}
+
+// TestMultipartResume: a multipart/form-data body resumes an interrupted
+// upload; its Content-Length (boundaries and fields included) is not the
+// media's length, which is checked as the part arrives.
+func TestMultipartResume(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, xfake.Options{})
+	data := media("video/mp4", 1<<20+77, 57)
+	st := e.cutGRPC("mp-resume", data, 600<<10, true)
+	off := st.GetCommittedBytes()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("resume_offset", strconv.FormatInt(off, 10))
+	part, _ := mw.CreateFormFile("media", "clip.mp4")
+	_, _ = part.Write(data[off:])
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, e.httpURL+"/v1/media:upload", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Idempotency-Key", "mp-resume")
+	code, out, _ := restUpload(t, req)
+	if code != http.StatusOK {
+		t.Fatalf("multipart resume: HTTP %d %v", code, out)
 	}
 	e.checkStored(out["media_id"].(string), data)
 	if s := e.x.X.Stats(); s.Requests["init"] != 1 || s.Requests["finalize"] != 1 {

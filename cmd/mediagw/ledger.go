@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mediagw/mediagw/service/engine"
 	"github.com/mediagw/mediagw/service/ledger/boltledger"
 	"github.com/mediagw/mediagw/service/redisstore"
 )
@@ -24,11 +25,7 @@ func (a *app) openLedger(ctx context.Context) error {
 	switch {
 	case spec == "off":
 		a.log.Warn("--ledger off: uploads with an idempotency key are refused, nothing is resumable")
-		a.spoolDir = a.cfg.SpoolDir
-		if a.spoolDir == "" {
-			a.spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("mediagw-spool-%d", os.Getpid()))
-		}
-		return nil
+		return a.claimSpool()
 	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://"):
 		return a.openRedis(ctx, spec)
 	case spec == "":
@@ -67,13 +64,29 @@ func (a *app) openRedis(ctx context.Context, url string) error {
 	a.shared = st
 	a.ledger = st.Ledger()
 	// A spooled upload (of unknown size) stays on the replica it came to.
-	a.spoolDir = a.cfg.SpoolDir
-	if a.spoolDir == "" {
-		a.spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("mediagw-spool-%d", os.Getpid()))
+	if err := a.claimSpool(); err != nil {
+		return err
 	}
 	a.log.Info("upload ledger", "ledger", "redis", "addr", st.Addr(), "lease_ttl", a.cfg.LeaseTTL.String(),
 		"shared", "ledger, status relay, rate-limit budgets", "spool_dir", a.spoolDir)
 	a.startSweeper()
+	return nil
+}
+
+// claimSpool picks the spool directory of a mediagw without a ledger file
+// beside which to keep it: --spool-dir, else a directory of this process's
+// own under the temporary directory, where what a killed mediagw left is
+// removed by the next one to start.
+func (a *app) claimSpool() error {
+	if a.cfg.SpoolDir != "" {
+		a.spoolDir = a.cfg.SpoolDir
+		return nil
+	}
+	dir, release, err := engine.ClaimSpoolDir(filepath.Join(os.TempDir(), "mediagw-spool"))
+	if err != nil {
+		return err
+	}
+	a.spoolDir, a.releaseSpool = dir, release
 	return nil
 }
 

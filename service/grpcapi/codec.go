@@ -26,7 +26,12 @@ import (
 // before them, and a stranger's malformed request is refused as a
 // stranger's.
 func ServerOptions(guard ...grpc.ServerOption) []grpc.ServerOption {
-	c := &codec{base: encoding.GetCodecV2("proto")}
+	return newCodec().serverOptions(guard...)
+}
+
+func newCodec() *codec { return &codec{base: encoding.GetCodecV2("proto")} }
+
+func (c *codec) serverOptions(guard ...grpc.ServerOption) []grpc.ServerOption {
 	opts := []grpc.ServerOption{grpc.ForceServerCodecV2(c), grpc.ChainUnaryInterceptor(c.take)}
 	opts = append(opts, guard...)
 	return append(opts, grpc.ChainUnaryInterceptor(c.unary), grpc.ChainStreamInterceptor(c.stream))
