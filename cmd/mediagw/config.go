@@ -101,6 +101,16 @@ func (s *sizeFlag) Set(v string) error {
 
 // parseConfig reads args and then, for flags not given, the environment.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c, fs := newFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return c.finish(fs, getenv)
+}
+
+// newFlags is mediagw's flag set, bound to a config holding the defaults.
+// docs/configuration.md is generated from it (see TestConfigurationDoc).
+func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
 	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 1 << 20, MaxSpoolBytes: 1 << 30}
 	fs := flag.NewFlagSet("mediagw", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -150,9 +160,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=")
 	fs.DurationVar(&c.EmulatorLatency, "emulator-latency", 0, "built-in emulator: latency added per request")
 	fs.DurationVar(&c.EmulatorProcessingTime, "emulator-processing-time", 5*time.Second, "built-in emulator: how long video processing takes")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
+	return c, fs
+}
+
+// finish checks what the flags left and reads the environment twins of
+// the flags not given.
+func (c *config) finish(fs *flag.FlagSet, getenv func(string) string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
