@@ -223,7 +223,21 @@ func (c *cluster) pollerDies() {
 			seqs[i], errs[i] = watchREST(c.reps[1+i%2], id)
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // the followers are subscribed
+	// The four watches are in place on b and c before a dies.
+	waitFor(t, func() bool {
+		n := 0.0
+		for _, r := range c.reps[1:3] {
+			res, err := http.Get("http://" + r.admin + "/metrics")
+			if err != nil {
+				return false
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			v, _ := metricValue(string(b), "mediagw_status_watchers")
+			n += v
+		}
+		return n == 4
+	})
 	c.kill(c.reps[0])
 	wg.Wait()
 	for i, s := range seqs {
