@@ -104,6 +104,7 @@ func (s *Server) cmdInit(x *exchange, vals url.Values) *response {
 	if resp != nil {
 		return resp
 	}
+	p.owner = x.id.user
 	m := s.store.create(p, s.opts.SessionTTL, s.newID)
 	v := view{id: m.id, num: m.num, key: m.key, category: m.category, sessionExpires: m.sessionExpires, now: m.sessionExpires.Add(-s.opts.SessionTTL)}
 	if x.dialect == dialV11 {
