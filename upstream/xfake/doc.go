@@ -201,7 +201,12 @@
 // # Real clients
 //
 // make conformance (upstream/xfake/conformance) uploads a video, an image
-// and, on v1.1, a GIF through cmd/xfake with clients written elsewhere:
+// and, on v1.1, a GIF and an SRT track through cmd/xfake with clients
+// written elsewhere, then sets alt text on the image (tweepy
+// create_media_metadata; twitter-api-v2 createMediaMetadata on v1.1 and
+// v2) and attaches and removes the track on the video (twitter-api-v2
+// createMediaSubtitles and deleteMediaSubtitles, v1.1 only in that client),
+// each checked against what the emulator holds:
 // tweepy 4.12.1 (Debian) on v1.1, twitter-api-v2 1.29.1 (npm) on v1.1 and
 // the v2 dedicated endpoints, twitter-api-v2 1.22.0 on the v2 command
 // style; OAuth 1.0a signatures are verified on v1.1, a bearer is used on v2.
@@ -223,6 +228,12 @@
 //   - X sends content-length: 0 on its v1.1 204s (v1_02). Go's net/http
 //     never sends Content-Length on a 204 (RFC 9110 forbids it), so the
 //     emulator's 204s have none; no client here reads it.
+//   - twitter-api-v2's v1 uploadMedia sends an SRT track as media_type
+//     text/plain (its EUploadMimeType.Srt), the only way it sends
+//     media_category Subtitles, and its createMediaSubtitles needs such a
+//     track. X's v2 list has text/srt and text/vtt only; nothing shows
+//     X's v1.1 refusing the client's form, so v1.1 INIT takes text/plain
+//     with category subtitles, and nowhere else.
 //   - The emulator sends check_after_secs with every pending and
 //     in_progress state, as X did (v1_06, v2_03). twitter-api-v2's v2 loop
 //     relies on it: without it, it returns as if processing were done.

@@ -246,7 +246,7 @@ func TestV11MetadataAndSubtitles(t *testing.T) {
 		}
 	}
 	video := v11Upload(t, c, "video/mp4", "tweet_video", mp4(3000))
-	track := v11Upload(t, c, "text/srt", "subtitles", srt)
+	track := v11Upload(t, c, "text/plain", "Subtitles", srt) // twitter-api-v2's v1 form of an SRT track
 	clk.Add(2 * time.Second)
 	r = c.postJSON("/1.1/media/metadata/create.json", fmt.Sprintf(`{"media_id":%q,"alt_text":{"text":"v"}}`, video))
 	if r.status != 400 || !strings.Contains(string(r.body), "only supported for images and GIFs") {
@@ -291,4 +291,18 @@ func v11Upload(t *testing.T, c *client, mediaType, category string, data []byte)
 		t.Fatalf("FINALIZE: %s", r)
 	}
 	return id
+}
+
+func TestPlainTextSubtitlesOnlyOnV11(t *testing.T) {
+	c := newClient(t, xfake.Options{})
+	r := c.postJSON("/2/media/upload/initialize", `{"media_type":"text/plain","total_bytes":10,"media_category":"subtitles"}`)
+	if r.status != 400 {
+		t.Fatalf("v2 took text/plain: %s", r)
+	}
+	v11 := c.as(oauthHeader("tok"))
+	r = v11.postForm("/1.1/media/upload.json", map[string][]string{"command": {"INIT"}, "total_bytes": {"10"},
+		"media_type": {"text/plain"}, "media_category": {"tweet_image"}})
+	if r.status != 400 {
+		t.Fatalf("v1.1 took text/plain as an image: %s", r)
+	}
 }
