@@ -386,3 +386,24 @@ func TestMetadataRetriedOnlyWhenNotApplied(t *testing.T) {
 		}
 	}
 }
+
+func TestMetadataRateLimitedIsNotApplied(t *testing.T) {
+	t.Parallel()
+	srv, c := dialectClient(t, xfake.Options{RateLimits: map[string]xfake.RateLimit{"metadata": {Limit: 1, Window: time.Hour}}},
+		upstream.DialectV2, false, func(cfg *upstream.Config) { cfg.RateLimitMaxWait = -1 })
+	m := upload(t, c, "image/png", "tweet_image", pngImage(2, 2, kib))
+	other := upload(t, c, "image/png", "tweet_image", pngImage(2, 2, kib))
+	alt := "first"
+	if _, err := c.SetMetadata(context.Background(), nil, m.ID, upstream.Metadata{AltText: &alt}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.SetMetadata(context.Background(), nil, other.ID, upstream.Metadata{AltText: &alt})
+	var rl *upstream.RateLimitError
+	var ou interface{ OutcomeUnknown() bool }
+	if !errors.As(err, &rl) || !errors.Is(err, upstream.ErrRateLimited) || (errors.As(err, &ou) && ou.OutcomeUnknown()) {
+		t.Fatalf("second call: %v", err)
+	}
+	if n := srv.Media(t, other.ID).MetadataRequests; n != 0 {
+		t.Fatalf("%d calls applied on the rate-limited media", n)
+	}
+}

@@ -306,3 +306,22 @@ func TestPlainTextSubtitlesOnlyOnV11(t *testing.T) {
 		t.Fatalf("v1.1 took text/plain as an image: %s", r)
 	}
 }
+
+func TestOwnerSurvivesTokenRefresh(t *testing.T) {
+	c := newClient(t, xfake.Options{RefreshTokens: []string{"rt0"}, Tokens: []string{"static"}})
+	refresh := func(rt string) (access, next string) {
+		r := c.postForm("/2/oauth2/token", map[string][]string{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		wantStatus(t, r, http.StatusOK)
+		o := r.obj(t)
+		return o["access_token"].(string), o["refresh_token"].(string)
+	}
+	a1, rt1 := refresh("rt0")
+	first := c.as("Bearer " + a1)
+	id, r := first.upload("image/png", "tweet_image", png(2, 2, 100))
+	wantStatus(t, r, http.StatusOK)
+	a2, _ := refresh(rt1)
+	r = c.as("Bearer "+a2).postJSON("/2/media/metadata", fmt.Sprintf(`{"id":%q,"metadata":{"alt_text":{"text":"x"}}}`, id))
+	wantStatus(t, r, http.StatusOK)
+	r = c.as("Bearer static").postJSON("/2/media/metadata", fmt.Sprintf(`{"id":%q,"metadata":{"alt_text":{"text":"x"}}}`, id))
+	wantStatus(t, r, http.StatusForbidden)
+}

@@ -150,8 +150,8 @@ const (
 // one-shot upload 500, metadata 500 and subtitles 100 per 15 minutes; v1.1
 // INIT 200, APPEND 20000, FINALIZE 615, STATUS 1000 and the simple upload
 // 415 per 15 minutes. v2 dedicated and command-style calls share the v2
-// keys. lookup, v1.1-metadata and v1.1-subtitles have no documented limit
-// and none by default.
+// keys. lookup, v1.1-metadata and v1.1-subtitles have no documented limit:
+// their entries are zero (no limit) until overridden.
 func DefaultRateLimits() map[string]RateLimit {
 	w := 15 * time.Minute
 	return map[string]RateLimit{
@@ -167,6 +167,10 @@ func DefaultRateLimits() map[string]RateLimit {
 		keyV11Upload:   {415, w},
 		keyMetadata:    {500, w},
 		keySubtitles:   {100, w},
+		// No documented limit: present (so --rate-limit can set one), off.
+		keyLookup:       {},
+		keyV11Metadata:  {},
+		keyV11Subtitles: {},
 	}
 }
 
