@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -34,9 +36,11 @@ type response struct {
 // Config.StallTimeout.
 //
 // cancel ends ctx; the watchdog calls it on a stall.
-func (c *Client) attempt(ctx context.Context, cancel context.CancelFunc, creds Credentials, r *request) (*response, error) {
+func (c *Client) attempt(ctx context.Context, cancel context.CancelFunc, creds Credentials, r *request, st *sendState) (*response, error) {
 	wd := watch(c.cfg.StallTimeout, cancel)
-	resp, err := c.exchange(httptrace.WithClientTrace(ctx, wd.trace()), creds, r, wd)
+	ctx = httptrace.WithClientTrace(ctx, wd.trace())
+	ctx = httptrace.WithClientTrace(ctx, st.trace())
+	resp, err := c.exchange(ctx, creds, r, wd)
 	if wd.stop() && err != nil {
 		return nil, &stallError{after: c.cfg.StallTimeout, cause: err}
 	}
@@ -107,6 +111,48 @@ type callOpts struct {
 	alreadyDone func(*APIError) bool
 	// retries, when set, counts the attempts that are retried.
 	retries *atomic.Int64
+	// once marks a call X does not document as idempotent: an attempt is
+	// retried only when it cannot have been applied (see unapplied), and
+	// an answer that leaves the outcome open is returned with MaybeApplied.
+	once bool
+	// body, when set, receives the 2xx body instead of parsing it as
+	// Media; call then returns an empty Media.
+	body *[]byte
+}
+
+// sendState follows one attempt through net/http's trace hooks, to tell
+// an attempt that never reached X from one that may have been applied.
+type sendState struct {
+	gotConn, wrote atomic.Bool
+}
+
+func (s *sendState) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { s.gotConn.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				s.wrote.Store(true)
+			}
+		},
+	}
+}
+
+// unapplied reports that an attempt which ended in err cannot have been
+// applied by X: the connection was never made (refused, no route, name
+// not resolved: a dial error), or it was made and the request was not
+// written whole, so X never had a complete body to act on. Anything else
+// (a reset, a timeout or a stall after the request was written) may have
+// been applied with only the answer lost.
+func (s *sendState) unapplied(err error) bool {
+	var oe *net.OpError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &oe) && oe.Op == "dial", errors.As(err, &dns), errors.Is(err, syscall.ECONNREFUSED):
+		return true
+	}
+	// The trace hooks fire only on net/http's transport: without GotConn
+	// nothing is known, and the attempt counts as possibly applied.
+	return s.gotConn.Load() && !s.wrote.Load()
 }
 
 // call sends r with retries, rate-limit waits and backoff, and parses the
@@ -140,10 +186,11 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 		attempts++
 		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 		actx, span := c.tel.startAttempt(actx, r, attempts, c.base.Host)
-		resp, aerr := c.attempt(actx, cancel, creds, r)
+		var st sendState
+		resp, aerr := c.attempt(actx, cancel, creds, r, &st)
 		cancel()
 		sent++
-		outcome := c.classify(r, resp, aerr, creds, refreshed, o, sent)
+		outcome := c.classify(r, resp, aerr, creds, refreshed, o, sent, &st)
 		retry := ""
 		if outcome.retry && ctx.Err() == nil {
 			retry = outcome.reason
@@ -156,6 +203,11 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 			return nil, false, context.Cause(ctx)
 		}
 		if aerr != nil {
+			if outcome.maybeApplied {
+				return nil, false, &TransportError{Command: r.cmd.String(), Segment: r.segment, MediaID: r.mediaID,
+					Attempts: attempts, Err: aerr, MaybeApplied: true,
+					msg: scrub(sanitizeTransportErr(aerr), creds.secrets())}
+			}
 			if !outcome.retry {
 				return nil, false, aerr
 			}
@@ -167,6 +219,10 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 			continue
 		}
 		bg.observe(resp.header)
+		if outcome.ok && o.body != nil {
+			*o.body = resp.body
+			return &Media{}, false, nil
+		}
 		if outcome.ok {
 			m, perr := c.d.parse(r.cmd, resp.status, resp.body)
 			if perr != nil {
@@ -212,6 +268,10 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 			}
 			continue
 		default:
+			ae.MaybeApplied = outcome.maybeApplied
+			if ae.MaybeApplied {
+				ae.Attempts = attempts
+			}
 			return nil, false, ae
 		}
 	}
@@ -234,6 +294,9 @@ const (
 	reasonRefresh     = "unauthorized_refresh"
 	reasonServer      = "server_error"
 	reasonAlreadyDone = "already_done"
+	// reasonMaybeApplied ends a call made once (callOpts.once) whose
+	// attempt may have been applied: it is not retried.
+	reasonMaybeApplied = "maybe_applied"
 )
 
 // outcome is what one attempt's answer means for the call.
@@ -242,16 +305,21 @@ type outcome struct {
 	retry  bool   // send again (after a wait or backoff)
 	reason string // why, for retries and the special answers
 	apiErr *APIError
+	// maybeApplied: a call made once got an answer (or none) that leaves
+	// open whether X applied it; it is not retried.
+	maybeApplied bool
 }
 
 // classify decides what an attempt's answer means, before anything acts on
 // it, so that the attempt's span can say whether it is retried.
-func (c *Client) classify(r *request, resp *response, err error, creds Credentials, refreshed bool, o callOpts, sent int) outcome {
+func (c *Client) classify(r *request, resp *response, err error, creds Credentials, refreshed bool, o callOpts, sent int, ss *sendState) outcome {
 	if err != nil {
 		var st *stallError
 		switch {
 		case !retryableErr(err):
 			return outcome{}
+		case o.once && !ss.unapplied(err):
+			return outcome{reason: reasonMaybeApplied, maybeApplied: true}
 		case errors.As(err, &st):
 			return outcome{retry: true, reason: reasonStalled}
 		case errors.Is(err, context.DeadlineExceeded):
@@ -272,6 +340,11 @@ func (c *Client) classify(r *request, resp *response, err error, creds Credentia
 		return outcome{retry: true, reason: reasonRefresh, apiErr: ae}
 	case o.alreadyDone != nil && sent > 1 && o.alreadyDone(ae):
 		return outcome{reason: reasonAlreadyDone, apiErr: ae}
+	case o.once && (resp.status == http.StatusRequestTimeout || resp.status >= 500):
+		// X does not document that a 5xx (503 included) means the call was
+		// not processed, and X's edge, like the emulator's faults, can
+		// answer one after the work is done.
+		return outcome{reason: reasonMaybeApplied, apiErr: ae, maybeApplied: true}
 	case resp.status == http.StatusRequestTimeout || resp.status >= 500:
 		return outcome{retry: true, reason: reasonServer, apiErr: ae}
 	}

@@ -36,11 +36,29 @@ const (
 	cmdAppend
 	cmdFinalize
 	cmdStatus
+	// The calls after an upload (metadata.go).
+	cmdMetadata
+	cmdSubtitlesCreate
+	cmdSubtitlesDelete
+	cmdLookup
 )
 
-// String returns X's name of the command.
+// String returns X's name of the command, or for the calls after an
+// upload a name in the same style; it names the call in errors and spans
+// ("X METADATA").
 func (c command) String() string {
-	return [...]string{"INIT", "APPEND", "FINALIZE", "STATUS"}[c]
+	return [...]string{"INIT", "APPEND", "FINALIZE", "STATUS",
+		"METADATA", "SUBTITLES CREATE", "SUBTITLES DELETE", "LOOKUP"}[c]
+}
+
+// rateName is the command's part of a rate-limit key: "init", "metadata",
+// "subtitles" (create and delete share X's subtitles budget), "lookup".
+func (c command) rateName() string {
+	switch c {
+	case cmdSubtitlesCreate, cmdSubtitlesDelete:
+		return "subtitles"
+	}
+	return strings.ToLower(c.String())
 }
 
 // request is a dialect's description of one HTTP call, independent of
@@ -167,7 +185,7 @@ func (v2Dialect) statusReq(id string) *request {
 		query: url.Values{"command": {"STATUS"}, "media_id": {id}}}
 }
 
-func (v2Dialect) rateKey(c command) string { return strings.ToLower(c.String()) }
+func (v2Dialect) rateKey(c command) string { return c.rateName() }
 
 func (v2Dialect) parse(_ command, _ int, body []byte) (*Media, error) { return parseMedia(body, now()) }
 
@@ -219,7 +237,7 @@ func (d formDialect) statusReq(id string) *request {
 		query: url.Values{"command": {"STATUS"}, "media_id": {id}}}
 }
 
-func (d formDialect) rateKey(c command) string { return d.prefix + strings.ToLower(c.String()) }
+func (d formDialect) rateKey(c command) string { return d.prefix + c.rateName() }
 
 func (formDialect) parse(_ command, _ int, body []byte) (*Media, error) {
 	return parseMedia(body, now())

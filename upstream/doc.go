@@ -93,7 +93,8 @@
 // Every call (INIT, each APPEND, FINALIZE, STATUS) is retried on timeouts,
 // stalls, connection errors, 408 and 5xx, at most Config.MaxAttempts times,
 // with exponential backoff and full jitter (a uniform delay up to the
-// exponential step). Other 4xx answers are final.
+// exponential step). Other 4xx answers are final. The metadata and
+// subtitles calls are retried less: see "Calls after the upload".
 //
 // A stall is detected by progress, not by a deadline: an attempt is
 // abandoned when nothing has moved for Config.StallTimeout (3 s by
@@ -123,7 +124,8 @@
 // X sends x-rate-limit-limit, -remaining and -reset (epoch seconds) per user
 // and endpoint. The Client keeps one budget per credential identity (a hash,
 // never the secret) and endpoint key ("init", "append", "finalize",
-// "status", or "v1.1-…"), shared by all uploads. While a budget is at zero,
+// "status", "metadata", "subtitles" for both subtitles calls, "lookup", or
+// "v1.1-…"), shared by all uploads. While a budget is at zero,
 // new requests wait for the reset; on 429 the budget is emptied until the
 // reset (or Retry-After). A wait longer than Config.RateLimitMaxWait fails
 // the call with a [*RateLimitError] carrying the reset time.
@@ -140,6 +142,52 @@
 // between calls, when to give up, and that a processing_info.error ends
 // processing even while the state still says in_progress (X has been seen
 // reporting an error at 99 % without ever moving to failed).
+//
+// # Calls after the upload
+//
+// [Client.SetMetadata] sets alt text and the other metadata X documents
+// ([Metadata]: sensitive_media_warning, allow_download_status,
+// audience_policy, geo_restrictions, content_expiration,
+// found_media_origin) with POST /2/media/metadata {"id","metadata":{…}}
+// on both v2 dialects and POST /1.1/media/metadata/create.json
+// {"media_id","alt_text":{"text"},"sensitive_media_warning":[names]} on
+// v1.1, which takes nothing else. [Client.AttachSubtitles] and
+// [Client.DetachSubtitles] use POST and DELETE /2/media/subtitles (the
+// DELETE carries a JSON body) and media/subtitles/{create,delete}.json,
+// with X's media_category TweetVideo or AmplifyVideo derived from the
+// video's upload category. [Client.LookupMedia] is GET
+// /2/media/{media_key} with media.fields; v1.1 has no lookup and the call
+// fails with [ErrUnsupported] without sending anything. The bodies are
+// JSON, which OAuth 1.0a leaves out of the signature (only urlencoded
+// bodies are signed). Everything X documents is checked before a request
+// leaves, with nothing sent on failure: alt text of at most 1,000
+// characters (code points, not bytes) of valid UTF-8, language codes of
+// two upper-case letters, subtitles only for tweet_video and amplify_video,
+// audience items "Any", two-letter country codes, numeric ids;
+// [Metadata.Validate], [Client.CheckMetadata] and [CheckSubtitles] do the
+// same for a caller that wants to refuse bad input before INIT. X refuses
+// metadata and subtitles on a video whose processing has not succeeded;
+// its answer is an ordinary [*APIError].
+//
+// Retries. X documents none of the metadata and subtitles calls as
+// idempotent: its pages say what the calls create and nothing of what a
+// repeated call does (the v1.1 and v2 references, X's OpenAPI), so this
+// package does not assume it. They are made once: an attempt is retried
+// only when it cannot have been applied, namely when the connection was
+// never made (refused, no route, name not resolved), when the request was
+// not written whole, when X answered 429 (rate-limited requests are
+// refused before they are processed, as for every other call) or 401 with
+// an OAuth 2.0 token that is then refreshed. Every other failure ends the
+// call: a 408 or 5xx answer, 503 included, because X does not say that
+// such an answer means the call was not processed and an edge in front of
+// X (or the emulator's faults) can answer it after the work is done; and
+// a reset, timeout or stall after the request was written. Their
+// [*APIError] or [*TransportError] then has MaybeApplied set (and
+// OutcomeUnknown() bool, for callers that cannot import this package):
+// whether X applied the call is unknown, and the caller decides, for
+// example from its own record of what it sent and X's lookup. A call
+// ended by its context may likewise have been applied. The lookup is a
+// GET and is retried like STATUS.
 //
 // # Errors
 //
@@ -159,15 +207,19 @@
 // RetryDelay() time.Duration, so callers that cannot import this package
 // can classify them with small interfaces of their own. Sentinels caused by
 // the caller's input ([ErrTooManyBytes], [ErrShortUpload],
-// [ErrSegmentTooLarge], [ErrInvalidParams]) and [*ProcessingError] for bad
-// media have InvalidInput() bool; test for the sentinels with [errors.Is].
+// [ErrSegmentTooLarge], [ErrInvalidParams], [ErrUnsupported]) and
+// [*ProcessingError] for bad media have InvalidInput() bool, and
+// ErrUnsupported also Unsupported() bool; test for the sentinels with
+// [errors.Is].
 // Cancelling the context passed to Begin stops every in-flight call of the
 // upload promptly.
 //
 // # Tracing
 //
 // Each attempt of an X call is a client span, a child of the span in the
-// context the call was made with. X is sent nothing of that context unless
+// context the call was made with, named after the call: "X INIT", "X
+// APPEND", "X FINALIZE", "X STATUS", "X METADATA", "X SUBTITLES CREATE",
+// "X SUBTITLES DELETE", "X LOOKUP". X is sent nothing of that context unless
 // Config.PropagateTraceContext is set, and then only the W3C traceparent of
 // the attempt's span: never tracestate or baggage, which may carry the
 // caller's own data.

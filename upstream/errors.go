@@ -53,7 +53,25 @@ var (
 	// ErrAborted: the upload was aborted with [Upload.Abort](nil), or used
 	// after Finish.
 	ErrAborted = errors.New("upload aborted")
+	// ErrUnsupported: the Client's dialect has no such call or field (v1.1
+	// has no media lookup, and its metadata call takes only alt text and
+	// sensitive-media warnings). Nothing is sent. Besides InvalidInput() it
+	// has Unsupported() bool, so a caller can tell it from bad input.
+	ErrUnsupported error = &unsupportedError{}
 )
+
+// unsupportedError is the type of ErrUnsupported.
+type unsupportedError struct{}
+
+// Error implements error.
+func (*unsupportedError) Error() string { return "not supported by the dialect" }
+
+// InvalidInput reports true: retrying the same call on the same dialect
+// cannot succeed.
+func (*unsupportedError) InvalidInput() bool { return true }
+
+// Unsupported reports true: the dialect lacks the call or field.
+func (*unsupportedError) Unsupported() bool { return true }
 
 // kindError is an error with a text of its own that is also one of the
 // sentinels above, for errors.Is and errors.As.
@@ -117,6 +135,11 @@ type APIError struct {
 	Segment    int           // APPEND segment index; meaningful for APPEND only
 	MediaID    string        // the media id of the call, "" for INIT
 	Attempts   int           // attempts that got this answer when it was retried; 0 or 1 otherwise
+	// MaybeApplied is set on a call X does not document as idempotent
+	// (metadata, subtitles) when X answered 408 or 5xx: X may have applied
+	// it before failing, so the call was not retried and its outcome is
+	// unknown.
+	MaybeApplied bool
 }
 
 // Error implements error: one sentence such as "X answered APPEND of
@@ -148,6 +171,9 @@ func (e *APIError) Error() string {
 	if msg != "" {
 		b.WriteString(": ")
 		b.WriteString(truncate(msg, maxEcho))
+	}
+	if e.MaybeApplied {
+		b.WriteString(" (X may have applied it)")
 	}
 	return b.String()
 }
@@ -181,6 +207,10 @@ func (e *APIError) LogValue() slog.Value {
 
 // StatusCode returns the HTTP status X answered with.
 func (e *APIError) StatusCode() int { return e.HTTPStatus }
+
+// OutcomeUnknown reports [APIError.MaybeApplied]: X may have applied the
+// call although it answered an error.
+func (e *APIError) OutcomeUnknown() bool { return e.MaybeApplied }
 
 // RetryDelay returns how long X asked the caller to wait before trying again,
 // or 0 when it did not say.
@@ -270,16 +300,29 @@ type TransportError struct {
 	MediaID  string // the media id of the call, "" for INIT
 	Attempts int    // attempts made
 	Err      error  // the last attempt's error
-	msg      string // scrubbed text of Err, for LogValue
+	// MaybeApplied is set on a call X does not document as idempotent
+	// (metadata, subtitles) when its request reached X and no answer came
+	// back (a reset, a timeout, a stall): X may have applied it, so it was
+	// not retried and its outcome is unknown.
+	MaybeApplied bool
+	msg          string // scrubbed text of Err, for LogValue
 }
+
+// OutcomeUnknown reports [TransportError.MaybeApplied]: X may have applied
+// the call although no answer came.
+func (e *TransportError) OutcomeUnknown() bool { return e.MaybeApplied }
 
 // Error implements error: one sentence naming the call and why the last
 // attempt failed, e.g. "X did not answer APPEND of segment 3 after 5
 // attempts (connection reset)". It never contains X's URL or a secret;
 // LogValue and Unwrap keep the underlying error for operators.
 func (e *TransportError) Error() string {
-	return fmt.Sprintf("X did not answer %s after %s (%s)",
+	s := fmt.Sprintf("X did not answer %s after %s (%s)",
 		what(e.Command, e.Segment), plural(e.Attempts, "attempt", "attempts"), transportReason(e.Err))
+	if e.MaybeApplied {
+		s += " and may have applied it"
+	}
+	return s
 }
 
 // LogValue implements slog.LogValuer: the call, the attempts and the last

@@ -28,6 +28,11 @@ const (
 type identity struct {
 	scheme authScheme
 	token  string
+	// user is who the emulator takes the caller to be, the owner of the
+	// media it uploads: the bearer token or oauth_token itself, and for an
+	// access token minted by the token endpoint the refresh token it
+	// descends from, so that a refreshed token stays the same user.
+	user string
 }
 
 // tokens holds the accepted bearer tokens and the OAuth 2.0 tokens minted by
@@ -39,12 +44,13 @@ type tokens struct {
 	mu      sync.Mutex
 	minted  map[string]time.Time // access token -> expiry
 	refresh map[string]bool      // refresh token -> still usable
+	root    map[string]string    // minted access or refresh token -> first refresh token of its chain
 	anyRT   bool                 // Options.RefreshTokens was empty
 }
 
 func newTokens(o Options) *tokens {
 	t := &tokens{static: map[string]bool{}, now: o.Now, minted: map[string]time.Time{},
-		refresh: map[string]bool{}, anyRT: len(o.RefreshTokens) == 0}
+		refresh: map[string]bool{}, root: map[string]string{}, anyRT: len(o.RefreshTokens) == 0}
 	for _, tok := range o.Tokens {
 		t.static[tok] = true
 	}
@@ -69,6 +75,17 @@ func (t *tokens) bearerOK(tok string) bool {
 	return len(t.static) == 0 || t.static[tok]
 }
 
+// userOf is the user a bearer token acts for: the token itself, or the
+// refresh-token chain a minted token came from.
+func (t *tokens) userOf(tok string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r, ok := t.root[tok]; ok {
+		return "oauth2:" + r
+	}
+	return "bearer:" + tok
+}
+
 // authenticate checks the Authorization header. It returns authNone when the
 // header is missing, malformed or invalid.
 func (s *Server) authenticate(r *http.Request) identity {
@@ -78,7 +95,7 @@ func (s *Server) authenticate(r *http.Request) identity {
 	case "bearer":
 		tok := strings.TrimSpace(rest)
 		if s.tokens.bearerOK(tok) {
-			return identity{scheme: authBearer, token: tok}
+			return identity{scheme: authBearer, token: tok, user: s.tokens.userOf(tok)}
 		}
 		// An invalid bearer is still a bearer: v1.1 answers it 403, not 401.
 		return identity{scheme: authBearer}
@@ -87,7 +104,7 @@ func (s *Server) authenticate(r *http.Request) identity {
 		if !ok || (s.opts.OAuth1 != nil && !verifyOAuth1(r, p, s.opts.OAuth1)) {
 			return identity{}
 		}
-		return identity{scheme: authOAuth1, token: p["oauth_token"]}
+		return identity{scheme: authOAuth1, token: p["oauth_token"], user: "oauth1:" + p["oauth_token"]}
 	}
 	return identity{}
 }

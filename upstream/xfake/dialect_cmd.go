@@ -104,12 +104,26 @@ func (s *Server) cmdInit(x *exchange, vals url.Values) *response {
 	if resp != nil {
 		return resp
 	}
+	p.owner = x.id.user
 	m := s.store.create(p, s.opts.SessionTTL, s.newID)
 	v := view{id: m.id, num: m.num, key: m.key, category: m.category, sessionExpires: m.sessionExpires, now: m.sessionExpires.Add(-s.opts.SessionTTL)}
 	if x.dialect == dialV11 {
 		return v11InitAnswer(v)
 	}
 	return v2InitAnswer(http.StatusAccepted, v)
+}
+
+// v11PlainSubtitles reports a v1.1 INIT of media_type text/plain with
+// media_category subtitles: how twitter-api-v2's v1 uploadMedia sends an
+// SRT track (its EUploadMimeType.Srt is text/plain), the way that client
+// has attached subtitles through X's v1.1 since it added them. X's v2
+// media_type list has only text/srt and text/vtt, so v2 stays strict.
+func (x *exchange) v11PlainSubtitles(vals url.Values) bool {
+	if x.dialect != dialV11 || vals.Get("media_type") != "text/plain" {
+		return false
+	}
+	cat, ok := v11Category(vals.Get("media_category"))
+	return ok && cat == "subtitles"
 }
 
 // initForm validates INIT's form fields.
@@ -121,7 +135,7 @@ func (x *exchange) initForm(vals url.Values) (initParams, *response) {
 		}
 	}
 	p.mediaType = vals.Get("media_type")
-	if !slices.Contains(mediaTypes, p.mediaType) {
+	if !slices.Contains(mediaTypes, p.mediaType) && !x.v11PlainSubtitles(vals) {
 		return p, x.invalid("media type unrecognized.", msgEnum("media_type", mediaTypes))
 	}
 	const totalMsg = "total_bytes must be an integer between 1 and 17179869184."

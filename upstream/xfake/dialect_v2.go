@@ -81,6 +81,7 @@ func (s *Server) v2Init(x *exchange) *response {
 	if len(errs) > 0 {
 		return invalidRequest(errs...)
 	}
+	p.owner = x.id.user
 	m := s.store.create(p, s.opts.SessionTTL, s.newID)
 	return v2InitAnswer(http.StatusOK, view{id: m.id, key: m.key, sessionExpires: m.sessionExpires, now: m.sessionExpires.Add(-s.opts.SessionTTL)})
 }

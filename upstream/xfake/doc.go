@@ -50,6 +50,48 @@
 // w, h}}, media_key only with a media_category. Always synchronous: one
 // request is the 5 MB path, for GIFs too.
 //
+// After the upload (FACTS §8; OpenAPI MetadataCreateRequest,
+// SubtitlesCreateRequest, SubtitlesDeleteRequest; the v1.1 reference pages),
+// both v2 dialects on the v2 paths:
+//
+//	POST   /2/media/metadata     {"id","metadata":{alt_text{text}, sensitive_media_warning{adult_content,
+//	                             graphic_violence,other}, allow_download_status{allow_download},
+//	                             audience_policy, geo_restrictions, content_expiration{timestamp_sec},
+//	                             found_media_origin{id,provider}, …}}; 200 {"data":{"id","associated_metadata"}}
+//	POST   /2/media/subtitles    {"id","media_category":"TweetVideo"|"AmplifyVideo",
+//	                             "subtitles":{"id","language_code","display_name"}};
+//	                             200 {"data":{"id","media_category","associated_subtitles":[…]}}
+//	DELETE /2/media/subtitles    {"id","media_category","language_code"}; 200 {"data":{"deleted":true}}
+//	GET    /2/media/{media_key}  ?media.fields=…; 200 {"data":{media_key,type,…}}, or 200
+//	                             {"errors":[resource-not-found]} for unknown or another user's media
+//
+// and v1.1, JSON bodies, 200 with an empty body:
+//
+//	POST /1.1/media/metadata/create.json   {"media_id","alt_text":{"text"},
+//	                                       "sensitive_media_warning":["adult_content","graphic_violence","other"]}
+//	POST /1.1/media/subtitles/create.json  {"media_id","media_category","subtitle_info":{"subtitles":
+//	                                       [{"media_id","language_code","display_name"}]}}
+//	POST /1.1/media/subtitles/delete.json  {"media_id","media_category","subtitle_info":{"subtitles":
+//	                                       [{"language_code"}]}}
+//
+// Rules: alt text at most 1000 characters (code points, not bytes);
+// language_code ^[A-Z]{2}$; subtitles only on tweet_video media with
+// TweetVideo or amplify_video with AmplifyVideo, and only from a finalized
+// upload of category subtitles; audience_policy items "Any" only; geo
+// restriction codes two letters; unknown members refused. Media belongs to
+// the user that INITed it (the bearer token or oauth_token, a refreshed
+// OAuth 2.0 token staying the user of its refresh chain): another user's
+// media is 403 Forbidden (v2 Problem; v1.1 code 324) and not found by
+// lookup. Metadata and subtitles need the media finalized and, when
+// processed, succeeded: before that 400 "Media is not ready" (v2
+// invalid-request problem, v1.1 code 324), after a failure "Media processing
+// failed.". v1.1 takes alt text on images and GIFs only, as its reference
+// page says. A v2 metadata body without "metadata" answers 500, as X did
+// (node-twitter-api-v2#579). Each metadata call sets the members it carries
+// and keeps the others; subtitles in a language already attached replace
+// the earlier track. These wordings, codes and the merge are the
+// emulator's choices where X documents none.
+//
 // OAuth 2.0: POST /2/oauth2/token with grant_type=refresh_token, the client
 // authenticated by HTTP Basic. Refresh tokens rotate; minted access tokens
 // work until expires_in passes, then 401.
@@ -115,8 +157,9 @@
 //
 // Fixed windows per token (bearer token, or oauth_token) and endpoint key:
 // init, append, finalize, status (both v2 dialects), upload (v2 one-shot),
-// v1.1-init, v1.1-append, v1.1-finalize, v1.1-status, v1.1-upload (simple
-// upload), with X's limits by default
+// metadata, subtitles, lookup, v1.1-init, v1.1-append, v1.1-finalize,
+// v1.1-status, v1.1-upload (simple upload), v1.1-metadata, v1.1-subtitles,
+// with X's limits by default
 // ([DefaultRateLimits]). Every answer of a limited endpoint carries
 // x-rate-limit-limit, -remaining and -reset (epoch seconds). An exhausted
 // window answers 429 (v2 Problem; v1.1 code 88). Requests rejected by
@@ -141,7 +184,9 @@
 //
 //	GET /_xfake/media/{id}   JSON [MediaInfo]: sha256 of the segments in index order
 //	                         (computed at FINALIZE), size, segments, state,
-//	                         max_concurrent_appends, append_requests, ...; 404 when unknown
+//	                         max_concurrent_appends, append_requests, metadata,
+//	                         subtitles, metadata_requests, subtitles_create_requests,
+//	                         subtitles_delete_requests (applied calls), ...; 404 when unknown
 //	GET /_xfake/stats        JSON [Stats]
 //
 // # Memory
@@ -156,7 +201,12 @@
 // # Real clients
 //
 // make conformance (upstream/xfake/conformance) uploads a video, an image
-// and, on v1.1, a GIF through cmd/xfake with clients written elsewhere:
+// and, on v1.1, a GIF and an SRT track through cmd/xfake with clients
+// written elsewhere, then sets alt text on the image (tweepy
+// create_media_metadata; twitter-api-v2 createMediaMetadata on v1.1 and
+// v2) and attaches and removes the track on the video (twitter-api-v2
+// createMediaSubtitles and deleteMediaSubtitles, v1.1 only in that client),
+// each checked against what the emulator holds:
 // tweepy 4.12.1 (Debian) on v1.1, twitter-api-v2 1.29.1 (npm) on v1.1 and
 // the v2 dedicated endpoints, twitter-api-v2 1.22.0 on the v2 command
 // style; OAuth 1.0a signatures are verified on v1.1, a bearer is used on v2.
@@ -178,6 +228,12 @@
 //   - X sends content-length: 0 on its v1.1 204s (v1_02). Go's net/http
 //     never sends Content-Length on a 204 (RFC 9110 forbids it), so the
 //     emulator's 204s have none; no client here reads it.
+//   - twitter-api-v2's v1 uploadMedia sends an SRT track as media_type
+//     text/plain (its EUploadMimeType.Srt), the only way it sends
+//     media_category Subtitles, and its createMediaSubtitles needs such a
+//     track. X's v2 list has text/srt and text/vtt only; nothing shows
+//     X's v1.1 refusing the client's form, so v1.1 INIT takes text/plain
+//     with category subtitles, and nowhere else.
 //   - The emulator sends check_after_secs with every pending and
 //     in_progress state, as X did (v1_06, v2_03). twitter-api-v2's v2 loop
 //     relies on it: without it, it returns as if processing were done.

@@ -47,13 +47,19 @@ func (e *opError) message() string {
 	case errFileSize:
 		return "File size exceeds " + strconv.FormatInt(e.limit, 10) + " bytes."
 	}
+	if m := metaMessage(e.kind); m != "" {
+		return m
+	}
 	return "BadRequest"
 }
 
 // v2 renders the error for the v2 dedicated and command-style endpoints.
 func (e *opError) v2() *response {
-	if e.kind == errTooLarge {
+	switch e.kind {
+	case errTooLarge:
 		return tooLarge()
+	case errNotOwner:
+		return problemResponse(http.StatusForbidden)
 	}
 	return invalidRequest(e.message())
 }
@@ -71,6 +77,11 @@ func (e *opError) v11() *response {
 		return codeError(http.StatusBadRequest, 324, "Media id already finalized.")
 	case errInvalidMedia:
 		return v11RequestError(http.StatusBadRequest, "media type unrecognized.")
+	case errNotOwner:
+		return codeError(http.StatusForbidden, 324, "Forbidden.")
+	}
+	if m := metaMessage(e.kind); m != "" {
+		return codeError(http.StatusBadRequest, 324, m)
 	}
 	return v11RequestError(http.StatusBadRequest, e.message())
 }

@@ -37,13 +37,27 @@ type MediaInfo struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Processing reports whether FINALIZE answered processing_info.
 	Processing bool `json:"processing"`
+	// Metadata is what the metadata endpoints (v2 POST /2/media/metadata,
+	// v1.1 media/metadata/create.json) stored; nil before the first.
+	Metadata *MediaMetadata `json:"metadata,omitempty"`
+	// Subtitles are the tracks attached to this video, by language code.
+	Subtitles []SubtitleTrack `json:"subtitles,omitempty"`
+	// MetadataRequests, SubtitlesCreateRequests and SubtitlesDeleteRequests
+	// count the calls on this media that were applied (an answer lost to
+	// a fault afterwards included; refused calls excluded): a client that
+	// applies metadata exactly once leaves MetadataRequests at 1. Stats
+	// counts every request, refused ones included.
+	MetadataRequests        int `json:"metadata_requests"`
+	SubtitlesCreateRequests int `json:"subtitles_create_requests"`
+	SubtitlesDeleteRequests int `json:"subtitles_delete_requests"`
 }
 
 // Stats counts what the emulator saw, for tests and benchmarks.
 type Stats struct {
 	// Requests counts requests by endpoint key: init, append, finalize,
-	// status, upload, v1.1-init, v1.1-append, v1.1-finalize, v1.1-status,
-	// v1.1-upload, token;
+	// status, upload, metadata, subtitles, lookup, v1.1-init, v1.1-append,
+	// v1.1-finalize, v1.1-status, v1.1-upload, v1.1-metadata,
+	// v1.1-subtitles, token;
 	// command-style requests whose command was never read count under
 	// v2-command or v1.1.
 	Requests map[string]int64 `json:"requests"`
@@ -72,6 +86,8 @@ func (s *Server) Media(id string) (MediaInfo, bool) {
 		Segments: int(v.segments), MaxConcurrentAppends: v.maxActive, AppendRequests: v.appends,
 		FirstAppendAt: v.firstAppend, FinalizedAt: v.finalized, ExpiresAt: v.sessionExpires,
 		Processing: v.async && v.state == stateFinalized,
+		Metadata:   v.meta, Subtitles: v.subs, MetadataRequests: v.metaCalls,
+		SubtitlesCreateRequests: v.subCreates, SubtitlesDeleteRequests: v.subDeletes,
 	}
 	if v.state == stateFinalized {
 		info.ExpiresAt = v.mediaExpires

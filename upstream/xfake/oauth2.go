@@ -86,5 +86,10 @@ func (t *tokens) rotate(rt string, ttl time.Duration) (access, refresh string, o
 	access, refresh = rand.Text(), rand.Text()
 	t.minted[access] = t.now().Add(ttl)
 	t.refresh[refresh] = true
+	root := rt
+	if r, ok := t.root[rt]; ok {
+		root = r
+	}
+	t.root[access], t.root[refresh] = root, root
 	return access, refresh, true
 }

@@ -222,6 +222,7 @@ func (s *Server) storeOneShot(x *exchange, p initParams, tmp string, n int64) *r
 		return x.render(&opError{kind: errFileSize, limit: maxImage})
 	}
 	p.totalBytes = n
+	p.owner = x.id.user
 	m := s.store.create(p, s.opts.SessionTTL, s.newID)
 	if oerr := s.store.commit(m, 0, tmp, n); oerr != nil {
 		s.store.drop(m)

@@ -55,8 +55,9 @@ type Options struct {
 	// Seed seeds fault and id randomness; 0 seeds from the clock.
 	Seed int64
 	// RateLimits overrides X's per-token limits by endpoint key (init, append,
-	// finalize, status, upload, v1.1-init, v1.1-append, v1.1-finalize,
-	// v1.1-status, v1.1-upload).
+	// finalize, status, upload, metadata, subtitles, lookup, v1.1-init,
+	// v1.1-append, v1.1-finalize, v1.1-status, v1.1-upload, v1.1-metadata,
+	// v1.1-subtitles).
 	// Keys not in the map keep X's defaults; a Limit <= 0 disables the key's
 	// limit (and its x-rate-limit headers). See [DefaultRateLimits].
 	RateLimits map[string]RateLimit
@@ -136,13 +137,21 @@ const (
 	keyV11Finalize = "v1.1-finalize"
 	keyV11Status   = "v1.1-status"
 	keyV11Upload   = "v1.1-upload" // the v1.1 simple upload
+	// The calls after an upload.
+	keyMetadata     = "metadata"  // POST /2/media/metadata
+	keySubtitles    = "subtitles" // POST and DELETE /2/media/subtitles
+	keyLookup       = "lookup"    // GET /2/media/{media_key}
+	keyV11Metadata  = "v1.1-metadata"
+	keyV11Subtitles = "v1.1-subtitles"
 )
 
 // DefaultRateLimits returns X's per-user limits for every endpoint key
-// (FACTS §4): v2 initialize/append/finalize 1875, status 1000 and the
-// one-shot upload 500 per 15 minutes; v1.1 INIT 200, APPEND 20000, FINALIZE
-// 615, STATUS 1000 and the simple upload 415 per 15 minutes. v2 dedicated
-// and command-style calls share the v2 keys.
+// (FACTS §4, §8): v2 initialize/append/finalize 1875, status 1000, the
+// one-shot upload 500, metadata 500 and subtitles 100 per 15 minutes; v1.1
+// INIT 200, APPEND 20000, FINALIZE 615, STATUS 1000 and the simple upload
+// 415 per 15 minutes. v2 dedicated and command-style calls share the v2
+// keys. lookup, v1.1-metadata and v1.1-subtitles have no documented limit:
+// their entries are zero (no limit) until overridden.
 func DefaultRateLimits() map[string]RateLimit {
 	w := 15 * time.Minute
 	return map[string]RateLimit{
@@ -156,6 +165,12 @@ func DefaultRateLimits() map[string]RateLimit {
 		keyV11Finalize: {615, w},
 		keyV11Status:   {1000, w},
 		keyV11Upload:   {415, w},
+		keyMetadata:    {500, w},
+		keySubtitles:   {100, w},
+		// No documented limit: present (so --rate-limit can set one), off.
+		keyLookup:       {},
+		keyV11Metadata:  {},
+		keyV11Subtitles: {},
 	}
 }
 

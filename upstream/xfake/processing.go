@@ -19,6 +19,11 @@ type view struct {
 	firstAppend, finalized       time.Time
 	proc                         *processingInfo // nil unless async and finalized
 	now                          time.Time
+	owner                        string
+	meta                         *MediaMetadata
+	subs                         []SubtitleTrack
+	metaCalls                    int
+	subCreates, subDeletes       int
 }
 
 type processingInfo struct {
@@ -42,6 +47,8 @@ func (st *store) viewLocked(m *media, now time.Time) view {
 		maxActive: m.maxActive, appends: m.appends, sha: m.sha,
 		sessionExpires: m.sessionExpires, mediaExpires: m.mediaExpires,
 		firstAppend: m.firstAppend, finalized: m.finalized, now: now,
+		owner: m.owner, meta: m.meta.clone(), subs: sortedTracks(m.subs),
+		metaCalls: m.metaCalls, subCreates: m.subCreates, subDeletes: m.subDeletes,
 	}
 	if m.state == stateUploading {
 		for _, n := range m.segs {

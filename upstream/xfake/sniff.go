@@ -17,7 +17,8 @@ type sniffed struct {
 }
 
 // sniff checks head, the first bytes of the media, against the magic numbers
-// of mediaType. text/srt has no magic number and always matches.
+// of mediaType. text/srt (and text/plain, v1.1's SRT from one client) has no
+// magic number and always matches.
 func sniff(mediaType string, head []byte) sniffed {
 	has := func(off int, magic string) bool {
 		return len(head) >= off+len(magic) && string(head[off:off+len(magic)]) == magic

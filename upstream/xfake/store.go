@@ -45,6 +45,15 @@ type media struct {
 	invalid      bool // bytes do not match mediaType
 	width        int
 	height       int
+	owner        string // the user that INITed it (identity.user)
+
+	// What the metadata and subtitles endpoints stored (mediameta.go), and
+	// how many of their calls were applied.
+	meta       *MediaMetadata
+	subs       map[string]SubtitleTrack // language code -> track
+	metaCalls  int
+	subCreates int
+	subDeletes int
 
 	// The running digest (digest.go). hashMu is held while hashing and is
 	// taken before mu; hashed and hashing are guarded by mu, digest and
@@ -87,6 +96,7 @@ type initParams struct {
 	category   string
 	totalBytes int64
 	oneShot    bool // a simple upload: always synchronous
+	owner      string
 }
 
 // create registers a new upload session; newID must return a fresh 19-digit
@@ -110,6 +120,7 @@ func (st *store) create(p initParams, ttl time.Duration, newID func() int64) *me
 		sessionExpires: st.now().Add(ttl),
 		segs:           map[int]int64{},
 		hashing:        -1,
+		owner:          p.owner,
 	}
 	st.media[id] = m
 	return m

@@ -6,8 +6,10 @@
 # builds cmd/xfake and starts it on a loopback port with OAuth 1.0a
 # signature checks and a bearer token, then runs tweepy_upload.py and
 # twitter_api_v2_upload.js. Each upload prints one line with the verdict of the
-# emulator's sha256 against the file; any failure makes the run fail. The
-# emulator is stopped on exit, whatever happens.
+# emulator's sha256 against the file, and each call made on the uploads
+# (alt text, subtitles) one line with the verdict of what the emulator holds;
+# any failure makes the run fail. The emulator is stopped on exit, whatever
+# happens.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -80,6 +82,7 @@ mkdir -p "$media"
 { printf '\x00\x00\x00\x18ftypmp42'; head -c $((2621440 + 123)) /dev/urandom; } >"$media/video.mp4"
 { printf '\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x01\x40\x00\x00\x00\xf0'; head -c 300000 /dev/urandom; } >"$media/image.png"
 { printf 'GIF89a\x40\x01\xf0\x00'; head -c 1500000 /dev/urandom; } >"$media/anim.gif"
+printf '1\n00:00:00,500 --> 00:00:02,000\nHello from the subtitles track.\n\n2\n00:00:02,500 --> 00:00:04,000\nSecond cue.\n' >"$media/subs.srt"
 export XFAKE_MEDIA="$media"
 
 # Each client gets at most 90 s (a few seconds normally), so that a client

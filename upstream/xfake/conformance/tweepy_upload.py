@@ -9,8 +9,11 @@ sees, and is verified.
 
 Cases: a video with media_category tweet_video through media_upload (chunked,
 then tweepy's own STATUS loop), a PNG through media_upload's default simple
-upload (one request), and a GIF through chunked_upload with tweet_gif. Each
-prints one line; the exit status is 1 when any case fails.
+upload (one request), and a GIF through chunked_upload with tweet_gif; then
+create_media_metadata (POST media/metadata/create.json, a JSON body outside
+the OAuth 1.0a signature) sets non-ASCII alt text on the PNG, which the
+emulator must hold exactly, from exactly one applied call. Each prints one
+line; the exit status is 1 when any case fails.
 """
 
 import hashlib
@@ -61,11 +64,13 @@ def main():
         ("gif", gif, True, lambda: api.chunked_upload(gif, file_type="image/gif", media_category="tweet_gif")),
     ]
     failed = False
+    uploaded = {}
     for name, path, processed, upload in cases:
         label = f"{'tweepy ' + tweepy.__version__:<22} {'v1.1':<7} {name:<6}"
         try:
             polls = inspect(base, "/_xfake/stats")["requests"].get("v1.1-status", 0)
             result = upload()
+            uploaded[name] = result.media_id_string
             polls = inspect(base, "/_xfake/stats")["requests"].get("v1.1-status", 0) - polls
             info = inspect(base, "/_xfake/media/" + result.media_id_string)
             with open(path, "rb") as f:
@@ -85,7 +90,35 @@ def main():
         except Exception as e:  # noqa: BLE001 - report every case, then fail
             print(f"{label} FAILED  {type(e).__name__}: {e}", flush=True)
             failed = True
+    failed = alt_text(api, base, uploaded.get("image")) or failed
     return 1 if failed else 0
+
+
+# Alt text of 60 characters in more bytes: accents, a CJK word, an emoji.
+ALT = "A brown dog runs across a meadow, über Gräser 漢字 🐕 (tweepy)"
+
+
+def alt_text(api, base, media_id):
+    """create_media_metadata on the uploaded image; True when it failed."""
+    label = f"{'tweepy ' + tweepy.__version__:<22} {'v1.1':<7} {'alt':<6}"
+    try:
+        if media_id is None:
+            raise RuntimeError("the image was not uploaded")
+        api.create_media_metadata(media_id, ALT)
+        info = inspect(base, "/_xfake/media/" + media_id)
+        got = ((info.get("metadata") or {}).get("alt_text") or {}).get("text")
+        problems = []
+        if got != ALT:
+            problems.append(f"emulator holds alt text {got!r}")
+        if info.get("metadata_requests") != 1:
+            problems.append(f"metadata_requests {info.get('metadata_requests')}, want 1")
+        verdict = "alt_text OK" if not problems else "FAILED"
+        print(f"{label} {verdict}  create_media_metadata chars={len(ALT)} bytes={len(ALT.encode())}"
+              + ("  " + "; ".join(problems) if problems else ""), flush=True)
+        return bool(problems)
+    except Exception as e:  # noqa: BLE001
+        print(f"{label} FAILED  {type(e).__name__}: {e}", flush=True)
+        return True
 
 
 if __name__ == "__main__":

@@ -21,8 +21,14 @@
 // signature covers the same URL the emulator checks.
 //
 // Each upload waits on the client's own STATUS loop, then prints one line
-// with the verdict of the emulator's sha256 against the file; the exit
-// status is 1 when any case fails.
+// with the verdict of the emulator's sha256 against the file. After the
+// uploads of a dialect come the calls made on them: createMediaMetadata
+// (v1.1 media/metadata/create.json, v2 POST /2/media/metadata) sets alt
+// text on the image, and on v1.1, the only dialect where this client has
+// them, createMediaSubtitles attaches an uploaded SRT track to the processed
+// video and deleteMediaSubtitles removes it. Each is checked against what
+// the emulator holds (text, track, and exactly one applied call) and
+// prints one line. The exit status is 1 when any case fails.
 
 const crypto = require('crypto');
 const fs = require('fs');
@@ -70,6 +76,9 @@ const cases = {
     ['video', 'video.mp4', true, v1('video.mp4', 'video/mp4')],
     ['image', 'image.png', false, v1('image.png', 'image/png')],
     ['gif', 'anim.gif', true, v1('anim.gif', 'image/gif')],
+    // The client's SRT type is text/plain; only with it does it send the
+    // Subtitles category.
+    ['srt', 'subs.srt', false, v1('subs.srt', 'text/plain')],
   ],
   'v2': [
     ['video', 'video.mp4', true, v2('video.mp4', 'video/mp4')],
@@ -97,15 +106,69 @@ async function statusPolls(dialect) {
   return requests[dialect === 'v1.1' ? 'v1.1-status' : 'status'] || 0;
 }
 
+// Alt text of more bytes than characters: accents, a CJK word, an emoji.
+const ALT = 'A grey cat asleep on a keyboard, über Tasten \u6f22\u5b57 \u{1F408} (twitter-api-v2)';
+
+// The calls made on uploaded media, per dialect: [name, call(ids) →
+// problems].
+const calls = {
+  'v1.1': [
+    ['alt', async ids => {
+      await oauth1.v1.createMediaMetadata(ids.image, { alt_text: { text: ALT } });
+      const info = await inspect(`/_xfake/media/${ids.image}`);
+      return altProblems(info);
+    }],
+    ['subs', async ids => {
+      const track = { media_id: ids.srt, language_code: 'EN', display_name: 'English' };
+      const srt = await inspect(`/_xfake/media/${ids.srt}`);
+      if (srt.media_category !== 'subtitles') return [`the track was uploaded as ${srt.media_category || 'no category'}`];
+      await oauth1.v1.createMediaSubtitles(ids.video, [track]);
+      let info = await inspect(`/_xfake/media/${ids.video}`);
+      const problems = [];
+      const got = JSON.stringify(info.subtitles || []);
+      if (got !== JSON.stringify([{ id: ids.srt, language_code: 'EN', display_name: 'English' }])) {
+        problems.push(`emulator holds subtitles ${got}`);
+      }
+      if (info.subtitles_create_requests !== 1) problems.push(`subtitles_create_requests ${info.subtitles_create_requests}, want 1`);
+      await oauth1.v1.deleteMediaSubtitles(ids.video, 'EN');
+      info = await inspect(`/_xfake/media/${ids.video}`);
+      if ((info.subtitles || []).length || info.subtitles_delete_requests !== 1) {
+        problems.push(`after deleteMediaSubtitles: ${JSON.stringify(info.subtitles)}, ${info.subtitles_delete_requests} deletes`);
+      }
+      return problems;
+    }],
+  ],
+  'v2': [
+    ['alt', async ids => {
+      const res = await bearer.v2.createMediaMetadata(ids.image, { alt_text: { text: ALT } });
+      const info = await inspect(`/_xfake/media/${ids.image}`);
+      const problems = altProblems(info);
+      const echoed = res && res.data && res.data.associated_metadata && res.data.associated_metadata.alt_text;
+      if (!echoed || echoed.text !== ALT) problems.push(`answer ${JSON.stringify(res)}`);
+      return problems;
+    }],
+  ],
+};
+
+function altProblems(info) {
+  const problems = [];
+  const got = info.metadata && info.metadata.alt_text && info.metadata.alt_text.text;
+  if (got !== ALT) problems.push(`emulator holds alt text ${JSON.stringify(got)}`);
+  if (info.metadata_requests !== 1) problems.push(`metadata_requests ${info.metadata_requests}, want 1`);
+  return problems;
+}
+
 async function main() {
   let failed = false;
   for (const dialect of dialects) {
     if (!cases[dialect]) throw new Error(`unknown dialect ${dialect}`);
+    const ids = {};
     for (const [name, fname, processed, upload] of cases[dialect]) {
       const label = `${`twitter-api-v2 ${version}`.padEnd(22)} ${dialect.padEnd(7)} ${name.padEnd(6)}`;
       try {
         const before = await statusPolls(dialect);
         const id = await upload();
+        ids[name] = id;
         const polls = (await statusPolls(dialect)) - before;
         const info = await inspect(`/_xfake/media/${id}`);
         const want = crypto.createHash('sha256').update(fs.readFileSync(file(fname))).digest('hex');
@@ -117,6 +180,21 @@ async function main() {
         if (processed && polls < 1) problems.push('the client returned without a STATUS poll');
         const verdict = !problems.length ? 'sha256 OK' : info.sha256 !== want ? 'sha256 MISMATCH' : 'FAILED';
         console.log(`${label} ${verdict}  segments=${info.segments} status_polls=${polls}${problems.length ? '  ' + problems.join('; ') : ''}`);
+        if (problems.length) failed = true;
+      } catch (e) {
+        const detail = e.data ? JSON.stringify(e.data) : '';
+        console.log(`${label} FAILED  ${e.message} ${detail}`.trimEnd());
+        failed = true;
+      }
+    }
+    // The 1.22.0 client predates createMediaMetadata on v2: v2-cmd has no calls.
+    for (const [name, call] of dialect === 'v2-cmd' ? [] : calls[dialect] || []) {
+      const label = `${`twitter-api-v2 ${version}`.padEnd(22)} ${dialect.padEnd(7)} ${name.padEnd(6)}`;
+      try {
+        const problems = await call(ids);
+        const what = name === 'alt' ? `alt_text ${problems.length ? 'FAILED' : 'OK'}  createMediaMetadata`
+          : `subtitles ${problems.length ? 'FAILED' : 'OK'}  createMediaSubtitles+deleteMediaSubtitles`;
+        console.log(`${label} ${what}${problems.length ? '  ' + problems.join('; ') : ''}`);
         if (problems.length) failed = true;
       } catch (e) {
         const detail = e.data ? JSON.stringify(e.data) : '';
