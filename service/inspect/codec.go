@@ -285,7 +285,10 @@ func parseESDS(b []byte, a *Audio) string {
 			a.Profile = aacProfile(a.ObjectType)
 		}
 	case 0x69, 0x6b:
+		// The channel count of MP3 in MP4 is in its frame headers (in
+		// mdat, not read); writers put a fixed 2 in the sample entry.
 		a.Codec = "mp3"
+		a.Channels = 0
 	case 0xa5:
 		a.Codec = "ac3"
 	case 0xa6:

@@ -87,7 +87,7 @@ func (mv *movie) parseMoov(b []byte) string {
 				return ""
 			}
 			t := &track{}
-			if err := t.parseTrak(body); err != "" {
+			if err := t.parseTrak(body, "trak"); err != "" {
 				return err
 			}
 			mv.tracks = append(mv.tracks, t)
@@ -132,8 +132,10 @@ func (mv *movie) track(id uint32) *track {
 	return nil
 }
 
-func (t *track) parseTrak(b []byte) string {
-	return eachBox(b, "trak", func(typ string, body []byte) string {
+// parseTrak walks trak and its containers (parent names which one: in
+// QuickTime files minf holds a second hdlr, the data handler, ignored).
+func (t *track) parseTrak(b []byte, parent string) string {
+	return eachBox(b, parent, func(typ string, body []byte) string {
 		switch typ {
 		case "tkhd":
 			r := reader{b: body}
@@ -147,7 +149,7 @@ func (t *track) parseTrak(b []byte) string {
 				return "trak: tkhd is cut short"
 			}
 		case "mdia", "minf", "stbl":
-			return t.parseTrak(body) // containers: same walk, distinct children
+			return t.parseTrak(body, typ) // containers: same walk, distinct children
 		case "mdhd":
 			r := reader{b: body}
 			if r.u8() == 1 {
@@ -163,6 +165,9 @@ func (t *track) parseTrak(b []byte) string {
 				return "trak: mdhd is cut short"
 			}
 		case "hdlr":
+			if parent != "mdia" {
+				return ""
+			}
 			r := reader{b: body}
 			r.skip(8)
 			t.handler = string(r.bytes(4))
