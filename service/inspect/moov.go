@@ -383,9 +383,9 @@ func (r *reader) bytes(n int) []byte {
 	return v
 }
 
-func (r *reader) skip(n int)    { r.bytes(n) }
-func (r *reader) rest() []byte  { return r.b }
-func (r *reader) u8() uint8     { return r.bytes(1)[0] }
-func (r *reader) u16() uint16   { return binary.BigEndian.Uint16(r.bytes(2)) }
-func (r *reader) u32() uint32   { return binary.BigEndian.Uint32(r.bytes(4)) }
-func (r *reader) u64() uint64   { return binary.BigEndian.Uint64(r.bytes(8)) }
+func (r *reader) skip(n int)   { r.bytes(n) }
+func (r *reader) rest() []byte { return r.b }
+func (r *reader) u8() uint8    { return r.bytes(1)[0] }
+func (r *reader) u16() uint16  { return binary.BigEndian.Uint16(r.bytes(2)) }
+func (r *reader) u32() uint32  { return binary.BigEndian.Uint32(r.bytes(4)) }
+func (r *reader) u64() uint64  { return binary.BigEndian.Uint64(r.bytes(8)) }

@@ -147,7 +147,7 @@ type Audio struct {
 	CodecTag   string // sample entry type: "mp4a", ".mp3", ...
 	ObjectType int    // MPEG-4 audio object type (2 = AAC-LC); 0 if not AAC
 	Profile    string // ffprobe's profile name for AAC: "LC", "HE-AAC", "HE-AACv2", "Main", ...
-	Channels   int // 0 when unknown (MP3 in MP4 keeps it in mdat)
+	Channels   int    // 0 when unknown (MP3 in MP4 keeps it in mdat)
 	SampleRate int
 }
 
