@@ -66,6 +66,9 @@ func (m *bmff) write(p []byte) {
 			if len(m.buf) == m.want {
 				m.want = 0
 				m.body(m.typ, m.buf)
+				if cap(m.buf) > MaxMoofBytes {
+					m.buf = nil // keep a moof-sized buffer at most
+				}
 			}
 		default:
 			p = m.header(p)
