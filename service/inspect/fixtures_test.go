@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -165,6 +166,7 @@ func TestFixturesAgreeWithFFprobe(t *testing.T) {
 			if f.early {
 				checkEarly(t, f, b, r)
 			}
+			neverEarlierThanTheEnd(t, f, b)
 			if f.noProbe {
 				return
 			}
@@ -300,4 +302,58 @@ func absDur(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+// neverEarlierThanTheEnd feeds b in 4 KiB writes and checks that what
+// Check reports before the end (final=false) is always part of the final
+// verdict: nothing is refused early that the whole file would pass.
+func neverEarlierThanTheEnd(t *testing.T, f fixture, b []byte) {
+	t.Helper()
+	in := inspect.New(f.mediaType, int64(len(b)))
+	for off := 0; off < len(b); off += 4096 {
+		in.Write(b[off:min(off+4096, len(b))])
+		for _, v := range rules.Check(f.category, in.Report(), false) {
+			if !slices.Contains(f.want, v.Reason) {
+				t.Fatalf("after %d of %d bytes: %s (%s) is not in the final verdict %v", min(off+4096, len(b)), len(b), v.Reason, v.Description, f.want)
+			}
+		}
+	}
+}
+
+// TestUnknownSizeFragmented: with the size unknown, a fragmented movie's
+// duration and frame rate become known at Finish, and agree with ffprobe.
+func TestUnknownSizeFragmented(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	dir := t.TempDir()
+	ffmpeg(t, dir, join(src("3", "64x48", "25"), x264, yuv, []string{"-g", "10", "-movflags", "frag_keyframe+empty_moov", "f.mp4"})...)
+	b, err := os.ReadFile(filepath.Join(dir, "f.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := inspect.New("video/mp4", -1)
+	for off := 0; off < len(b); off += 1000 {
+		in.Write(b[off:min(off+1000, len(b))])
+	}
+	r := in.Report()
+	if !r.Fragmented || r.Ended || r.Complete || r.Known.Has(inspect.KnownDuration) || r.Known.Has(inspect.KnownFrameRate) {
+		t.Fatalf("before Finish: %+v", r)
+	}
+	if !r.Known.Has(inspect.KnownVideoCodec) || r.Video.Codec != "h264" {
+		t.Errorf("codec not known from the empty moov: %+v", r)
+	}
+	r = in.Finish()
+	if !r.Ended || !r.Complete || !r.Known.Has(inspect.KnownDuration|inspect.KnownFrameRate) || r.Problem != "" {
+		t.Fatalf("after Finish: %+v", r)
+	}
+	p := ffprobe(t, filepath.Join(dir, "f.mp4"))
+	if d := seconds(t, p.Format.Duration); absDur(r.Duration-d) > 40*time.Millisecond {
+		t.Errorf("duration %v, ffprobe says %v", r.Duration, d)
+	}
+	if fr := r.Video.FrameRate(); math.Abs(fr-25) > 0.25 {
+		t.Errorf("frame rate %.2f, want 25", fr)
+	}
+	if again := in.Finish(); !reflect.DeepEqual(again, r) {
+		t.Errorf("a second Finish changed the report")
+	}
 }

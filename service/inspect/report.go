@@ -90,9 +90,10 @@ type Report struct {
 	// Complete is true once every decisive box, frame or line was seen:
 	// no later byte can change a known value.
 	Complete bool
-	// Problem is the first thing found wrong with the bytes ("" if none).
-	// It is set only when the bytes seen so far are certainly invalid
-	// (truncation only once the stream has ended).
+	// Problem is the first thing found wrong with the bytes ("" if none),
+	// subtitle findings (bad UTF-8, a malformed cue) included. It is set
+	// only when the bytes seen so far are certainly invalid (truncation
+	// only once the stream has ended).
 	Problem string
 
 	// ISO BMFF (MP4/MOV).

@@ -90,6 +90,7 @@ func (s *subParser) endLine() {
 	}
 	if !utf8.Valid(line) && s.r.Subtitles.BadUTF8Line == 0 {
 		s.r.Subtitles.BadUTF8Line = s.n
+		s.problem(fmt.Sprintf("line %d is not UTF-8", s.n))
 	}
 	if s.vtt {
 		s.vttLine(string(line))
@@ -184,6 +185,13 @@ func keyword(l, k string) bool {
 func (s *subParser) malformed(line int, why string) {
 	if s.r.Subtitles.MalformedLine == 0 {
 		s.r.Subtitles.MalformedLine, s.r.Subtitles.MalformedReason = line, why
+		s.problem(fmt.Sprintf("line %d: %s", line, why))
+	}
+}
+
+func (s *subParser) problem(p string) {
+	if s.r.Problem == "" {
+		s.r.Problem = p
 	}
 }
 

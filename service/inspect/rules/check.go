@@ -58,7 +58,9 @@ func (p Profile) Check(category string, r inspect.Report, final bool) []Violatio
 	c := checker{l: l, r: r, cat: strings.ToLower(category)}
 	c.format(final)
 	c.size()
-	if r.Problem != "" && !strings.HasPrefix(r.Problem, "internal:") && r.Format != inspect.FormatUnknown {
+	// Subtitle findings have their own reasons (below).
+	subtitles := r.Format == inspect.FormatSRT || r.Format == inspect.FormatVTT
+	if r.Problem != "" && !strings.HasPrefix(r.Problem, "internal:") && r.Format != inspect.FormatUnknown && !subtitles {
 		c.add("MALFORMED_MEDIA", "media", "", r.Problem, "The media is malformed ("+r.Problem+"); re-encode or re-export it.")
 	}
 	switch r.Format {
