@@ -84,53 +84,97 @@ func BenchmarkInspectMP4(b *testing.B) {
 	}
 }
 
-// TestMdatIsNeverBuffered streams a 64 MiB mdat and a moov over the cap
-// and checks the heap did not grow with them.
-func TestMdatIsNeverBuffered(t *testing.T) {
-	head, moov := syntheticMovie(t, 64<<20)
-	buf := make([]byte, 1<<20)
-	bigMoov := make([]byte, 8)
-	binary.BigEndian.PutUint32(bigMoov, inspect.MaxMoovBytes+9)
-	copy(bigMoov[4:], "moov")
-	total := int64(len(head)) + 64<<20 + int64(len(moov)) + inspect.MaxMoovBytes + 9
-
+// heapGrowth returns the bytes allocated while f runs.
+func heapGrowth(f func()) uint64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	in := inspect.New("video/mp4", total)
-	in.Write(head)
-	for range 64 {
-		in.Write(buf)
-	}
-	in.Write(moov)
-	in.Write(bigMoov)
-	for left := int64(inspect.MaxMoovBytes + 1); left > 0; left -= int64(len(buf)) {
-		in.Write(buf[:min(int64(len(buf)), left)])
-	}
-	r := in.Report()
+	f()
 	runtime.ReadMemStats(&after)
-	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
-		t.Errorf("inspecting 96 MiB allocated %d bytes, want < 1 MiB", grown)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestMdatIsNeverBuffered streams a 64 MiB mdat and checks the heap did
+// not grow with it.
+func TestMdatIsNeverBuffered(t *testing.T) {
+	head, moov := syntheticMovie(t, 64<<20)
+	buf := make([]byte, 1<<20)
+	in := inspect.New("video/mp4", int64(len(head))+64<<20+int64(len(moov)))
+	grown := heapGrowth(func() {
+		in.Write(head)
+		for range 64 {
+			in.Write(buf)
+		}
+		in.Write(moov)
+	})
+	if grown > 256<<10 {
+		t.Errorf("inspecting a 64 MiB mdat allocated %d bytes, want < 256 KiB", grown)
 	}
-	if !r.Ended || !r.Complete || r.Problem != "" || r.Video.Codec != "h264" || r.Faststart {
+	if r := in.Report(); !r.Ended || !r.Complete || r.Problem != "" || r.Video.Codec != "h264" || r.Faststart {
 		t.Errorf("report %+v", r)
 	}
 }
 
-// TestOversizedMoovStaysUnknown: a first moov over MaxMoovBytes is
-// skipped, its values unknown, and no problem is reported.
-func TestOversizedMoovStaysUnknown(t *testing.T) {
-	head, _ := syntheticMovie(t, 1024)
-	hdr := make([]byte, 8)
-	binary.BigEndian.PutUint32(hdr, inspect.MaxMoovBytes+9)
-	copy(hdr[4:], "moov")
-	in := inspect.New("video/mp4", int64(len(head))+1024+inspect.MaxMoovBytes+9)
+// TestLargeMoovIsWalkedNotBuffered: a 40 MiB moov (a real one plus a
+// 40 MiB free box inside it, as a large sample table would be) is walked
+// as it streams: its values are known and the heap does not grow with it.
+func TestLargeMoovIsWalkedNotBuffered(t *testing.T) {
+	head, moov := syntheticMovie(t, 1024)
+	const pad = 40 << 20
+	big := binary.BigEndian.AppendUint32(nil, uint32(len(moov)+8+pad))
+	big = append(big, moov[4:]...)
+	big = binary.BigEndian.AppendUint32(big, 8+pad)
+	big = append(big, "free"...)
+	buf := make([]byte, 1<<20)
+	in := inspect.New("video/mp4", int64(len(head))+1024+int64(len(big))+pad)
+	grown := heapGrowth(func() {
+		in.Write(head)
+		in.Write(make([]byte, 1024))
+		in.Write(big)
+		for range pad / len(buf) {
+			in.Write(buf)
+		}
+	})
+	if grown > 256<<10 {
+		t.Errorf("inspecting a 40 MiB moov allocated %d bytes, want < 256 KiB", grown)
+	}
+	r := in.Report()
+	if !r.Ended || !r.Complete || r.Problem != "" || r.Video.Codec != "h264" || !r.Known.Has(inspect.KnownFrameRate) {
+		t.Errorf("report %+v", r)
+	}
+}
+
+// TestOversizedTableStaysUnknown: an stts over MaxTableBytes is skipped,
+// the frame rate is unknown, and no problem is reported.
+func TestOversizedTableStaysUnknown(t *testing.T) {
+	head, moov := syntheticMovie(t, 1024)
+	i := strings.Index(string(moov), "stts")
+	if i < 4 {
+		t.Fatal("no stts in the seed's moov")
+	}
+	// Grow the stts past the cap with zero padding after its entries, and
+	// every box that contains it by as much.
+	size := int(binary.BigEndian.Uint32(moov[i-4:]))
+	extra := inspect.MaxTableBytes + 16 - size
+	out := append([]byte{}, moov[:i-4]...)
+	for _, typ := range []string{"moov", "trak", "mdia", "minf", "stbl"} {
+		j := strings.Index(string(out), typ)
+		binary.BigEndian.PutUint32(out[j-4:], binary.BigEndian.Uint32(out[j-4:])+uint32(extra))
+	}
+	out = binary.BigEndian.AppendUint32(out, uint32(size+extra))
+	out = append(out, "stts"...)
+	out = append(out, moov[i+4:i-4+size]...)
+	out = append(out, make([]byte, extra)...)
+	out = append(out, moov[i-4+size:]...)
+	in := inspect.New("video/mp4", int64(len(head))+1024+int64(len(out)))
 	in.Write(head)
 	in.Write(make([]byte, 1024))
-	in.Write(hdr)
-	in.Write(make([]byte, inspect.MaxMoovBytes+1))
+	in.Write(out)
 	r := in.Report()
-	if !r.Ended || !r.MoovSkipped || r.Known.Has(inspect.KnownTracks) || r.Problem != "" {
+	if !r.Ended || !r.Oversized || r.Known.Has(inspect.KnownFrameRate) || r.Problem != "" || r.Video.Codec != "h264" {
 		t.Errorf("report %+v", r)
+	}
+	if r.Video.FrameRate() != 0 {
+		t.Errorf("frame rate %.2f from a skipped stts", r.Video.FrameRate())
 	}
 }

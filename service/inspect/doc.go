@@ -46,8 +46,9 @@
 // # ISO BMFF boxes read (ISO/IEC 14496-12)
 //
 // Top level: ftyp (major brand: "qt  " is MOV), moov, moof; mdat and every
-// other top-level box are skipped by counting, whatever their size (32-
-// and 64-bit sizes, size 0 = to the end). Inside moov: mvhd (timescale,
+// other box not named here are skipped by counting, whatever their size
+// (32- and 64-bit sizes, size 0 = to the end of the parent). A child that
+// overruns its parent stops the walk with a problem. Inside moov: mvhd (timescale,
 // duration), trak/tkhd (track_ID), trak/mdia/mdhd (timescale, duration),
 // mdia/hdlr (vide, soun), minf/stbl/stsd (first sample entry:
 // avc1/avc3+avcC, hvc1/hev1+hvcC, mp4a+esds, also inside a QuickTime
@@ -71,11 +72,18 @@
 //
 // Per inspector, at most:
 //
-//   - a moov body while it is collected, up to [MaxMoovBytes] (32 MiB); a
-//     larger moov is skipped and its values stay unknown
-//     ([Report.MoovSkipped]), which the rules do not report. The moov of
-//     a 10-minute 30 fps movie is a few hundred KiB.
-//   - one moof body, up to [MaxMoofBytes] (4 MiB), kept for reuse;
+//   - the body of one box read whole, up to [MaxTableBytes] (4 MiB) for
+//     stts and trun and 1 MiB for the others (ftyp, mvhd, tkhd, mdhd,
+//     hdlr, stsd, mehd, trex, tfhd); the buffer grows with the bytes that
+//     arrive, so a size that lies costs nothing, and at most 64 KiB of it
+//     is kept between boxes (while it grows, the old and the new buffer
+//     are both live: 1.5 times its size at most). A constant frame rate makes stts 24 bytes,
+//     and a fragment's trun is 4–16 bytes per sample. A box over its cap
+//     is skipped and its values stay unknown ([Report.Oversized]), which
+//     the rules do not report. Containers (moov, trak, mdia, minf, stbl,
+//     mvex, moof, traf) are walked as their bytes pass, never buffered,
+//     so the large tables of a moov (stsz, stco, ctts, stss) cost nothing;
+//   - a stack of at most 16 open containers and up to 64 tracks;
 //   - the first [MaxImageHeaderBytes] (256 KiB) of a still image, freed
 //     once its header decodes;
 //   - one subtitle line, up to [MaxSubtitleLineBytes] (16 KiB);

@@ -12,9 +12,10 @@ const maxTracks = 64
 // movie is what the moov (and the moofs after it) say.
 type movie struct {
 	timescale uint32
-	duration  uint64 // mvhd, in timescale units
-	fragDur   uint64 // mehd fragment_duration, in timescale units
-	fragments bool   // mvex present
+	duration  uint64            // mvhd, in timescale units
+	fragDur   uint64            // mehd fragment_duration, in timescale units
+	fragments bool              // mvex present (mehd or trex seen)
+	trex      map[uint32]uint32 // track_ID -> default_sample_duration
 	tracks    []*track
 }
 
@@ -25,7 +26,6 @@ type track struct {
 	duration  uint64 // mdhd
 	samples   uint64 // stts sample count
 	sampleDur uint64 // stts sum of deltas
-	trexDur   uint32 // trex default_sample_duration
 	fragN     uint64 // samples in moofs
 	fragDur   uint64 // their durations
 	video     bool
@@ -35,7 +35,7 @@ type track struct {
 	gotEntry  bool // a sample entry was parsed
 }
 
-// box iterates the boxes packed in b, calling f with each type and body.
+// eachBox iterates the boxes packed in b, calling f with each type and body.
 // It returns a description of the first malformed box ("" if none).
 func eachBox(b []byte, where string, f func(typ string, body []byte) string) string {
 	for len(b) > 0 {
@@ -65,62 +65,46 @@ func eachBox(b []byte, where string, f func(typ string, body []byte) string) str
 	return ""
 }
 
-func (mv *movie) parseMoov(b []byte) string {
-	return eachBox(b, "moov", func(typ string, body []byte) string {
-		switch typ {
-		case "mvhd":
-			r := reader{b: body}
-			if r.u8() == 1 {
-				r.skip(3 + 16)
-				mv.timescale = r.u32()
-				mv.duration = r.u64()
-			} else {
-				r.skip(3 + 8)
-				mv.timescale = r.u32()
-				mv.duration = uint64(r.u32())
-			}
-			if r.bad {
-				return "moov: mvhd is cut short"
-			}
-		case "trak":
-			if len(mv.tracks) >= maxTracks {
-				return ""
-			}
-			t := &track{}
-			if err := t.parseTrak(body, "trak"); err != "" {
-				return err
-			}
-			mv.tracks = append(mv.tracks, t)
-		case "mvex":
-			mv.fragments = true
-			return eachBox(body, "mvex", func(typ string, body []byte) string {
-				r := reader{b: body}
-				switch typ {
-				case "mehd":
-					if r.u8() == 1 {
-						r.skip(3)
-						mv.fragDur = r.u64()
-					} else {
-						r.skip(3)
-						mv.fragDur = uint64(r.u32())
-					}
-				case "trex":
-					r.skip(4)
-					id := r.u32()
-					r.skip(4)
-					d := r.u32()
-					if t := mv.track(id); t != nil && !r.bad {
-						t.trexDur = d
-					}
-				}
-				if r.bad {
-					return fmt.Sprintf("mvex: %s is cut short", typ)
-				}
-				return ""
-			})
+// leaf reads mvhd, and mvex's mehd and trex.
+func (mv *movie) leaf(typ string, body []byte) string {
+	r := reader{b: body}
+	switch typ {
+	case "mvhd":
+		if r.u8() == 1 {
+			r.skip(3 + 16)
+			mv.timescale = r.u32()
+			mv.duration = r.u64()
+		} else {
+			r.skip(3 + 8)
+			mv.timescale = r.u32()
+			mv.duration = uint64(r.u32())
 		}
-		return ""
-	})
+	case "mehd":
+		mv.fragments = true
+		if r.u8() == 1 {
+			r.skip(3)
+			mv.fragDur = r.u64()
+		} else {
+			r.skip(3)
+			mv.fragDur = uint64(r.u32())
+		}
+	case "trex":
+		mv.fragments = true
+		r.skip(4)
+		id := r.u32()
+		r.skip(4)
+		d := r.u32()
+		if mv.trex == nil {
+			mv.trex = map[uint32]uint32{}
+		}
+		if !r.bad && len(mv.trex) < maxTracks {
+			mv.trex[id] = d
+		}
+	}
+	if r.bad {
+		return fmt.Sprintf("moov: %s is cut short", typ)
+	}
+	return ""
 }
 
 func (mv *movie) track(id uint32) *track {
@@ -132,143 +116,122 @@ func (mv *movie) track(id uint32) *track {
 	return nil
 }
 
-// parseTrak walks trak and its containers (parent names which one: in
-// QuickTime files minf holds a second hdlr, the data handler, ignored).
-func (t *track) parseTrak(b []byte, parent string) string {
-	return eachBox(b, parent, func(typ string, body []byte) string {
-		switch typ {
-		case "tkhd":
-			r := reader{b: body}
-			if r.u8() == 1 {
-				r.skip(3 + 16)
-			} else {
-				r.skip(3 + 8)
-			}
-			t.id = r.u32()
-			if r.bad {
-				return "trak: tkhd is cut short"
-			}
-		case "mdia", "minf", "stbl":
-			return t.parseTrak(body, typ) // containers: same walk, distinct children
-		case "mdhd":
-			r := reader{b: body}
-			if r.u8() == 1 {
-				r.skip(3 + 16)
-				t.timescale = r.u32()
-				t.duration = r.u64()
-			} else {
-				r.skip(3 + 8)
-				t.timescale = r.u32()
-				t.duration = uint64(r.u32())
-			}
-			if r.bad {
-				return "trak: mdhd is cut short"
-			}
-		case "hdlr":
-			if parent != "mdia" {
-				return ""
-			}
-			r := reader{b: body}
-			r.skip(8)
-			t.handler = string(r.bytes(4))
-			if r.bad {
-				return "trak: hdlr is cut short"
-			}
-			t.video = t.handler == "vide"
-			t.audio = t.handler == "soun"
-		case "stsd":
-			r := reader{b: body}
-			r.skip(4)
-			if n := r.u32(); n == 0 || r.bad {
-				return ""
-			}
-			return eachBox(r.rest(), "stsd", func(typ string, body []byte) string {
-				if t.gotEntry {
-					return ""
-				}
-				t.gotEntry = true
-				return t.sampleEntry(typ, body)
-			})
-		case "stts":
-			r := reader{b: body}
-			r.skip(4)
-			n := r.u32()
-			if uint64(n)*8 > uint64(len(r.rest())) {
-				return fmt.Sprintf("stts: %d entries do not fit in %d bytes", n, len(r.rest()))
-			}
-			for i := uint32(0); i < n; i++ {
-				c, d := uint64(r.u32()), uint64(r.u32())
-				t.samples += c
-				t.sampleDur += c * d
-			}
+// leaf reads a trak's tkhd, mdhd, hdlr, stsd and stts.
+func (t *track) leaf(parent, typ string, body []byte) string {
+	r := reader{b: body}
+	switch typ {
+	case "tkhd":
+		if r.u8() == 1 {
+			r.skip(3 + 16)
+		} else {
+			r.skip(3 + 8)
 		}
-		return ""
-	})
+		t.id = r.u32()
+	case "mdhd":
+		if r.u8() == 1 {
+			r.skip(3 + 16)
+			t.timescale = r.u32()
+			t.duration = r.u64()
+		} else {
+			r.skip(3 + 8)
+			t.timescale = r.u32()
+			t.duration = uint64(r.u32())
+		}
+	case "hdlr":
+		r.skip(8)
+		t.handler = string(r.bytes(4))
+		t.video = t.handler == "vide"
+		t.audio = t.handler == "soun"
+	case "stsd":
+		r.skip(4)
+		if n := r.u32(); n == 0 || r.bad {
+			break
+		}
+		return eachBox(r.rest(), "stsd", func(typ string, body []byte) string {
+			if t.gotEntry {
+				return ""
+			}
+			t.gotEntry = true
+			return t.sampleEntry(typ, body)
+		})
+	case "stts":
+		r.skip(4)
+		n := r.u32()
+		if uint64(n)*8 > uint64(len(r.rest())) {
+			return fmt.Sprintf("stts: %d entries do not fit in %d bytes", n, len(r.rest()))
+		}
+		for i := uint32(0); i < n; i++ {
+			c, d := uint64(r.u32()), uint64(r.u32())
+			t.samples += c
+			t.sampleDur += c * d
+		}
+	}
+	if r.bad {
+		return fmt.Sprintf("%s: %s is cut short", parent, typ)
+	}
+	return ""
 }
 
-// parseMoof adds the sample counts and durations of one movie fragment
-// (moof/traf/tfhd+trun, ISO/IEC 14496-12 §8.8).
-func (mv *movie) parseMoof(b []byte) string {
-	return eachBox(b, "moof", func(typ string, body []byte) string {
-		if typ != "traf" {
+// traf is the state of the track fragment being read.
+type traf struct {
+	t   *track
+	def uint32 // default sample duration
+}
+
+// fragment adds a traf's tfhd and trun: the sample counts and durations of
+// one movie fragment (ISO/IEC 14496-12 §8.8).
+func (mv *movie) fragment(f *traf, typ string, body []byte) string {
+	r := reader{b: body}
+	switch typ {
+	case "tfhd":
+		flags := r.u32() & 0xffffff
+		id := r.u32()
+		f.t = mv.track(id)
+		f.def = mv.trex[id]
+		if flags&0x01 != 0 {
+			r.skip(8)
+		}
+		if flags&0x02 != 0 {
+			r.skip(4)
+		}
+		if flags&0x08 != 0 {
+			f.def = r.u32()
+		}
+	case "trun":
+		if f.t == nil {
 			return ""
 		}
-		var t *track
-		var def uint32
-		return eachBox(body, "traf", func(typ string, body []byte) string {
-			r := reader{b: body}
-			switch typ {
-			case "tfhd":
-				flags := r.u32() & 0xffffff
-				t = mv.track(r.u32())
-				if flags&0x01 != 0 {
-					r.skip(8)
-				}
-				if flags&0x02 != 0 {
-					r.skip(4)
-				}
-				if flags&0x08 != 0 {
-					def = r.u32()
-				} else if t != nil {
-					def = t.trexDur
-				}
-			case "trun":
-				if t == nil {
-					return ""
-				}
-				flags := r.u32() & 0xffffff
-				n := r.u32()
-				if flags&0x01 != 0 {
-					r.skip(4)
-				}
-				if flags&0x04 != 0 {
-					r.skip(4)
-				}
-				per := 0
-				for _, f := range []uint32{0x100, 0x200, 0x400, 0x800} {
-					if flags&f != 0 {
-						per += 4
-					}
-				}
-				if r.bad || uint64(n)*uint64(per) > uint64(len(r.rest())) {
-					return fmt.Sprintf("trun: %d samples do not fit in %d bytes", n, len(r.rest()))
-				}
-				t.fragN += uint64(n)
-				if flags&0x100 == 0 {
-					t.fragDur += uint64(n) * uint64(def)
-					return ""
-				}
-				for i := uint32(0); i < n; i++ {
-					t.fragDur += uint64(r.u32())
-					r.skip(per - 4)
-				}
+		flags := r.u32() & 0xffffff
+		n := r.u32()
+		if flags&0x01 != 0 {
+			r.skip(4)
+		}
+		if flags&0x04 != 0 {
+			r.skip(4)
+		}
+		per := 0
+		for _, bit := range []uint32{0x100, 0x200, 0x400, 0x800} {
+			if flags&bit != 0 {
+				per += 4
 			}
-			if r.bad {
-				return fmt.Sprintf("traf: %s is cut short", typ)
-			}
+		}
+		if r.bad || uint64(n)*uint64(per) > uint64(len(r.rest())) {
+			return fmt.Sprintf("trun: %d samples do not fit in %d bytes", n, len(r.rest()))
+		}
+		f.t.fragN += uint64(n)
+		if flags&0x100 == 0 {
+			f.t.fragDur += uint64(n) * uint64(f.def)
 			return ""
-		})
-	})
+		}
+		for i := uint32(0); i < n; i++ {
+			f.t.fragDur += uint64(r.u32())
+			r.skip(per - 4)
+		}
+	}
+	if r.bad {
+		return fmt.Sprintf("traf: %s is cut short", typ)
+	}
+	return ""
 }
 
 // report copies the movie into r; end says every fragment has been seen.
@@ -301,7 +264,7 @@ func (mv *movie) report(r *Report, end bool) {
 				r.Known |= KnownVideoCodec | KnownDimensions | KnownPixelAspect
 				r.Width, r.Height = t.v.Width, t.v.Height
 			}
-			if final {
+			if final && r.Video.FrameRateDen > 0 {
 				r.Known |= KnownFrameRate
 			}
 		case t.audio:

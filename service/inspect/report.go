@@ -101,7 +101,7 @@ type Report struct {
 	Faststart   bool          // moov came before the first mdat
 	Fragmented  bool          // moov has mvex (movie fragments follow)
 	MoovOffset  int64         // byte offset of the moov box; -1 before it is seen
-	MoovSkipped bool          // moov was larger than the buffering cap; its values stay unknown
+	Oversized   bool          // a box read whole (stts, trun, stsd, ...) was over its cap and skipped: its values stay unknown
 	Duration    time.Duration // movie duration (mvhd, else the longest track, else the fragments)
 	VideoTracks int
 	AudioTracks int

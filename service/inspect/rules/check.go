@@ -47,7 +47,7 @@ func Check(category string, r inspect.Report, final bool) []Violation {
 // the media — a movie without a moov (or without a video track), a
 // truncated box, GIF or image header, an image whose header does not
 // decode, bytes of no known format, an empty upload, subtitles without a
-// cue. A moov over inspect.MaxMoovBytes or a JPEG frame header past
+// cue. A sample table over inspect.MaxTableBytes or a JPEG frame header past
 // inspect.MaxImageHeaderBytes stays unknown and is not reported. An
 // unknown category has no rules.
 func (p Profile) Check(category string, r inspect.Report, final bool) []Violation {
