@@ -91,8 +91,9 @@
 //
 // Bytes of an mdat (or any skipped box) cost a subtraction per Write: no
 // per-byte work and no copy, so the cost is per call, not per byte
-// (BenchmarkInspectMP4: a 480 MiB movie in 32 KiB writes takes about
-// 0.6 ms). Image headers are retried only when the kept prefix doubles;
+// (BenchmarkInspectMP4: a 480 MiB movie, moov after mdat, in 32 KiB
+// writes takes 0.2–0.6 ms on a loaded 2-core machine, 16–40 ns a write,
+// 2 KiB allocated). Image headers are retried only when the kept prefix doubles;
 // GIF sub-blocks are skipped by their length bytes.
 //
 // # Findings

@@ -74,3 +74,36 @@ func sane(t *testing.T, r inspect.Report, n int) {
 		t.Fatalf("negative values: %+v", r)
 	}
 }
+
+// TestBytesPastTheDeclaredTotal: extra bytes are counted and reported as a
+// problem; Write still takes them all without error.
+func TestBytesPastTheDeclaredTotal(t *testing.T) {
+	t.Parallel()
+	srt := []byte("1\n00:00:01,000 --> 00:00:02,000\nHi\n\n")
+	in := inspect.New("text/srt", int64(len(srt)))
+	for _, p := range [][]byte{srt[:10], append(srt[10:], "junk"...), []byte("more")} {
+		if n, err := in.Write(p); n != len(p) || err != nil {
+			t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(p))
+		}
+	}
+	r := in.Report()
+	if r.BytesSeen != int64(len(srt)+8) || !r.Ended || r.Subtitles.Cues != 1 || !strings.Contains(r.Problem, "more bytes than the declared") {
+		t.Errorf("report %+v", r)
+	}
+}
+
+// TestEmptyAndTinyUploads: nothing or a few bytes end as findings, never
+// a panic.
+func TestEmptyAndTinyUploads(t *testing.T) {
+	t.Parallel()
+	if r := inspect.New("video/mp4", 0).Report(); !r.Ended || !r.Known.Has(inspect.KnownFormat) || r.Problem == "" {
+		t.Errorf("empty upload: %+v", r)
+	}
+	for _, b := range []string{"\x00\x00\x00", "GIF89a", "\x89PNG", "WEBVTT"} {
+		in := inspect.New("video/mp4", -1)
+		in.Write([]byte(b))
+		if r := in.Finish(); !r.Ended || r.Problem == "" {
+			t.Errorf("%q: want a problem, got %+v", b, r)
+		}
+	}
+}
