@@ -53,6 +53,10 @@ type fixture struct {
 func fixtures() []fixture {
 	return []fixture{
 		{name: "h264-aac-faststart", out: "a.mp4", args: join(av2s, x264, yuv, aac, fast), mediaType: "video/mp4", category: "tweet_video"},
+		{name: "h264-aac-stereo-48k-25fps", out: "a.mp4", args: join(src("2", "320x180", "25"), sine("2"), x264, yuv, aac, []string{"-ac", "2", "-ar", "48000"}, fast),
+			mediaType: "video/mp4", category: "dm_video"},
+		{name: "h264-29.97fps", out: "a.mp4", args: join(src("2", "128x72", "30000/1001"), x264, yuv, fast), mediaType: "video/mp4", category: "tweet_video"},
+		{name: "h264-baseline", out: "a.mp4", args: join(src("1", "128x72", "25"), x264, yuv, []string{"-profile:v", "baseline"}, fast), mediaType: "video/mp4", category: "tweet_video"},
 		{name: "h264-aac-moov-at-end", out: "a.mp4", args: join(av2s, x264, yuv, aac), mediaType: "video/mp4", category: "tweet_video"},
 		{name: "fragmented", out: "a.mp4", args: join(av2s, x264, yuv, aac, []string{"-movflags", "frag_keyframe+empty_moov", "-g", "15"}), mediaType: "video/mp4", category: "tweet_video"},
 		{name: "mov", out: "a.mov", args: join(av2s, x264, yuv, aac), mediaType: "video/quicktime", category: "amplify_video"},

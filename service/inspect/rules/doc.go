@@ -11,8 +11,8 @@
 // audio_codecs, max_audio_channels, square_pixels, max_frames,
 // max_pixel_frames and formats.
 //
-// [Profile.Check] (and [Check] for the default profile) returns the
-// [Violation]s: a reason per rule in the ErrorInfo style (VIDEO_TOO_LONG,
+// [Profile.Check] (and [Check] for the default profile) returns a
+// [Violation] per rule broken: a reason in the ErrorInfo style (VIDEO_TOO_LONG,
 // FRAME_RATE_TOO_HIGH, ...), the inspected field, the limit and the
 // actual value as strings ({"limit":"140s","actual":"150.2s"}) and one
 // sentence a caller can act on. Called with final=false while bytes
