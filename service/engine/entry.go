@@ -95,7 +95,7 @@ func ledgerError(err error) error {
 	if errors.Is(err, ledger.ErrLeaseLost) {
 		return status.Error(codes.Aborted, "this stream lost the upload to another one (its ledger lease was taken over)")
 	}
-	return status.Errorf(codes.Unavailable, "mediagw's upload ledger is unavailable: %v", err)
+	return apierr.Unavailable(err, "mediagw's upload ledger is unavailable; try again shortly")
 }
 
 // storedError is a FAILED entry's error.

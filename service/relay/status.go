@@ -12,12 +12,11 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/codes"
-	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
 )
 
@@ -140,7 +139,7 @@ func keyFor(a backend.Auth, mediaID string) statusKey {
 
 // storeError is the caller's error when the status store cannot be read.
 func storeError(err error) error {
-	return grpcstatus.Errorf(codes.Unavailable, "mediagw's status store is unavailable: %v", err)
+	return apierr.Unavailable(err, "mediagw's status store is unavailable; try again shortly")
 }
 
 // Remember records who uploaded m, and the terminal state the upload
