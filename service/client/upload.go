@@ -248,9 +248,9 @@ func (u *upload) run(ctx context.Context) (*Result, error) {
 			return nil, e
 		}
 		takeover = e.Code == codes.Aborted
-		next := offset
+		next, known := offset, resume
 		if e.Upload != nil {
-			next = e.Upload.GetCommittedBytes()
+			next, known = e.Upload.GetCommittedBytes(), true
 		} else if u.key != "" {
 			st, lerr := u.settled(ctx)
 			if lerr == nil {
@@ -261,11 +261,11 @@ func (u *upload) run(ctx context.Context) (*Result, error) {
 				if ferr != nil {
 					return nil, ferr
 				}
-				next = n
+				next, known = n, true
 				e.Upload = st
 			} else if c := convert(lerr).Code; c == codes.NotFound || c == codes.Unimplemented {
 				// mediagw never recorded the key: start over.
-				next = 0
+				next, known = 0, false
 			}
 		}
 		if u.s.size >= 0 && (next < 0 || next > u.s.size) {
@@ -304,7 +304,9 @@ func (u *upload) run(ctx context.Context) (*Result, error) {
 		if err := sleep(ctx, wait); err != nil {
 			return nil, u.interrupted(ctx, err, next)
 		}
-		offset, resume = next, u.key != ""
+		// A resume needs a key the ledger knows; an unknown one starts
+		// afresh.
+		offset, resume = next, known && u.key != ""
 		u.resumes++
 	}
 }
