@@ -192,9 +192,21 @@ func New(target string, opts ...Option) (*Client, error) {
 		err error
 	)
 	if cfg.rest != "" {
-		t, err = newREST(cfg)
+		var r *restTransport
+		if r, err = newREST(cfg); err == nil {
+			t = r
+			if r.certs != nil {
+				t = classified{r, r.certs}
+			}
+		}
 	} else {
-		t, err = newGRPC(target, cfg)
+		var g *grpcTransport
+		if g, err = newGRPC(target, cfg); err == nil {
+			t = g
+			if g.certs != nil {
+				t = classified{g, g.certs}
+			}
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -22,7 +22,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	progress := func(p client.Progress) { fmt.Fprintf(os.Stderr, "\r%3d%% sent, %d resumes", 100*p.Sent/p.Total, p.Resumes) }
+	progress := func(p client.Progress) {
+		fmt.Fprintf(os.Stderr, "\r%3d%% sent, %d resumes", 100*p.Sent/p.Total, p.Resumes)
+	}
 	res, err := c.Upload(ctx, client.File(clipPath), client.UploadOptions{Progress: progress})
 	if err != nil {
 		log.Fatal(err)

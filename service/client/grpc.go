@@ -25,6 +25,7 @@ type grpcTransport struct {
 	svc    mediagwv1.MediaUploadServiceClient
 	tokens oauth2.TokenSource
 	chunk  int
+	certs  *certWatch
 }
 
 func newGRPC(target string, cfg *config) (*grpcTransport, error) {
@@ -32,12 +33,14 @@ func newGRPC(target string, cfg *config) (*grpcTransport, error) {
 		return nil, errors.New("no mediagw target given")
 	}
 	creds := insecure.NewCredentials()
+	var certs *certWatch
 	if !cfg.insecure {
 		tc := cfg.tlsConfig
 		if tc == nil {
 			tc = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
-		creds = credentials.NewTLS(tc)
+		certs = &certWatch{}
+		creds = credentials.NewTLS(certs.wrap(tc))
 	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	if !cfg.noOTel {
@@ -48,7 +51,7 @@ func newGRPC(target string, cfg *config) (*grpcTransport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mediagw target %s: %w", target, err)
 	}
-	return &grpcTransport{conn: conn, svc: mediagwv1.NewMediaUploadServiceClient(conn), tokens: cfg.tokens, chunk: cfg.chunk}, nil
+	return &grpcTransport{conn: conn, svc: mediagwv1.NewMediaUploadServiceClient(conn), tokens: cfg.tokens, chunk: cfg.chunk, certs: certs}, nil
 }
 
 func (g *grpcTransport) close() error { return g.conn.Close() }

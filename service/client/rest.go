@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ type restTransport struct {
 	http   *http.Client
 	tokens oauth2.TokenSource
 	otel   bool
+	certs  *certWatch
 }
 
 func newREST(cfg *config) (*restTransport, error) {
@@ -44,16 +46,22 @@ func newREST(cfg *config) (*restTransport, error) {
 		return nil, fmt.Errorf("WithREST: %q is not an http or https URL", cfg.rest)
 	}
 	hc := cfg.httpClient
+	var certs *certWatch
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if base.Scheme == "https" && cfg.tlsConfig != nil {
-			tr.TLSClientConfig = cfg.tlsConfig
+		if base.Scheme == "https" {
+			tc := cfg.tlsConfig
+			if tc == nil {
+				tc = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			certs = &certWatch{}
+			tr.TLSClientConfig = certs.wrap(tc)
 		}
 		// No overall timeout: an upload takes as long as its bytes take;
 		// a stalled one is ended by the stall watchdog.
 		hc = &http.Client{Transport: tr}
 	}
-	return &restTransport{base: base, http: hc, tokens: cfg.tokens, otel: !cfg.noOTel}, nil
+	return &restTransport{base: base, http: hc, tokens: cfg.tokens, otel: !cfg.noOTel, certs: certs}, nil
 }
 
 func (c *restTransport) close() error {
