@@ -62,7 +62,7 @@ func (w *certWatch) classify(err error) error {
 	}
 	e.Reason = ReasonTLSHandshake
 	if !strings.Contains(e.Message, "client certificate") {
-		e.Message = "mediagw asked for a client certificate and none is configured (WithTLS Certificates): " + e.Message
+		e.Message = "mediagw asked for a client certificate (mTLS) and none is configured: " + e.Message
 	}
 	return e
 }

@@ -43,6 +43,9 @@ type UploadOptions struct {
 	// a Reader that yields the media from this offset on (see Reader).
 	// Resumable sources find the offset themselves.
 	ResumeOffset int64
+	// OnRetry, when set, is called before every retry of this upload
+	// (after the client's WithRetryNotify).
+	OnRetry func(Retry)
 	// Progress, when set, is called as the upload goes (from the calling
 	// goroutine of the transport; keep it quick). ProgressChan adapts a
 	// channel.
@@ -297,8 +300,12 @@ func (u *upload) run(ctx context.Context) (*Result, error) {
 				Upload: e.Upload, IdempotencyKey: u.key, Attempts: u.attempts, err: e,
 				Message: fmt.Sprintf("gave up after %s, %d of %d bytes at X; the last error: %s", why, best, u.s.size, e)}
 		}
+		r := Retry{Op: "upload", Key: u.key, Err: e, Offset: next, Wait: wait, Failures: failures}
 		if u.c.notify != nil {
-			u.c.notify(Retry{Op: "upload", Key: u.key, Err: e, Offset: next, Wait: wait, Failures: failures})
+			u.c.notify(r)
+		}
+		if u.o.OnRetry != nil {
+			u.o.OnRetry(r)
 		}
 		u.report(Progress{Sent: next, Committed: next})
 		if err := sleep(ctx, wait); err != nil {
