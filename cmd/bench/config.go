@@ -99,6 +99,7 @@ func parseConfig(args []string) (config, error) {
 		return nil
 	})
 	fs.BoolVar(&keyed, "keyed", false, "every grpc and rest upload carries a fresh idempotency key (recorded in mediagw's ledger; compare -variants with --ledger)")
+	fs.BoolVar(&goClientSHA256, "go-client-sha256", false, "go-client: hash the bytes with SHA-256 as they are sent (service/client's default for a plain io.Reader)")
 	fs.StringVar(&logDir, "log-dir", "", "keep the output of every child process in this directory")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "longest time one run of one path may take")
 	fs.BoolVar(&c.adversarial, "adversarial", false, "also run the adversarial rows (adv/starvation, adv/memory-*, adv/faults)")

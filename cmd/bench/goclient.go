@@ -13,8 +13,12 @@ import (
 // -keyed the ledger query before the upload).
 const modeGoClient = "go-client"
 
+// goClientSHA256 makes the go-client path hash what it sends (-go-client-sha256).
+var goClientSHA256 bool
+
 // goClient uploads through service/client, reading the generator as a
-// plain io.Reader of known size (no SHA-256 pass, no derived key).
+// plain io.Reader of known size: no derived key and, unless
+// goClientSHA256, no SHA-256 as it reads.
 type goClient struct {
 	c     *client.Client
 	keyed bool // a fresh idempotency key per upload
@@ -32,7 +36,7 @@ func newGoClient(addr string, chunk int) (*goClient, error) {
 func (c *goClient) upload(ctx context.Context, g *gen) (u upload) {
 	u = upload{genID: g.id, size: g.size, start: time.Now()}
 	defer func() { u.end, u.lastByte = time.Now(), g.doneAt }()
-	o := client.UploadOptions{MediaType: "video/mp4"}
+	o := client.UploadOptions{MediaType: "video/mp4", NoSHA256: !goClientSHA256}
 	if c.keyed {
 		o.IdempotencyKey = freshKey()
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
-// TestEmptyKeySendsNone: --idempotency-key '' sends no key, so a file
+// TestEmptyKeySendsNone: --idempotency-key ” sends no key, so a file
 // uploads to a mediagw that keeps no ledger (which refuses keyed
 // uploads).
 func TestEmptyKeySendsNone(t *testing.T) {
@@ -91,4 +91,3 @@ func writeServerPKI(t *testing.T) (ca, cert, key string) {
 	}
 	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server.key", "EC PRIVATE KEY", kb)
 }
-

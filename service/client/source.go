@@ -162,11 +162,14 @@ func (o *opened) from(offset int64) (io.Reader, bool) {
 	return &errKeeper{r: r, o: o}, true
 }
 
-// hashCounter hashes and counts a plain reader's bytes.
+// hashCounter hashes (unless hashing is off) and counts a plain
+// reader's bytes.
 type hashCounter struct{ o *opened }
 
 func (h hashCounter) Write(p []byte) (int, error) {
-	h.o.hasher.Write(p)
+	if h.o.hasher != nil {
+		h.o.hasher.Write(p)
+	}
 	h.o.read += int64(len(p))
 	return len(p), nil
 }

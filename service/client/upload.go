@@ -39,6 +39,10 @@ type UploadOptions struct {
 	// NoIdempotencyKey sends no key even for a File or ReaderAt: the
 	// upload is then all or nothing (for a mediagw run with --ledger off).
 	NoIdempotencyKey bool
+	// NoSHA256 skips hashing a plain Reader as it is sent (Result.SHA256
+	// stays empty): SHA-256 costs about 3 CPU s/GiB here, more than the
+	// rest of the upload path together.
+	NoSHA256 bool
 	// ResumeOffset continues an interrupted upload of IdempotencyKey from
 	// a Reader that yields the media from this offset on (see Reader).
 	// Resumable sources find the offset themselves.
@@ -156,6 +160,9 @@ func (c *Client) Upload(ctx context.Context, src Source, o UploadOptions) (*Resu
 	}
 	if o.NoIdempotencyKey {
 		key = ""
+	}
+	if o.NoSHA256 {
+		s.hasher = nil
 	}
 	u := &upload{c: c, s: s, o: o, key: key, progress: o.Progress}
 	if s.r != nil {
