@@ -46,7 +46,9 @@ type Error struct {
 	Message string
 	// Reason is the ErrorInfo reason of domain mediagw (for example
 	// CALLER_IDLE, TOKEN_EXPIRED) or one of this package's Reason…
-	// constants; empty when none applies.
+	// constants; empty when none applies. REST problem documents carry no
+	// reason: over REST only CALLER_IDLE (HTTP 408) and this package's own
+	// are set.
 	Reason string
 	// RetryAfter is how long mediagw asked to wait (RetryInfo, REST
 	// Retry-After); 0 when it did not say.

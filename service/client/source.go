@@ -35,8 +35,10 @@ func ReaderAt(r io.ReaderAt, size int64) Source { return Source{ra: r, size: siz
 // while no byte was read from r. Past that, a broken upload ends with an
 // *Error of Reason NOT_RESUMABLE; with an IdempotencyKey it carries the
 // committed bytes, and an Upload of the rest with ResumeOffset continues
-// it. An r that is also an io.Seeker (and has a known size) is resumed
-// like a ReaderAt.
+// it. An r that is also an io.Seeker (and has a known size) is read from
+// offset 0 of the seeker, hashed in a first pass and resumed like a
+// ReaderAt. The media type of a Reader is not detected: set
+// UploadOptions.MediaType.
 func Reader(r io.Reader, size int64) Source {
 	if size < 0 {
 		size = -1
