@@ -140,7 +140,7 @@ func (o *opened) hashAll() (string, error) {
 
 // from returns the reader of an attempt starting at offset, and false
 // when the source cannot start there.
-func (o *opened) from(offset int64) (io.Reader, bool) {
+func (o *opened) from(offset int64) (*errKeeper, bool) {
 	var r io.Reader
 	switch {
 	case o.ra != nil:
@@ -177,15 +177,21 @@ func (h hashCounter) Write(p []byte) (int, error) {
 }
 
 // errKeeper keeps the source's own read error apart from the
-// transport's.
+// transport's, and tells eof (if set) when the source is exhausted.
 type errKeeper struct {
-	r io.Reader
-	o *opened
+	r   io.Reader
+	o   *opened
+	eof func()
 }
 
 func (e *errKeeper) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, io.EOF):
+		if e.eof != nil {
+			e.eof()
+		}
+	case err != nil:
 		e.o.readErr = err
 	}
 	return n, err

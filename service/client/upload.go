@@ -400,6 +400,9 @@ func (u *upload) attempt(ctx context.Context, offset int64, resume bool) (*media
 	if u.s.size >= 0 && u.s.size == offset {
 		watchdog.Stop() // nothing to send: only FINALIZE is left
 	}
+	// The whole source read (of an unknown size, the end shows only
+	// here): mediagw may take its time with X.
+	body.eof = func() { watchdog.Stop() }
 	u.report(Progress{Sent: offset, Committed: offset})
 	sentAt := offset
 	sent := func(n int) {

@@ -1,8 +1,10 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -251,5 +253,30 @@ func TestPermanentErrorsEndAtOnce(t *testing.T) {
 	var e *client.Error
 	if !errors.As(err, &e) || e.Code != codes.NotFound || client.IsRetryable(err) {
 		t.Fatalf("GetStatus of an unknown id: %v", err)
+	}
+}
+
+// TestUnknownSizeReader uploads a plain io.Reader of unknown size (mediagw
+// spools it): the result reports the SHA-256 computed as it was read.
+func TestUnknownSizeReader(t *testing.T) {
+	st := newStack(t, nil)
+	for i, rest := range []bool{false, true} {
+		target := st.m.grpcAddr
+		if rest {
+			target = st.m.httpAddr
+		}
+		c := newClient(t, target, rest)
+		data := mp4(700<<10+3, uint64(40+i))
+		res, err := c.Upload(context.Background(), client.Reader(io.MultiReader(bytes.NewReader(data)), -1),
+			client.UploadOptions{MediaType: "video/mp4"})
+		if err != nil {
+			t.Fatalf("rest %v: %v", rest, err)
+		}
+		if res.SHA256 != sum(data) || res.Size != int64(len(data)) || res.IdempotencyKey != "" {
+			t.Fatalf("rest %v: result %+v", rest, res)
+		}
+		if n, sha := xMedia(t, st.x, res.MediaID); n != int64(len(data)) || sha != sum(data) {
+			t.Fatalf("rest %v: X holds %d bytes, sha256 %s", rest, n, sha)
+		}
 	}
 }
