@@ -8,6 +8,7 @@ import (
 
 	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
+	"golang.org/x/time/rate"
 )
 
 // Policy says which callers may use which X accounts, whether they may
@@ -56,7 +57,18 @@ type CallerPolicy struct {
 	// start (so a file that would not fit is refused before X sees it),
 	// and one that fails gives back the bytes that never reached X.
 	BytesPerHour, BytesPerDay int64
+	// StatusPerSecond bounds the caller's GetStatus and WatchStatus calls
+	// (each may cost a STATUS call at X, whose budget the callers of an
+	// account share), with bursts of twice as many; 0 is
+	// DefaultStatusPerSecond, a negative value no limit.
+	StatusPerSecond float64
 }
+
+// DefaultStatusPerSecond is a caller's status calls per second when its
+// rule says none: far above what watching its own uploads takes, far
+// below what would spend an X account's STATUS window (1,000 per 15
+// minutes per user) in a moment.
+const DefaultStatusPerSecond = 10
 
 // openRule applies when no policy is set.
 var openRule = CallerPolicy{Accounts: []string{DefaultAccount}, DefaultAccount: DefaultAccount, UserTokens: true}
@@ -135,12 +147,20 @@ type Policies struct {
 	p         *Policy
 	use       map[string]*usage
 	lastSweep time.Time
+	// status holds each caller's limiter of status calls.
+	status map[string]*statusLimit
+}
+
+type statusLimit struct {
+	l    *rate.Limiter
+	rate float64
+	last time.Time
 }
 
 // New returns the policies of a mediagw; anonymous when it runs without
 // authentication (every caller is the same, and no policy may be set).
 func New(anonymous bool) *Policies {
-	return &Policies{anonymous: anonymous, now: time.Now, use: map[string]*usage{}}
+	return &Policies{anonymous: anonymous, now: time.Now, use: map[string]*usage{}, status: map[string]*statusLimit{}}
 }
 
 // Set replaces the callers policy (nil: every caller may use the
@@ -270,6 +290,42 @@ func (ps *Policies) Admit(c *backend.Caller, account string, spec backend.Spec, 
 	return t, nil
 }
 
+// AllowStatus charges one status call (GetStatus, WatchStatus) to c's
+// StatusPerSecond; past it the call is ResourceExhausted with when to try
+// again. A caller the policy does not know is refused as by Authorize.
+func (ps *Policies) AllowStatus(c backend.Caller) error {
+	r, _, err := ps.rule(c.ID)
+	if err != nil {
+		return err
+	}
+	per := r.StatusPerSecond
+	if per == 0 {
+		per = DefaultStatusPerSecond
+	}
+	if per < 0 {
+		return nil
+	}
+	ps.mu.Lock()
+	now := ps.now()
+	sl := ps.status[c.ID]
+	if sl == nil || sl.rate != per {
+		sl = &statusLimit{l: rate.NewLimiter(rate.Limit(per), max(1, int(2*per))), rate: per}
+		ps.status[c.ID] = sl
+	}
+	sl.last = now
+	res := sl.l.ReserveN(now, 1)
+	wait := res.DelayFrom(now)
+	if wait > 0 {
+		res.CancelAt(now)
+	}
+	ps.mu.Unlock()
+	if wait > 0 {
+		return apierr.OverQuota("caller:"+c.ID, wait, "caller %s is over its %g status calls per second; retry in %s",
+			apierr.Quote(c.ID), per, wait.Round(time.Millisecond))
+	}
+	return nil
+}
+
 // concurrencyRetry is the RetryInfo of a caller at its concurrency limit:
 // nothing says when an upload ends, so a short wait.
 const concurrencyRetry = time.Second
@@ -285,6 +341,11 @@ func (ps *Policies) sweepLocked(now time.Time) {
 	for id, u := range ps.use {
 		if u.prune(now); u.inFlight == 0 && len(u.charges) == 0 {
 			delete(ps.use, id)
+		}
+	}
+	for id, sl := range ps.status {
+		if now.Sub(sl.last) > time.Hour {
+			delete(ps.status, id)
 		}
 	}
 }

@@ -109,3 +109,33 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("after a day: %+v", u.charges)
 	}
 }
+
+// TestStatusRate: a caller's status calls beyond its rate (and a burst of
+// twice as many) are ResourceExhausted with when to retry; the window
+// refills with time; other callers are not charged.
+func TestStatusRate(t *testing.T) {
+	ps, c := quotaPolicies(t, CallerPolicy{StatusPerSecond: 5})
+	ps.p.Others = &CallerPolicy{}
+	svc := backend.Caller{ID: "svc"}
+	for i := range 10 {
+		if err := ps.AllowStatus(svc); err != nil {
+			t.Fatalf("call %d within the burst: %v", i, err)
+		}
+	}
+	err := ps.AllowStatus(svc)
+	if status.Code(apierr.ToStatus(err)) != codes.ResourceExhausted || retryOf(err) <= 0 {
+		t.Fatalf("past the burst: %v (retry %v)", err, retryOf(err))
+	}
+	if err := ps.AllowStatus(backend.Caller{ID: "other"}); err != nil {
+		t.Fatalf("another caller: %v", err)
+	}
+	c.t = c.t.Add(time.Second)
+	for i := range 5 {
+		if err := ps.AllowStatus(svc); err != nil {
+			t.Fatalf("call %d a second later: %v", i, err)
+		}
+	}
+	if err := ps.AllowStatus(svc); err == nil {
+		t.Fatal("a sixth call in that second went through")
+	}
+}

@@ -12,6 +12,9 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/singleflight"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -41,6 +44,8 @@ type Hub struct {
 
 	mu    sync.Mutex
 	polls map[statusKey]*poll
+	// flight joins concurrent GetStatus calls of one key into one STATUS.
+	flight singleflight.Group
 }
 
 // statusKey identifies media as seen with one credential; the token itself
@@ -54,7 +59,10 @@ type statusKey struct {
 // its poller saw, and its poll lease and channel.
 func (k statusKey) known() string  { return "known/" + k.who + "/" + k.mediaID }
 func (k statusKey) latest() string { return "latest/" + k.who + "/" + k.mediaID }
-func (k statusKey) poll() string   { return k.who + "/" + k.mediaID }
+
+// missing is where X's "unknown media id" is kept for MissingTTL.
+func (k statusKey) missing() string { return "missing/" + k.who + "/" + k.mediaID }
+func (k statusKey) poll() string    { return k.who + "/" + k.mediaID }
 
 // poll is the process's follower or poller of one key. cur is replaced,
 // never modified, so watchers may read and send it without copying.
@@ -87,6 +95,9 @@ type Config struct {
 	// StatusTTL is how long a terminal state is remembered when X did not
 	// say how long the media id lives; default 24h.
 	StatusTTL time.Duration
+	// MissingTTL is how long X's answer that it does not know a media id
+	// is kept, so that asking for random ids costs X nothing; default 1m.
+	MissingTTL time.Duration
 	// Logger defaults to slog.Default(), MeterProvider to the otel global.
 	Logger        *slog.Logger
 	MeterProvider metric.MeterProvider
@@ -108,6 +119,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.StatusTTL <= 0 {
 		cfg.StatusTTL = 24 * time.Hour
+	}
+	if cfg.MissingTTL <= 0 {
+		cfg.MissingTTL = time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -225,18 +239,86 @@ func (h *Hub) Get(ctx context.Context, a backend.Auth, mediaID string) (*mediagw
 	if st != nil {
 		return st, nil
 	}
-	m, err := h.cfg.Backend.Status(ctx, a, mediaID)
-	if err != nil {
-		return nil, statusError(mediaID, err)
+	if missing, err := h.isMissing(ctx, k); err != nil {
+		return nil, storeError(err)
+	} else if missing {
+		return nil, unknownAtX(mediaID)
 	}
-	m.ID = mediaID
-	st = ToProto(m)
+	// One STATUS call answers every GetStatus of the key that arrives
+	// while it is under way; its answer is kept for the callers that
+	// follow (a state still to change until X's check_after_secs, an
+	// unknown media id for MissingTTL).
+	v, err, _ := h.flight.Do(k.poll(), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+		defer cancel()
+		// A flight that ended a moment ago may have kept the answer.
+		if st, err := h.read(fctx, k.latest()); err == nil && st != nil {
+			return st, nil
+		}
+		if missing, err := h.isMissing(fctx, k); err == nil && missing {
+			return nil, unknownAtX(k.mediaID)
+		}
+		return h.ask(fctx, k, a)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*mediagwv1.ProcessingStatus), nil
+}
+
+// flightTimeout bounds the STATUS call that answers concurrent GetStatus
+// calls (the upstream client bounds each attempt too).
+const flightTimeout = 2 * time.Minute
+
+// ask makes one STATUS call for GetStatus and keeps what it learns.
+func (h *Hub) ask(ctx context.Context, k statusKey, a backend.Auth) (*mediagwv1.ProcessingStatus, error) {
+	m, err := h.cfg.Backend.Status(ctx, a, k.mediaID)
+	h.tel.polls.Add(ctx, 1, metric.WithAttributes(attrResult.String(grpcstatus.Code(apierr.ToStatus(err)).String())))
+	if err != nil {
+		err = statusError(k.mediaID, err)
+		if grpcstatus.Code(apierr.ToStatus(err)) == codes.NotFound {
+			h.putMissing(ctx, k)
+		}
+		return nil, err
+	}
+	m.ID = k.mediaID
+	st := ToProto(m)
 	if Terminal(st) {
 		if err := h.putKnown(ctx, k, st, h.ttl(m)); err != nil {
-			h.log.WarnContext(ctx, "status store: remembering a terminal state failed", "media_id", mediaID, "error", err.Error())
+			h.log.WarnContext(ctx, "status store: remembering a terminal state failed", "media_id", k.mediaID, "error", err.Error())
 		}
+		return st, nil
+	}
+	// A state still to change is worth keeping as long as X says it will
+	// not change (check_after_secs, within PollMin and PollMax).
+	b, _ := protojson.Marshal(st)
+	d := min(max(time.Duration(st.GetCheckAfterSecs())*time.Second, h.cfg.PollMin), h.cfg.PollMax)
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := h.store.Put(sctx, k.latest(), b, d); err != nil {
+		h.log.WarnContext(ctx, "status store: keeping a state failed", "media_id", k.mediaID, "error", err.Error())
 	}
 	return st, nil
+}
+
+// isMissing reports whether X said lately that it does not know the key's
+// media.
+func (h *Hub) isMissing(ctx context.Context, k statusKey) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	_, err := h.store.Get(ctx, k.missing())
+	if errors.Is(err, ErrNoEntry) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (h *Hub) putMissing(ctx context.Context, k statusKey) {
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := h.store.Put(sctx, k.missing(), []byte("1"), h.cfg.MissingTTL); err != nil {
+		h.log.WarnContext(ctx, "status store: keeping an unknown media id failed", "media_id", k.mediaID, "error", err.Error())
+	}
 }
 
 // Watch sends the current state, then every change, until a terminal state.
@@ -378,4 +460,11 @@ func ToProto(m backend.Media) *mediagwv1.ProcessingStatus {
 		st.Error = &mediagwv1.ProcessingError{Code: int32(e.Code), Name: e.Name, Message: e.Message}
 	}
 	return st
+}
+
+// hasState reports whether the poll has a state for its watchers.
+func (p *poll) hasState() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur != nil
 }
