@@ -229,7 +229,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	// caller it refuses.
 	grpcOpts := grpcapi.ServerOptions(authn.ServerOptions()...)
 	if a.tls != nil {
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(a.tls.Config("h2"))))
+		grpcOpts = append(grpcOpts, grpc.Creds(authn.TransportCredentials(credentials.NewTLS(a.tls.Config("h2")))))
 	}
 	a.grpcSrv = grpc.NewServer(append(grpcOpts, grpc.MaxRecvMsgSize(maxRecvMsg(int(cfg.MaxMessage))),
 		// Connections idle this long are closed (keep-alive pings do not

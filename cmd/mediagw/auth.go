@@ -33,6 +33,7 @@ func (a *app) setupAuth(tel *telemetry) (*auth.Authenticator, error) {
 		if a.jwt, err = auth.NewJWTVerifier(ctx, c.AuthJWKS, c.AuthIssuer, c.AuthAudience, a.log.With("component", "auth")); err != nil {
 			return nil, err
 		}
+		a.jwt.SetType(c.AuthJWTType)
 		ac.Tokens = a.jwt
 	}
 	return auth.New(ac)

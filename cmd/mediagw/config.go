@@ -63,14 +63,19 @@ type config struct {
 
 	LogFormat string
 	LogLevel  string
-	// AdminAddr serves /metrics, /healthz, /readyz and pprof; empty: off.
+	// AdminAddr serves /metrics, /healthz, /readyz (and pprof with Pprof);
+	// empty: off.
 	AdminAddr string
+	// Pprof serves /debug/pprof/ on the admin port.
+	Pprof bool
 
 	// TLS for both listeners; TLSClientCA turns on mTLS.
 	TLSCert, TLSKey, TLSClientCA string
 	// JWT bearer tokens: the JWKS (a file or an https URL), and the iss
 	// and aud every token must carry.
 	AuthJWKS, AuthIssuer, AuthAudience string
+	// AuthJWTType, when set, is the typ every bearer token must carry.
+	AuthJWTType string
 	// InsecureNoAuth lets mediagw serve non-loopback addresses without
 	// authentication.
 	InsecureNoAuth bool
@@ -148,13 +153,15 @@ func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
 	fs.Var(&c.MaxSpoolBytes, "max-spool-bytes", "bound of the spool, per upload and in total (e.g. 1GiB)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9091", "serve /metrics, /healthz, /readyz and /debug/pprof/ on this address (no authentication); empty: off")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9091", "serve /metrics, /healthz and /readyz (and /debug/pprof/ with --pprof) on this address (no authentication); empty: off")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin port (profiles show what the process holds; /debug/pprof/cmdline shows the program name only)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate (PEM) of both listeners; reloaded when it changes or on SIGHUP")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key (PEM) of --tls-cert")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "require client certificates chained to this CA (PEM): mTLS; the caller is the certificate's first URI SAN, else its CN")
 	fs.StringVar(&c.AuthJWKS, "auth-jwks", "", "require JWT bearer tokens verified with this JWKS: a file, or an https URL fetched and refreshed")
 	fs.StringVar(&c.AuthIssuer, "auth-issuer", "", "the iss every bearer token must carry")
 	fs.StringVar(&c.AuthAudience, "auth-audience", "", "the aud every bearer token must include")
+	fs.StringVar(&c.AuthJWTType, "auth-jwt-type", "", "the typ header every bearer token must carry (e.g. JWT); empty: any")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "serve non-loopback addresses without authentication (anyone who reaches the ports uploads with mediagw's X accounts)")
 	fs.StringVar(&c.CallersFile, "callers", "", "per-caller policy (YAML): accounts, own X tokens, quotas; reloaded on SIGHUP")
 	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=")
