@@ -181,6 +181,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if a.relay, err = relay.New(relay.Config{
 		Backend:       xb,
 		Store:         a.statusStore(),
+		Owners:        a.owners(),
 		WatchTimeout:  cfg.WatchTimeout,
 		Logger:        log,
 		MeterProvider: tel.mp,

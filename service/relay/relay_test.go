@@ -149,3 +149,31 @@ func TestRateLimitedWatchAnswers(t *testing.T) {
 		t.Fatalf("retry delay %v, want X's 901s", retry)
 	}
 }
+
+// TestOwnersAreNotEvictedByOthers: one caller's uploads, however many,
+// push out only its own oldest records, never another caller's.
+func TestOwnersAreNotEvictedByOthers(t *testing.T) {
+	h, err := New(Config{Backend: &fakeX{answer: pending}, Owners: NewMemoryOwners(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	victim := backend.Caller{ID: "victim", Auth: backend.Auth{Account: "a"}}
+	flood := backend.Caller{ID: "flood", Auth: backend.Auth{Account: "a"}}
+	h.Own(victim, "1", time.Now().Add(time.Hour))
+	for i := range 10_000 {
+		h.Own(flood, fmt.Sprint(1000+i), time.Now().Add(time.Hour))
+	}
+	if a, err := h.Access(victim, "1"); err != nil || a.Account != "a" {
+		t.Fatalf("the victim's own media after 10,000 uploads of another caller: %v %v", a, err)
+	}
+	if _, err := h.Access(flood, "1000"); grpcstatus.Code(apierr.ToStatus(err)) != codes.NotFound {
+		t.Fatalf("the flooder's oldest record past its bound: %v, want NotFound", err)
+	}
+	if _, err := h.Access(flood, "10999"); err != nil {
+		t.Fatalf("the flooder's newest record: %v", err)
+	}
+	if _, err := h.Access(flood, "1"); grpcstatus.Code(apierr.ToStatus(err)) != codes.NotFound {
+		t.Fatalf("another caller's media: %v, want NotFound", err)
+	}
+}

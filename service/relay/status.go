@@ -95,6 +95,10 @@ type Config struct {
 	// StatusTTL is how long a terminal state is remembered when X did not
 	// say how long the media id lives; default 24h.
 	StatusTTL time.Duration
+	// Owners keeps who uploaded each media id; default NewMemoryOwners.
+	// Give the ledger's (bbolt, Redis) so that the records outlive the
+	// process.
+	Owners OwnerStore
 	// MissingTTL is how long X's answer that it does not know a media id
 	// is kept, so that asking for random ids costs X nothing; default 1m.
 	MissingTTL time.Duration
@@ -119,6 +123,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.StatusTTL <= 0 {
 		cfg.StatusTTL = 24 * time.Hour
+	}
+	if cfg.Owners == nil {
+		cfg.Owners = NewMemoryOwners(0)
 	}
 	if cfg.MissingTTL <= 0 {
 		cfg.MissingTTL = time.Minute
