@@ -62,7 +62,17 @@ type CallerPolicy struct {
 	// account share), with bursts of twice as many; 0 is
 	// DefaultStatusPerSecond, a negative value no limit.
 	StatusPerSecond float64
+	// KeysPerHour bounds the new idempotency keys (keyed uploads, each a
+	// ledger entry that lives as long as its media) the caller starts per
+	// hour, with bursts of as many; resumes and replays are not counted.
+	// 0 is DefaultKeysPerHour, a negative value no limit.
+	KeysPerHour int
 }
+
+// DefaultKeysPerHour is a caller's new idempotency keys per hour when its
+// rule says none: with about 2 KB per ledger entry, a day at this rate
+// costs the ledger some 500 MB at most.
+const DefaultKeysPerHour = 10_000
 
 // DefaultStatusPerSecond is a caller's status calls per second when its
 // rule says none: far above what watching its own uploads takes, far
@@ -147,8 +157,10 @@ type Policies struct {
 	p         *Policy
 	use       map[string]*usage
 	lastSweep time.Time
-	// status holds each caller's limiter of status calls.
+	// status and keys hold each caller's limiters of status calls and of
+	// new idempotency keys.
 	status map[string]*statusLimit
+	keys   map[string]*statusLimit
 }
 
 type statusLimit struct {
@@ -160,7 +172,7 @@ type statusLimit struct {
 // New returns the policies of a mediagw; anonymous when it runs without
 // authentication (every caller is the same, and no policy may be set).
 func New(anonymous bool) *Policies {
-	return &Policies{anonymous: anonymous, now: time.Now, use: map[string]*usage{}, status: map[string]*statusLimit{}}
+	return &Policies{anonymous: anonymous, now: time.Now, use: map[string]*usage{}, status: map[string]*statusLimit{}, keys: map[string]*statusLimit{}}
 }
 
 // Set replaces the callers policy (nil: every caller may use the
@@ -305,12 +317,44 @@ func (ps *Policies) AllowStatus(c backend.Caller) error {
 	if per < 0 {
 		return nil
 	}
+	if wait := ps.take(ps.status, c.ID, per, max(1, int(2*per))); wait > 0 {
+		return apierr.OverQuota("caller:"+c.ID, wait, "caller %s is over its %g status calls per second; retry in %s",
+			apierr.Quote(c.ID), per, wait.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// AllowKey charges a new idempotency key to c's KeysPerHour; past it the
+// upload is ResourceExhausted with when to try again.
+func (ps *Policies) AllowKey(c backend.Caller) error {
+	r, _, err := ps.rule(c.ID)
+	if err != nil {
+		return err
+	}
+	per := r.KeysPerHour
+	if per == 0 {
+		per = DefaultKeysPerHour
+	}
+	if per < 0 {
+		return nil
+	}
+	if wait := ps.take(ps.keys, c.ID, float64(per)/3600, per); wait > 0 {
+		return apierr.OverQuota("caller:"+c.ID, wait, "caller %s started its %d uploads with an idempotency key this hour; retry in %s (or upload without a key)",
+			apierr.Quote(c.ID), per, wait.Round(time.Second))
+	}
+	return nil
+}
+
+// take takes one token of id's limiter in limits (perSecond, burst) and
+// returns 0, or how long to wait for one (nothing is taken then).
+func (ps *Policies) take(limits map[string]*statusLimit, id string, perSecond float64, burst int) time.Duration {
 	ps.mu.Lock()
+	defer ps.mu.Unlock()
 	now := ps.now()
-	sl := ps.status[c.ID]
-	if sl == nil || sl.rate != per {
-		sl = &statusLimit{l: rate.NewLimiter(rate.Limit(per), max(1, int(2*per))), rate: per}
-		ps.status[c.ID] = sl
+	sl := limits[id]
+	if sl == nil || sl.rate != perSecond {
+		sl = &statusLimit{l: rate.NewLimiter(rate.Limit(perSecond), burst), rate: perSecond}
+		limits[id] = sl
 	}
 	sl.last = now
 	res := sl.l.ReserveN(now, 1)
@@ -318,12 +362,7 @@ func (ps *Policies) AllowStatus(c backend.Caller) error {
 	if wait > 0 {
 		res.CancelAt(now)
 	}
-	ps.mu.Unlock()
-	if wait > 0 {
-		return apierr.OverQuota("caller:"+c.ID, wait, "caller %s is over its %g status calls per second; retry in %s",
-			apierr.Quote(c.ID), per, wait.Round(time.Millisecond))
-	}
-	return nil
+	return wait
 }
 
 // concurrencyRetry is the RetryInfo of a caller at its concurrency limit:
@@ -343,9 +382,11 @@ func (ps *Policies) sweepLocked(now time.Time) {
 			delete(ps.use, id)
 		}
 	}
-	for id, sl := range ps.status {
-		if now.Sub(sl.last) > time.Hour {
-			delete(ps.status, id)
+	for _, limits := range []map[string]*statusLimit{ps.status, ps.keys} {
+		for id, sl := range limits {
+			if now.Sub(sl.last) > time.Hour {
+				delete(limits, id)
+			}
 		}
 	}
 }

@@ -139,3 +139,23 @@ func TestStatusRate(t *testing.T) {
 		t.Fatal("a sixth call in that second went through")
 	}
 }
+
+// TestKeysPerHour: a caller's new idempotency keys past its hourly bound
+// are ResourceExhausted with when to retry; an hour refills them.
+func TestKeysPerHour(t *testing.T) {
+	ps, c := quotaPolicies(t, CallerPolicy{KeysPerHour: 3})
+	svc := backend.Caller{ID: "svc"}
+	for i := range 3 {
+		if err := ps.AllowKey(svc); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+	}
+	err := ps.AllowKey(svc)
+	if status.Code(apierr.ToStatus(err)) != codes.ResourceExhausted || retryOf(err) < 10*time.Minute {
+		t.Fatalf("the fourth key: %v (retry %v)", err, retryOf(err))
+	}
+	c.t = c.t.Add(time.Hour)
+	if err := ps.AllowKey(svc); err != nil {
+		t.Fatalf("an hour later: %v", err)
+	}
+}
