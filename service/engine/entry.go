@@ -41,7 +41,7 @@ func mergeStart(e *ledger.Entry, st *mediagwv1.UploadStart) (*mediagwv1.UploadSt
 		return nil, differ("media_category", categoryNames[c], o.Category)
 	}
 	if v := st.GetAdditionalOwners(); len(v) > 0 && !slices.Equal(v, o.AdditionalOwners) {
-		return nil, differ("additional_owners", v, o.AdditionalOwners)
+		return nil, differ("additional_owners", apierr.Quote(fmt.Sprint(v)), apierr.Quote(fmt.Sprint(o.AdditionalOwners)))
 	}
 	if st.GetShared() && !o.Shared {
 		return nil, differ("shared", true, false)

@@ -92,6 +92,9 @@ type keyedRun struct {
 // another stream (or the lease lost) stops.
 func (u *upload) openKey(ctx context.Context, start *mediagwv1.UploadStart) (k *keyedRun, resp *mediagwv1.UploadResponse, done bool, err error) {
 	key := start.GetIdempotencyKey()
+	if start.ResumeOffset != nil && start.GetResumeOffset() < 0 {
+		return nil, nil, false, apierr.Invalidf("resume_offset %d is not a byte offset", start.GetResumeOffset())
+	}
 	if key == "" {
 		return nil, nil, false, apierr.Invalidf("idempotency_key is required with resume_offset")
 	}
