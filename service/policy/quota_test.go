@@ -159,3 +159,25 @@ func TestKeysPerHour(t *testing.T) {
 		t.Fatalf("an hour later: %v", err)
 	}
 }
+
+// TestOthersArePerIdentity: the others rule bounds each unlisted identity
+// on its own.
+func TestOthersArePerIdentity(t *testing.T) {
+	ps, _ := quotaPolicies(t, CallerPolicy{})
+	ps.p.Others = &CallerPolicy{Accounts: []string{DefaultAccount}, MaxConcurrentUploads: 1}
+	a, b := backend.Caller{ID: "a"}, backend.Caller{ID: "b"}
+	ta, err := ps.Admit(&a, "", backend.Spec{TotalBytes: 10}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.Admit(&b, "", backend.Spec{TotalBytes: 10}, 0); err != nil {
+		t.Fatalf("another unlisted caller: %v", err)
+	}
+	if _, err := ps.Admit(&a, "", backend.Spec{TotalBytes: 10}, 0); status.Code(apierr.ToStatus(err)) != codes.ResourceExhausted {
+		t.Fatalf("the same unlisted caller's second upload: %v", err)
+	}
+	ta.Done(0)
+	if _, err := ps.Admit(&a, "", backend.Spec{TotalBytes: 10}, 0); err != nil {
+		t.Fatalf("after its first ended: %v", err)
+	}
+}
