@@ -84,6 +84,9 @@ type config struct {
 	// Emulator settings, used only with Emulator.
 	EmulatorLatency        time.Duration
 	EmulatorProcessingTime time.Duration
+
+	// ShowVersion prints the build's version and exits (--version).
+	ShowVersion bool
 }
 
 // sizeFlag is a byte count written as 4MiB, 40MB or 1048576.
@@ -150,8 +153,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=")
 	fs.DurationVar(&c.EmulatorLatency, "emulator-latency", 0, "built-in emulator: latency added per request")
 	fs.DurationVar(&c.EmulatorProcessingTime, "emulator-processing-time", 5*time.Second, "built-in emulator: how long video processing takes")
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version, commit and build date, and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.ShowVersion {
+		return c, nil
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -166,7 +173,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := envName(f.Name)
-		if v := getenv(name); v != "" && !given[f.Name] && err == nil {
+		if v := getenv(name); v != "" && !given[f.Name] && err == nil && f.Name != "version" {
 			if serr := f.Value.Set(v); serr != nil {
 				err = fmt.Errorf("%s: %w", name, serr)
 			}
