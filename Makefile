@@ -172,7 +172,8 @@ release: ## Static binaries (CGO off) of mediagw and mediagwctl for RELEASE_PLAT
 
 .PHONY: image
 image: ## Container image IMAGE (mediagw:VERSION) from deploy/image/Containerfile: the static binary, CA bundle, non-root user, no shell
-	@rm -rf $(DIST)/image && mkdir -p $(DIST)/image/state $(DIST)/image/tmp
+	@rm -rf $(DIST)/image && mkdir -p $(DIST)/image/state $(DIST)/image/rootfs/tmp $(DIST)/image/rootfs/var/lib
+	chmod 1777 $(DIST)/image/rootfs/tmp && chmod 0700 $(DIST)/image/state
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(DIST)/image/mediagw ./cmd/mediagw
 	cp /etc/ssl/certs/ca-certificates.crt $(DIST)/image/ca-certificates.crt
 	cp deploy/image/passwd deploy/image/group $(DIST)/image/
