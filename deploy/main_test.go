@@ -2,11 +2,14 @@ package deploy
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // bins holds the real binaries the tests check the files against, built
@@ -31,6 +34,15 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// Every process a test started has been waited for, and no
+		// goroutine outlives the tests (idle HTTP connections closed).
+		http.DefaultClient.CloseIdleConnections()
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
