@@ -177,7 +177,7 @@ image: ## Container image IMAGE (mediagw:VERSION) from deploy/image/Containerfil
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(DIST)/image/mediagw ./cmd/mediagw
 	cp /etc/ssl/certs/ca-certificates.crt $(DIST)/image/ca-certificates.crt
 	cp deploy/image/passwd deploy/image/group $(DIST)/image/
-	$(CONTAINER) build --arch $(IMAGE_ARCH) -f deploy/image/Containerfile -t $(IMAGE) \
+	$(CONTAINER) build --platform linux/$(IMAGE_ARCH) -f deploy/image/Containerfile -t $(IMAGE) \
 		--label org.opencontainers.image.version=$(VERSION) \
 		--label org.opencontainers.image.revision=$(COMMIT) \
 		--label org.opencontainers.image.created=$(DATE) $(DIST)/image
