@@ -22,8 +22,9 @@ import (
 // while uploads succeed and fail against the emulator (503, 500 and reset
 // faults; a tight INIT rate limit), and STATUS is watched. It then queries
 // Prometheus' HTTP API: every series selector of the rules and of the
-// dashboard has data, every recording rule has recorded something, and
-// every dashboard query returns a result.
+// dashboard has data, every recording rule has recorded something, the
+// counters the alerts watch increase, and every dashboard query returns a
+// result.
 func TestPrometheusEndToEnd(t *testing.T) {
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -41,6 +42,20 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	sels := uniq(append(append([]string{}, ruleSels...), dashSels...))
 	for r := range recorded {
 		sels = append(sels, r)
+	}
+	// The series move while uploads succeed and fail, as the alerts need.
+	moved := []string{
+		`mediagw_uploads_completed_total{job="mediagw"}`,
+		`mediagw_uploads_failed_total{job="mediagw",result="Unavailable"}`,
+		`mediagw_uploads_failed_total{job="mediagw",result="ResourceExhausted"}`,
+		`mediagw_upstream_requests_total{job="mediagw",http_response_status_code="429"}`,
+		`mediagw_upstream_requests_total{job="mediagw",http_response_status_code=~"5.."}`,
+		`mediagw_upstream_retries_total{job="mediagw"}`,
+		`mediagw_upstream_rate_limit_waits_total{job="mediagw"}`,
+		`mediagw_status_polls_total{job="mediagw",result!="OK"}`,
+	}
+	for _, m := range moved {
+		sels = append(sels, "sum(increase("+m+"[10m])) > 0")
 	}
 
 	xurl := startXfake(t, "-fault-rate", "0.25", "-fault-kinds", "503,500,reset", "-seed", "22",
