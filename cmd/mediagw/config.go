@@ -89,6 +89,9 @@ type config struct {
 	// Emulator settings, used only with Emulator.
 	EmulatorLatency        time.Duration
 	EmulatorProcessingTime time.Duration
+
+	// ShowVersion prints the build's version and exits (--version).
+	ShowVersion bool
 }
 
 // sizeFlag is a byte count written as 4MiB, 40MB or 1048576.
@@ -167,12 +170,16 @@ func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
 	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=")
 	fs.DurationVar(&c.EmulatorLatency, "emulator-latency", 0, "built-in emulator: latency added per request")
 	fs.DurationVar(&c.EmulatorProcessingTime, "emulator-processing-time", 5*time.Second, "built-in emulator: how long video processing takes")
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version, commit and build date, and exit")
 	return c, fs
 }
 
 // finish checks what the flags left and reads the environment twins of
 // the flags not given.
 func (c *config) finish(fs *flag.FlagSet, getenv func(string) string) (*config, error) {
+	if c.ShowVersion {
+		return c, nil
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
@@ -186,7 +193,7 @@ func (c *config) finish(fs *flag.FlagSet, getenv func(string) string) (*config, 
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := envName(f.Name)
-		if v := getenv(name); v != "" && !given[f.Name] && err == nil {
+		if v := getenv(name); v != "" && !given[f.Name] && err == nil && f.Name != "version" {
 			if serr := f.Value.Set(v); serr != nil {
 				err = fmt.Errorf("%s: %w", name, serr)
 			}

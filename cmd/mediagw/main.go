@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/grpclog"
+
+	"github.com/mediagw/mediagw/service/buildinfo"
 )
 
 func main() {
@@ -42,6 +44,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if cfg.ShowVersion {
+		_, err := fmt.Fprintln(stdout, "mediagw", buildinfo.String())
 		return err
 	}
 	log, err := newLogger(cfg, stdout)

@@ -16,8 +16,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
+
+	"github.com/mediagw/mediagw/service/buildinfo"
 )
 
 // Exit codes.
@@ -84,31 +85,7 @@ Exit codes: 0 done, 1 upload or call failed, 2 usage, 3 processing failed.
 `)
 }
 
-func versionString() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "mediagwctl (unknown build)"
-	}
-	v := "mediagwctl " + bi.Main.Version
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = "+dirty"
-			}
-		}
-	}
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		v += " (" + rev + modified + ")"
-	}
-	return v + " " + bi.GoVersion
-}
+func versionString() string { return "mediagwctl " + buildinfo.String() }
 
 // parseArgs parses flags and positional arguments in any order (flags may
 // follow FILE), up to a "--" after which everything is positional. It
