@@ -71,6 +71,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /2/media/upload", s.upload(dialCmd, "v2-command", s.command))
 	s.mux.Handle("/1.1/media/upload.json", s.upload(dialV11, "v1.1", s.command))
 	s.mux.HandleFunc("POST /2/oauth2/token", s.handleToken)
+	s.mux.HandleFunc("GET /i/oauth2/authorize", s.handleAuthorize)
 	s.mux.HandleFunc("GET /_xfake/media/{id}", s.handleInspect)
 	s.mux.HandleFunc("GET /_xfake/stats", s.handleStats)
 }
@@ -209,6 +210,9 @@ func (x *exchange) authFailure() *response {
 	}
 	if x.id.token == "" {
 		return problemResponse(http.StatusUnauthorized)
+	}
+	if x.id.scheme == authBearer && !hasScope(x.id.scope, scopeMediaWrite) {
+		return problemResponse(http.StatusForbidden) // v2_08: a user token without media.write
 	}
 	return nil
 }
