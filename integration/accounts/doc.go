@@ -1,0 +1,5 @@
+// Package accounts holds the integration tests of stored OAuth 2.0
+// accounts: upstream's refreshing credential over the service/tokens stores
+// (bbolt and a real Redis), against the X emulator. It has no code of its
+// own; it sits outside upstream and service because it uses both.
+package accounts

@@ -1,0 +1,5 @@
+package accounts_test
+
+import "os"
+
+var osExit = os.Exit
