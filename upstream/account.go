@@ -130,6 +130,7 @@ type Account struct {
 	margin   time.Duration
 	rejected string // an access token X answered 401
 	badVer   uint64 // the stored version X refused (reauth_required)
+	badKey   string // and a hash of that token (versions restart after a delete)
 	bo       *backoff.ExponentialBackOff
 	retryAt  time.Time
 	lastErr  error
@@ -167,6 +168,19 @@ func StoredOAuth2(o StoredOAuth2Options) (*Account, error) {
 		a.remember(o.Seed.AccessToken, o.Seed.RefreshToken)
 	}
 	return a, nil
+}
+
+// Forget drops the token held in memory (after a logout deleted the stored
+// one): the next use reads the store again.
+func (a *Account) Forget() {
+	if a.acquire(context.Background()) != nil {
+		return
+	}
+	defer a.unlock()
+	a.cur, a.ver, a.rejected = nil, 0, ""
+	a.mu.Lock()
+	a.health.Expiry, a.health.Scopes = time.Time{}, nil
+	a.mu.Unlock()
 }
 
 // Name is the account's name.
@@ -262,11 +276,11 @@ func (a *Account) reauthNow(ctx context.Context) error {
 		return nil
 	}
 	tok, v, err := a.o.Store.Load(ctx, a.o.Account)
-	if err == nil && tok != nil && v != a.badVer {
+	if err == nil && tok != nil && (v != a.badVer || tokenKey(tok) != a.badKey) {
 		a.adopt(tok, v) // a login installed a new pair
 		a.rejected, a.retryAt = "", time.Time{}
 		if serr := a.scopeError(tok); serr != nil {
-			a.badVer = v
+			a.markBad(tok, v)
 			a.setState(AccountReauthRequired, serr.(*ReauthError).Reason)
 			return serr
 		}
@@ -277,6 +291,16 @@ func (a *Account) reauthNow(ctx context.Context) error {
 	reason := a.health.Reason
 	a.mu.Unlock()
 	return &ReauthError{Account: a.o.Account, Reason: reason}
+}
+
+// markBad remembers the token X refused; lock held.
+func (a *Account) markBad(t *oauth2.Token, v uint64) { a.badVer, a.badKey = v, tokenKey(t) }
+
+func tokenKey(t *oauth2.Token) string {
+	if t == nil {
+		return ""
+	}
+	return hashID(t.AccessToken, t.RefreshToken)
 }
 
 // preflight fails at once, before INIT, when the account needs to be

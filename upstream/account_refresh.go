@@ -86,7 +86,7 @@ func (a *Account) obtain(ctx context.Context, base http.RoundTripper) (string, e
 			if again, av, lerr := a.o.Store.Load(held, a.o.Account); lerr == nil && again != nil && av != v && a.usable(again) {
 				return a.use(again, av)
 			}
-			a.badVer = v
+			a.markBad(tok, v)
 			return "", &ReauthError{Account: a.o.Account, Reason: "X refused its refresh token (spent or revoked)"}
 		}
 		return "", err
@@ -108,7 +108,7 @@ func (a *Account) use(tok *oauth2.Token, v uint64) (string, error) {
 	a.adopt(tok, v)
 	a.rejected = ""
 	if err := a.scopeError(tok); err != nil {
-		a.badVer = v
+		a.markBad(tok, v)
 		return "", err
 	}
 	return tok.AccessToken, nil

@@ -142,8 +142,8 @@ func (a accountSpec) credentials(xURL string) (upstream.Credentials, error) {
 	switch {
 	case a.OAuth2 != nil:
 		o := a.OAuth2
-		if o.ClientID == "" || o.RefreshToken == "" {
-			return nil, errors.New("oauth2 needs client_id and refresh_token")
+		if o.ClientID == "" {
+			return nil, errors.New("oauth2 needs client_id (and refresh_token, unless its tokens are stored: --secrets-key-file and mediagwctl accounts login)")
 		}
 		tokenURL := o.TokenURL
 		if tokenURL == "" {
@@ -151,7 +151,7 @@ func (a accountSpec) credentials(xURL string) (upstream.Credentials, error) {
 		}
 		oc := &oauth2.Config{ClientID: o.ClientID, ClientSecret: string(o.ClientSecret),
 			Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
-		return upstream.OAuth2(oc, &oauth2.Token{AccessToken: string(o.AccessToken), RefreshToken: string(o.RefreshToken)}), nil
+		return newOAuth2Spec(oc, &oauth2.Token{AccessToken: string(o.AccessToken), RefreshToken: string(o.RefreshToken)}), nil
 	case a.OAuth1 != nil:
 		o := a.OAuth1
 		if o.ConsumerKey == "" || o.ConsumerSecret == "" || o.Token == "" || o.TokenSecret == "" {

@@ -87,6 +87,9 @@ type app struct {
 	emulator                   *http.Server
 	xURL                       string
 	accounts                   map[string]upstream.Credentials
+	accountSet                 *accountSet // what the backend reads: accounts, replaced on SIGHUP
+	tokens                     *tokenStore // nil without --secrets-key-file
+	defaultCreds               upstream.Credentials
 	ledger                     service.Ledger
 	shared                     *redisstore.Store // nil without a Redis ledger
 	spoolDir                   string
@@ -131,6 +134,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err := a.openLedger(ctx); err != nil {
 		return nil, err
 	}
+	if creds, err = a.storeTokens(creds, tel.mp); err != nil {
+		return nil, err
+	}
+	a.accountSet = newAccountSet(a.accounts)
 	segDir := filepath.Join(a.spoolDir, "segments")
 	if err := os.MkdirAll(segDir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool directory: %w", err)
@@ -171,7 +178,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		return nil, err
 	}
 	if a.svc, err = service.New(service.Config{
-		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accounts},
+		Backend:        backend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accountSet},
 		Authenticator:  authn,
 		Ledger:         a.ledger,
 		StatusStore:    a.statusStore(),
@@ -292,7 +299,7 @@ func (a *app) credentials() (upstream.Credentials, bool, error) {
 	switch {
 	case c.XConsumerKey != "":
 		return upstream.OAuth1(c.XConsumerKey, c.XConsumerSecret, c.XOAuth1Token, c.XOAuth1TokenSecret), true, nil
-	case c.XRefreshToken != "":
+	case c.XRefreshToken != "" || (c.XClientID != "" && c.Secrets.KeyFile != ""): // stored: login may give the first pair
 		tokenURL := c.XTokenURL
 		if tokenURL == "" {
 			tokenURL = strings.TrimRight(a.xURL, "/") + "/2/oauth2/token"
@@ -302,7 +309,7 @@ func (a *app) credentials() (upstream.Credentials, bool, error) {
 			ClientSecret: c.XClientSecret,
 			Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader},
 		}
-		return upstream.OAuth2(oc, &oauth2.Token{AccessToken: c.XToken, RefreshToken: c.XRefreshToken}), true, nil
+		return newOAuth2Spec(oc, &oauth2.Token{AccessToken: c.XToken, RefreshToken: c.XRefreshToken}), true, nil
 	case c.XToken != "":
 		return upstream.BearerToken(c.XToken), true, nil
 	case a.emulator != nil && c.XDialect == "v1.1":
@@ -425,6 +432,10 @@ func (a *app) closeAll() {
 	if a.ledger != nil {
 		_ = a.ledger.Close()
 		a.ledger = nil
+	}
+	if a.tokens != nil {
+		_ = a.tokens.close()
+		a.tokens = nil
 	}
 	if a.emulator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

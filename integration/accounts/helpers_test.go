@@ -187,3 +187,9 @@ func redisStore(t *testing.T, addr, prefix string, kr *tokens.Keyring) *redissto
 }
 
 func keyring(t *testing.T) *tokens.Keyring { return tokenstest.NewKeyring(t, "secrets.key") }
+
+// The store contract and upstream's declaration of it are one method set.
+var (
+	_ upstream.TokenStore = tokens.Store(nil)
+	_ tokens.Store        = upstream.TokenStore(nil)
+)

@@ -197,3 +197,17 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 		}
 	}
 }
+
+func TestRevokeAuthorizations(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, xfake.Options{ClientID: "pub", RefreshTokens: []string{"rt0"}, Tokens: []string{"static"}})
+	_, at, rt := refreshWith(t, c, "rt0")
+	body := `{"media_type":"video/mp4","total_bytes":4}`
+	wantStatus(t, c.as("Bearer "+at).postJSON("/2/media/upload/initialize", body), http.StatusOK)
+	c.srv.X.RevokeAuthorizations()
+	wantStatus(t, c.as("Bearer "+at).postJSON("/2/media/upload/initialize", body), http.StatusUnauthorized)
+	if st, _, _ := refreshWith(t, c, rt); st != http.StatusBadRequest {
+		t.Errorf("refresh after revocation: %d", st)
+	}
+	wantStatus(t, c.as("Bearer static").postJSON("/2/media/upload/initialize", body), http.StatusOK)
+}

@@ -172,3 +172,16 @@ func (t *tokens) access(tok string) (ok bool, scope string) {
 	}
 	return len(t.static) == 0 || t.static[tok], tokenScope
 }
+
+// RevokeAuthorizations revokes every OAuth 2.0 token the token endpoint
+// issued, as a user revoking the app's access in X's settings does: minted
+// access tokens answer 401 and refresh tokens are refused from then on.
+// Static tokens (Options.Tokens) are not touched.
+func (s *Server) RevokeAuthorizations() {
+	t := s.tokens
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := uint64(1); i <= t.families; i++ {
+		t.revoked[i] = true
+	}
+}
