@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -112,11 +113,17 @@ func (ts *tokenStore) storedSpec(name string) (*upstream.Account, oauth2Spec, bo
 	return ts.stored(name)
 }
 
+// authorizeURL is where accounts login sends the user: X's page when
+// mediagw talks to X's API host, else the same path on --x-api-url (the
+// emulator, or whatever stands in for X there); --x-authorize-url wins.
 func (a *app) authorizeURL() string {
-	if a.emulator != nil {
-		return a.xURL + "/i/oauth2/authorize"
+	if a.cfg.Secrets.AuthorizeURL != "" {
+		return a.cfg.Secrets.AuthorizeURL
 	}
-	return xAuthorizeURL
+	if u, err := url.Parse(a.xURL); err == nil && (u.Host == "api.x.com" || u.Host == "api.twitter.com") {
+		return xAuthorizeURL
+	}
+	return strings.TrimRight(a.xURL, "/") + "/i/oauth2/authorize"
 }
 
 // adminAuth requires the bearer token of --admin-token-file, read at every

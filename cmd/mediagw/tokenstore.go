@@ -38,12 +38,15 @@ type secretsConfig struct {
 	AdminTokenFile string
 	// TokenLeaseTTL bounds one refresh of an account across replicas.
 	TokenLeaseTTL time.Duration
+	// AuthorizeURL is X's OAuth 2.0 authorize page, for accounts login.
+	AuthorizeURL string
 }
 
 func (s *secretsConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.KeyFile, "secrets-key-file", "", "file of a 32-byte key sealing the stored OAuth 2.0 tokens (AES-256-GCM); without it rotated tokens live in memory only and are lost at restart")
 	fs.StringVar(&s.OldKeyFiles, "secrets-old-key-files", "", "comma-separated key files of before a key rotation: they only open stored tokens, which are sealed again with --secrets-key-file")
 	fs.StringVar(&s.AdminTokenFile, "admin-token-file", "", "file holding the bearer token that the admin port's mutating endpoints (account tokens) require; without it they are off")
+	fs.StringVar(&s.AuthorizeURL, "x-authorize-url", "", "OAuth 2.0 authorize page that mediagwctl accounts login opens; default X's for X's API host, else <x-api-url>/i/oauth2/authorize")
 	fs.DurationVar(&s.TokenLeaseTTL, "token-lease-ttl", 20*time.Second, "longest one OAuth 2.0 refresh may hold an account's lease (replicas wait for it)")
 }
 
