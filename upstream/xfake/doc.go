@@ -71,6 +71,8 @@
 // presented again also revokes every token of its family (the same
 // authorization). Minted access tokens work until expires_in passes, then 401;
 // one without media.write is 403 (v2_08) on the v2 upload endpoints.
+// [Server.RevokeAuthorizations] revokes every issued token, as a user
+// revoking the app's access in X's settings does.
 //
 // # Errors
 //
