@@ -170,6 +170,35 @@ func StoredOAuth2(o StoredOAuth2Options) (*Account, error) {
 	return a, nil
 }
 
+// Sync reads the store now, so that Health reflects it: a new pair (a
+// login) clears reauth_required, and an account with nothing stored or
+// configured becomes reauth_required. Uploads do the same on their own.
+func (a *Account) Sync(ctx context.Context) error {
+	if err := a.acquire(ctx); err != nil {
+		return err
+	}
+	defer a.unlock()
+	if a.Health().State == AccountReauthRequired {
+		_ = a.reauthNow(ctx)
+		return nil
+	}
+	tok, v, err := a.o.Store.Load(ctx, a.o.Account)
+	switch {
+	case err != nil:
+		return &StoreError{a.o.Account, "read", err}
+	case tok != nil && v != a.ver:
+		if _, err := a.use(tok, v); err != nil {
+			var re *ReauthError
+			if errors.As(err, &re) {
+				a.setState(AccountReauthRequired, re.Reason)
+			}
+		}
+	case tok == nil && (a.o.Seed == nil || (a.o.Seed.AccessToken == "" && a.o.Seed.RefreshToken == "")):
+		a.setState(AccountReauthRequired, "no token is stored or configured for it")
+	}
+	return nil
+}
+
 // Forget drops the token held in memory (after a logout deleted the stored
 // one): the next use reads the store again.
 func (a *Account) Forget() {

@@ -166,7 +166,7 @@ func (a *app) installToken(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusConflict, "tokens cannot be stored: start mediagw with --secrets-key-file")
 		return
 	}
-	_, spec, ok := a.tokens.stored(name)
+	acc, spec, ok := a.tokens.stored(name)
 	if !ok {
 		adminError(w, http.StatusNotFound, fmt.Sprintf("no OAuth 2.0 account %q is configured", name))
 		return
@@ -226,8 +226,11 @@ func (a *app) installToken(w http.ResponseWriter, r *http.Request) {
 	}
 	release()
 	a.log.Info("account token installed", "account", name)
-	// The next use of the account reads the store: no restart needed; a
-	// reauth_required account finds the new pair there.
+	// No restart: the account reads the new pair now (and every use of a
+	// reauth_required account looks for one).
+	if err := acc.Sync(ctx); err != nil {
+		a.log.Warn("the installed token pair could not be read back", "account", name, "error", err.Error())
+	}
 	for _, v := range a.accountViews() {
 		if v.Name == name {
 			writeJSON(w, http.StatusOK, v)
@@ -254,6 +257,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if acc, _, ok := a.tokens.stored(name); ok {
 		acc.Forget()
+		_ = acc.Sync(r.Context())
 	}
 	a.log.Info("account logged out: its stored tokens are deleted", "account", name)
 	w.WriteHeader(http.StatusNoContent)

@@ -254,6 +254,12 @@ func (ts *tokenStore) account(a *app, name string, s oauth2Spec) (*upstream.Acco
 	if err != nil {
 		return nil, fmt.Errorf("account %q: %w", name, err)
 	}
+	// Health says at once whether the account has a token to use.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := acc.Sync(ctx); err != nil {
+		a.log.Warn("the stored token of an account could not be read", "account", name, "error", err.Error())
+	}
 	ts.accounts[name], ts.specs[name] = acc, s
 	return acc, nil
 }

@@ -177,8 +177,14 @@ func TestAccountsLoginEndToEnd(t *testing.T) {
 		t.Fatalf("logout with a wrong admin token: exit %d, %q", code, stderr)
 	}
 
+	if s := st.status(t, "default"); s["state"] != "reauth_required" {
+		t.Fatalf("status before login: %v", s)
+	}
 	if code, out := st.login(t, "default"); code != exitOK {
 		t.Fatalf("accounts login: exit %d\n%s", code, out)
+	}
+	if s := st.status(t, "default"); s["state"] != "ok" {
+		t.Fatalf("status right after login: %v", s)
 	}
 	if code, stderr := upload(); code != exitOK {
 		t.Fatalf("upload after login: exit %d, %q", code, stderr)
