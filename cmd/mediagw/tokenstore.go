@@ -40,6 +40,8 @@ type secretsConfig struct {
 	TokenLeaseTTL time.Duration
 	// AuthorizeURL is X's OAuth 2.0 authorize page, for accounts login.
 	AuthorizeURL string
+	// RedisPrefix starts the token keys in a Redis ledger.
+	RedisPrefix string
 }
 
 func (s *secretsConfig) register(fs *flag.FlagSet) {
@@ -47,6 +49,7 @@ func (s *secretsConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.OldKeyFiles, "secrets-old-key-files", "", "comma-separated key files of before a key rotation: they only open stored tokens, which are sealed again with --secrets-key-file")
 	fs.StringVar(&s.AdminTokenFile, "admin-token-file", "", "file holding the bearer token that the admin port's mutating endpoints (account tokens) require; without it they are off")
 	fs.StringVar(&s.AuthorizeURL, "x-authorize-url", "", "OAuth 2.0 authorize page that mediagwctl accounts login opens; default X's for X's API host, else <x-api-url>/i/oauth2/authorize")
+	fs.StringVar(&s.RedisPrefix, "token-redis-prefix", "mediagw:", "with a Redis ledger, the prefix of the stored tokens' keys (deployments sharing one Redis need their own: account names repeat)")
 	fs.DurationVar(&s.TokenLeaseTTL, "token-lease-ttl", 20*time.Second, "longest one OAuth 2.0 refresh may hold an account's lease (replicas wait for it)")
 }
 
@@ -140,7 +143,7 @@ func (a *app) openTokenStore() (*tokenStore, error) {
 			return nil, fmt.Errorf("--ledger: %w", err)
 		}
 		rdb := redis.NewClient(opt)
-		s, err := redisstore.New(rdb, "mediagw:", kr)
+		s, err := redisstore.New(rdb, sc.RedisPrefix, kr)
 		if err != nil {
 			_ = rdb.Close()
 			return nil, err
