@@ -71,10 +71,16 @@ type AccountHealth struct {
 type ReauthError struct {
 	Account string
 	Reason  string // one clause, e.g. "X refused its refresh token"
+	// Client: X refused the app's client credentials, not the user's
+	// token: the remedy is the configuration, not a login.
+	Client bool
 }
 
 // Error implements error: one sentence naming the account and the remedy.
 func (e *ReauthError) Error() string {
+	if e.Client {
+		return fmt.Sprintf("the X account %q cannot be refreshed (%s): check its OAuth 2.0 client id and secret", e.Account, e.Reason)
+	}
 	return fmt.Sprintf("the X account %q must be authorized again (%s): run `mediagwctl accounts login %s`",
 		e.Account, e.Reason, e.Account)
 }

@@ -87,6 +87,9 @@ func (a *Account) obtain(ctx context.Context, base http.RoundTripper) (string, e
 				return a.use(again, av)
 			}
 			a.markBad(tok, v)
+			if tre.HTTPStatus == http.StatusUnauthorized || tre.ErrorCode == "invalid_client" || tre.ErrorCode == "unauthorized_client" {
+				return "", &ReauthError{Account: a.o.Account, Client: true, Reason: "X refused the app's client credentials"}
+			}
 			return "", &ReauthError{Account: a.o.Account, Reason: "X refused its refresh token (spent or revoked)"}
 		}
 		return "", err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,4 +208,74 @@ func TestReplicasShareOneRefresh(t *testing.T) {
 		t.Errorf("%d refresh tokens were reused", r)
 	}
 	t.Logf("3 replicas, 50 uploads across the expiry: %d token call for it, %d failed", tokenCalls()-1, failed)
+}
+
+// tokenGate stands before the emulator and holds the first token request
+// (forwarding nothing of it), as a refresh that never finished; later ones
+// pass.
+type tokenGate struct {
+	next    http.Handler
+	held    chan struct{} // closed when the first token request arrived
+	once    sync.Once
+	release chan struct{}
+}
+
+func (g *tokenGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/2/oauth2/token" {
+		first := false
+		g.once.Do(func() { first = true; close(g.held) })
+		if first {
+			select {
+			case <-g.release:
+			case <-r.Context().Done():
+			}
+			http.Error(w, "gone", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// kill -9 of the replica holding the refresh lease mid-refresh: another
+// replica completes the refresh once the lease expires, with one token
+// call at X.
+func TestKilledLeaseHolder(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	x := newEnv(t, xfake.Options{ClientID: "cid", ClientSecret: "csec", RefreshTokens: []string{"rt0"}, RevokeFamilyOnReuse: true}).x
+	gate := &tokenGate{next: x.X, held: make(chan struct{}), release: make(chan struct{})}
+	ts := httptest.NewServer(gate)
+	t.Cleanup(ts.Close)
+	front := ts.URL
+	defer close(gate.release)
+	key := keyFile(t, 5)
+	flags := []string{"--ledger=" + url, "--secrets-key-file=" + key, "--token-redis-prefix=" + redistest.Prefix(t),
+		"--x-api-url=" + front, "--token-lease-ttl=2s", "--x-client-id=cid", "--x-client-secret=csec", "--x-refresh-token=rt0", "--segment-size=64KiB"}
+	holder := startProc(t, flags...)
+	holderDone := make(chan error, 1)
+	go func() {
+		data := media("image/png", 20<<10, 1)
+		_, err := uploadVia(context.Background(), holder.client, pngStart(data, ""), data, fixed(8<<10))
+		holderDone <- err
+	}()
+	select {
+	case <-gate.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first replica never asked for a token")
+	}
+	holder.kill()
+	other := startApp(t, front, nil, append(flags, "--x-token=")...)
+	began := time.Now()
+	data := media("image/png", 30<<10, 2)
+	if _, err := other.upload(context.Background(), pngStart(data, ""), data, fixed(8<<10)); err != nil {
+		t.Fatalf("upload on the surviving replica: %v (token calls at X %d)", err, x.X.Stats().Requests["token"])
+	}
+	waited := time.Since(began)
+	if n := x.X.Stats().Requests["token"]; n != 1 {
+		t.Fatalf("%d token calls reached X, want 1", n)
+	}
+	if waited > 2*time.Second+10*time.Second {
+		t.Errorf("the surviving replica's upload took %v with a 2 s lease", waited)
+	}
+	t.Logf("after kill -9 of the lease holder, the other replica's upload took %v (lease TTL 2s); token calls at X: 1", waited)
 }

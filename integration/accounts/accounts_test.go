@@ -275,3 +275,18 @@ func TestScopeChecked(t *testing.T) {
 		t.Fatalf("upload after a login with media.write: %v", err)
 	}
 }
+
+// A client secret X refuses is told apart from a refused refresh token:
+// the remedy named is the configuration, not a login.
+func TestWrongClientSecret(t *testing.T) {
+	e := newEnv(t, xfake.Options{RefreshTokens: []string{"rt0"}})
+	_, s := boltDB(t, boltPath(t), keyring(t))
+	cfg := *e.oauth
+	cfg.ClientSecret = "wrong"
+	a := e.account(s, "rt0", func(o *upstream.StoredOAuth2Options) { o.Config = &cfg })
+	err := e.upload(ctxT(t), a, 10<<10)
+	var re *upstream.ReauthError
+	if !errors.As(err, &re) || !re.Client || !strings.Contains(err.Error(), "client id and secret") || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("upload with a wrong client secret: %v", err)
+	}
+}
