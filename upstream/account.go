@@ -133,10 +133,10 @@ type Account struct {
 	// guarded by lock
 	cur      *oauth2.Token
 	ver      uint64
-	margin   time.Duration
-	rejected string // an access token X answered 401
-	badVer   uint64 // the stored version X refused (reauth_required)
-	badKey   string // and a hash of that token (versions restart after a delete)
+	margin   time.Duration // also guarded by mu: Health reads it
+	rejected string        // an access token X answered 401
+	badVer   uint64        // the stored version X refused (reauth_required)
+	badKey   string        // and a hash of that token (versions restart after a delete)
 	bo       *backoff.ExponentialBackOff
 	retryAt  time.Time
 	lastErr  error
@@ -263,15 +263,17 @@ func (a *Account) usable(t *oauth2.Token) bool {
 
 // adopt makes t (stored as version v) the current token; lock held.
 func (a *Account) adopt(t *oauth2.Token, v uint64) {
+	margin := a.margin
 	if a.cur == nil || t.AccessToken != a.cur.AccessToken {
-		a.margin = a.o.Skew
-		if life := t.Expiry.Sub(a.o.Now()); !t.Expiry.IsZero() && life > 0 && life/4 < a.margin {
-			a.margin = life / 4
+		margin = a.o.Skew
+		if life := t.Expiry.Sub(a.o.Now()); !t.Expiry.IsZero() && life > 0 && life/4 < margin {
+			margin = life / 4
 		}
 	}
 	a.cur, a.ver = t, v
 	a.remember(t.AccessToken, t.RefreshToken)
 	a.mu.Lock()
+	a.margin = margin // read by Health under mu
 	a.health.Expiry = t.Expiry
 	a.health.Scopes = scopesOf(t)
 	a.mu.Unlock()

@@ -100,8 +100,25 @@ func TestReplicasRefreshOnce(t *testing.T) {
 					errs <- e.upload(ctxT(t), replicas[i%3], 20<<10+i)
 				})
 			}
+			// Health is read while the tokens change (for the race detector).
+			stopHealth := make(chan struct{})
+			var hw sync.WaitGroup
+			hw.Go(func() {
+				for {
+					select {
+					case <-stopHealth:
+						return
+					default:
+						for _, r := range replicas {
+							_ = r.Health()
+						}
+					}
+				}
+			})
 			close(start)
 			wg.Wait()
+			close(stopHealth)
+			hw.Wait()
 			close(errs)
 			failed := 0
 			for err := range errs {
