@@ -279,3 +279,59 @@ func TestKilledLeaseHolder(t *testing.T) {
 	}
 	t.Logf("after kill -9 of the lease holder, the other replica's upload took %v (lease TTL 2s); token calls at X: 1", waited)
 }
+
+// waitExpiring waits until the default account's token is expiring.
+func waitExpiring(t *testing.T, e *env) {
+	t.Helper()
+	acc, _, ok := e.app.tokens.stored(defaultAccountName)
+	if !ok {
+		t.Fatal("no stored default account")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for acc.Health().State != upstream.AccountExpiring {
+		if time.Now().After(deadline) {
+			t.Fatalf("the token is not expiring after 15 s: %+v", acc.Health())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A restart with the original configuration after two rotations: uploads
+// go on with the stored pair, one token call per rotation.
+func TestRestartAfterTwoRotations(t *testing.T) {
+	t.Parallel()
+	x := newEnv(t, xfake.Options{ClientID: "cid", ClientSecret: "csec", RefreshTokens: []string{"rt0"},
+		RevokeFamilyOnReuse: true, AccessTokenTTL: 4 * time.Second}).x
+	flags := []string{"--ledger=" + filepath.Join(t.TempDir(), "ledger.db"), "--secrets-key-file=" + keyFile(t, 6),
+		"--x-token=", "--x-client-id=cid", "--x-client-secret=csec", "--x-refresh-token=rt0"}
+	calls := func() int64 { return x.X.Stats().Requests["token"] }
+	n := uint64(0)
+	up := func(e *env) {
+		t.Helper()
+		n++
+		data := media("image/png", 20<<10, n)
+		if _, err := e.upload(context.Background(), pngStart(data, ""), data, fixed(8<<10)); err != nil {
+			t.Fatalf("upload %d: %v (token calls %d)", n, err, calls())
+		}
+	}
+	e := startApp(t, x.URL, nil, flags...)
+	up(e) // the first token: rt0 is spent
+	waitExpiring(t, e)
+	up(e) // first rotation
+	waitExpiring(t, e)
+	up(e) // second rotation
+	if c := calls(); c != 3 {
+		t.Fatalf("%d token calls before the restart, want 3", c)
+	}
+	e.stop()
+	e = startApp(t, x.URL, nil, flags...) // the same flags: --x-refresh-token rt0, spent
+	up(e)
+	waitExpiring(t, e)
+	up(e)
+	if c := calls(); c != 4 {
+		t.Fatalf("%d token calls after the restart and one more rotation, want 4", c)
+	}
+	if r := x.X.Stats().RefreshReuses; r != 0 {
+		t.Errorf("%d spent refresh tokens were presented again", r)
+	}
+}
