@@ -136,6 +136,16 @@ func TestAdminAccountsAPI(t *testing.T) {
 			t.Errorf("the account view shows %q", secret)
 		}
 	}
+	// No token appears in mediagw's logs.
+	stored, _, err := e.app.tokens.store.Load(context.Background(), defaultAccountName)
+	if err != nil || stored == nil {
+		t.Fatalf("stored token: %v", err)
+	}
+	for _, secret := range []string{"rt-given", stored.AccessToken, stored.RefreshToken, "csec"} {
+		if strings.Contains(e.logs.String(), secret) {
+			t.Errorf("mediagw's log shows a secret (%d characters)", len(secret))
+		}
+	}
 	// SIGHUP's reload picks up a new account.
 	if err := os.WriteFile(accounts, []byte("accounts:\n  ops:\n    token: ops-token\n  more:\n    token: more-token\n"), 0o600); err != nil {
 		t.Fatal(err)
