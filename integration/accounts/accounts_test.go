@@ -3,6 +3,8 @@ package accounts_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,11 +23,11 @@ func TestMain(m *testing.M) {
 	code := redistest.Main(m)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
-			println("goleak:", err.Error())
+			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
 	}
-	osExit(code)
+	os.Exit(code)
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -1,5 +1,0 @@
-package accounts_test
-
-import "os"
-
-var osExit = os.Exit
