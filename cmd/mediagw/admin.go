@@ -30,6 +30,9 @@ func (a *app) startAdmin(addr string, metrics http.Handler) error {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	a.adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := a.adminTLS(); err != nil {
+		return err
+	}
 	if !isLoopback(l.Addr()) {
 		a.log.Warn("the admin endpoints (metrics, health, pprof) have no authentication and listen on a non-loopback address; keep that address off the public network",
 			"admin_addr", l.Addr().String())

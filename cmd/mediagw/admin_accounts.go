@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,13 +127,42 @@ func (a *app) authorizeURL() string {
 	return strings.TrimRight(a.xURL, "/") + "/i/oauth2/authorize"
 }
 
-// adminAuth requires the bearer token of --admin-token-file, read at every
-// request so that it can be rotated without a restart.
+// adminTLS wraps the admin listener in TLS with --admin-tls: the server
+// certificate of --tls-cert, and client certificates of --tls-client-ca
+// verified when given (reads need none; see adminAuth).
+func (a *app) adminTLS() error {
+	if !a.cfg.Secrets.AdminTLS {
+		return nil
+	}
+	if a.tls == nil {
+		return errors.New("--admin-tls needs --tls-cert and --tls-key")
+	}
+	c := a.tls.config("http/1.1")
+	get := c.GetConfigForClient
+	c.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		cc, err := get(h)
+		if err == nil && cc.ClientCAs != nil {
+			cc.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+		return cc, err
+	}
+	a.adminLis = tls.NewListener(a.adminLis, c)
+	return nil
+}
+
+// adminAuth lets a mutating request through with a client certificate
+// verified against --tls-client-ca (--admin-tls), or with the bearer token
+// of --admin-token-file, read at every request so that it can be rotated
+// without a restart.
 func (a *app) adminAuth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			h(w, r)
+			return
+		}
 		path := a.cfg.Secrets.AdminTokenFile
 		if path == "" {
-			adminError(w, http.StatusForbidden, "the admin API's mutating endpoints are off: start mediagw with --admin-token-file")
+			adminError(w, http.StatusForbidden, "the admin API's mutating endpoints need a client certificate (--admin-tls with --tls-client-ca) or a bearer token (--admin-token-file)")
 			return
 		}
 		want, err := os.ReadFile(path)

@@ -42,6 +42,9 @@ type secretsConfig struct {
 	AuthorizeURL string
 	// RedisPrefix starts the token keys in a Redis ledger.
 	RedisPrefix string
+	// AdminTLS serves the admin port with --tls-cert; with --tls-client-ca
+	// a verified client certificate authorizes the mutating endpoints.
+	AdminTLS bool
 }
 
 func (s *secretsConfig) register(fs *flag.FlagSet) {
@@ -50,6 +53,7 @@ func (s *secretsConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.AdminTokenFile, "admin-token-file", "", "file holding the bearer token that the admin port's mutating endpoints (account tokens) require; without it they are off")
 	fs.StringVar(&s.AuthorizeURL, "x-authorize-url", "", "OAuth 2.0 authorize page that mediagwctl accounts login opens; default X's for X's API host, else <x-api-url>/i/oauth2/authorize")
 	fs.StringVar(&s.RedisPrefix, "token-redis-prefix", "mediagw:", "with a Redis ledger, the prefix of the stored tokens' keys (deployments sharing one Redis need their own: account names repeat)")
+	fs.BoolVar(&s.AdminTLS, "admin-tls", false, "serve the admin port over TLS with --tls-cert; with --tls-client-ca, a client certificate of that CA authorizes the mutating endpoints too (reads need none)")
 	fs.DurationVar(&s.TokenLeaseTTL, "token-lease-ttl", 20*time.Second, "longest one OAuth 2.0 refresh may hold an account's lease (replicas wait for it)")
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -343,5 +344,49 @@ func TestRestartAfterTwoRotations(t *testing.T) {
 	}
 	if r := x.X.Stats().RefreshReuses; r != 0 {
 		t.Errorf("%d spent refresh tokens were presented again", r)
+	}
+}
+
+// With --admin-tls and --tls-client-ca, a client certificate authorizes
+// the mutating admin endpoints; reads need none, and without a
+// certificate or admin token a write is refused.
+func TestAdminMTLS(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "mediagw-admin-test")
+	srv := ca.issue(leaf{cn: "mediagw", server: true})
+	operator := ca.issue(leaf{cn: "operator"})
+	e := newEnv(t, xfake.Options{ClientID: "cid", ClientSecret: "csec", RefreshTokens: []string{"rt-given"}},
+		"--tls-cert="+srv.certFile, "--tls-key="+srv.keyFile, "--tls-client-ca="+ca.file, "--admin-tls",
+		"--x-token=", "--x-client-id=cid", "--x-client-secret=csec", "--secrets-key-file="+keyFile(t, 7))
+	base := "https://" + e.app.adminLis.Addr().String()
+	client := func(certs ...tls.Certificate) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: ca.pool, Certificates: certs}}}
+	}
+	post := func(hc *http.Client) int {
+		resp, err := hc.Post(base+"/v1/accounts/default/token", "application/json", strings.NewReader(`{"refresh_token":"rt-given"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	resp, err := client().Get(base + "/v1/accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/accounts without a client certificate: %d", resp.StatusCode)
+	}
+	if code := post(client()); code != http.StatusForbidden {
+		t.Fatalf("install without a certificate or admin token: %d, want 403", code)
+	}
+	if code := post(client(operator.pair)); code != http.StatusOK {
+		t.Fatalf("install with a client certificate: %d", code)
+	}
+	acc, _, _ := e.app.tokens.stored(defaultAccountName)
+	if _, _, err := e.app.tokens.store.Load(context.Background(), defaultAccountName); err != nil || acc.Health().State != upstream.AccountOK {
+		t.Fatalf("after the install: %v %+v", err, acc.Health())
 	}
 }
