@@ -37,7 +37,8 @@ receives X's answer on http://127.0.0.1:PORT/callback (RFC 8252; register
 that redirect URI in the X developer portal, with --port PORT), and sends
 the code to mediagw, which exchanges it with the app's client secret and
 stores the pair sealed. login and logout need the admin token
-(--admin-token-file, as given to mediagw).
+(--admin-token-file, as given to mediagw), or a client certificate
+(--cert/--key, https --admin-url) when mediagw runs with --admin-tls.
 
 Example:
   mediagwctl accounts login brand --port 8765 --admin-token-file /run/secrets/mediagw-admin
@@ -54,10 +55,11 @@ type accountsOptions struct {
 	noBrowser bool
 	timeout   time.Duration
 	json      bool
+	tls       connOptions // --cacert, --cert, --key for an https --admin-url
 }
 
 // accountsFlagNames read MEDIAGWCTL_* when not given.
-var accountsFlagNames = []string{"admin-url", "admin-token-file"}
+var accountsFlagNames = []string{"admin-url", "admin-token-file", "cacert", "cert", "key"}
 
 func runAccounts(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
 	o := &accountsOptions{}
@@ -76,6 +78,9 @@ func runAccounts(ctx context.Context, args []string, getenv env, stdout, stderr 
 	fs.BoolVar(&o.noBrowser, "no-browser", false, "login: only print the authorize URL, do not try to open a browser")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "login: how long to wait for the approval")
 	fs.BoolVar(&o.json, "json", false, "list: one JSON object per account")
+	fs.StringVar(&o.tls.CACert, "cacert", "", "https --admin-url: PEM file of the CAs that sign mediagw's certificate (default: the system's)")
+	fs.StringVar(&o.tls.Cert, "cert", "", "https --admin-url: PEM client certificate (mediagw --admin-tls); it authorizes login and logout without --admin-token-file")
+	fs.StringVar(&o.tls.Key, "key", "", "PEM private key of --cert")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return usageExit(err)
@@ -98,9 +103,17 @@ func runAccounts(ctx context.Context, args []string, getenv env, stdout, stderr 
 		return exitUsage
 	}
 	ac := &adminClient{base: strings.TrimRight(o.adminURL, "/"), hc: &http.Client{Timeout: time.Minute}}
-	if pos[0] == "login" || pos[0] == "logout" {
+	if strings.HasPrefix(ac.base, "https://") {
+		cfg, err := tlsConfig(&o.tls)
+		if err != nil {
+			fmt.Fprintf(stderr, "mediagwctl accounts: %v\n", err)
+			return exitUsage
+		}
+		ac.hc.Transport = &http.Transport{TLSClientConfig: cfg}
+	}
+	if (pos[0] == "login" || pos[0] == "logout") && (o.tokenFile != "" || o.tls.Cert == "") {
 		if o.tokenFile == "" {
-			fmt.Fprintf(stderr, "mediagwctl accounts %s: --admin-token-file is required (the file given to mediagw's --admin-token-file)\n", pos[0])
+			fmt.Fprintf(stderr, "mediagwctl accounts %s: --admin-token-file is required (the file given to mediagw's --admin-token-file), or --cert with mediagw --admin-tls\n", pos[0])
 			return exitUsage
 		}
 		b, err := os.ReadFile(o.tokenFile)

@@ -4,9 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,7 +38,7 @@ type accountsStack struct {
 	ledgerPath string
 }
 
-func newAccountsStack(t *testing.T) *accountsStack {
+func newAccountsStack(t *testing.T, extra ...string) *accountsStack {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the mediagw binary")
@@ -50,6 +58,7 @@ func newAccountsStack(t *testing.T) *accountsStack {
 	cmd := exec.Command(bin, "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
 		"--x-api-url="+x.URL, "--x-client-id=cid", "--secrets-key-file="+key, "--admin-token-file="+tokenFile,
 		"--segment-size=1MiB", "--ledger="+st.ledgerPath)
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "MEDIAGW_X_CLIENT_SECRET=csec")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -249,4 +258,65 @@ func writeTemp(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// pemFile writes one PEM block.
+func pemFile(t *testing.T, name, typ string, der []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testPKI makes a CA, a server certificate for 127.0.0.1 and a client
+// certificate; it returns their files.
+func testPKI(t *testing.T) (caFile, srvCert, srvKey, cliCert, cliKey string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "admin-test-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leaf := func(n int64, name string, usage x509.ExtKeyUsage, ips []net.IP) (string, string) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(n), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: ips,
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kd, _ := x509.MarshalECPrivateKey(k)
+		return pemFile(t, name+".crt", "CERTIFICATE", der), pemFile(t, name+".key", "EC PRIVATE KEY", kd)
+	}
+	srvCert, srvKey = leaf(2, "mediagw", x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")})
+	cliCert, cliKey = leaf(3, "operator", x509.ExtKeyUsageClientAuth, nil)
+	return pemFile(t, "ca.crt", "CERTIFICATE", caDER), srvCert, srvKey, cliCert, cliKey
+}
+
+// With mediagw --admin-tls, a client certificate authorizes logout
+// without the admin token; without either, mediagwctl refuses to call.
+func TestAccountsAdminClientCertificate(t *testing.T) {
+	t.Parallel()
+	ca, srvCert, srvKey, cliCert, cliKey := testPKI(t)
+	st := newAccountsStack(t, "--tls-cert="+srvCert, "--tls-key="+srvKey, "--tls-client-ca="+ca, "--admin-tls")
+	admin := strings.Replace(st.adminURL, "http://", "https://", 1)
+	code, stdout, stderr := ctl(t, nil, "accounts", "status", "default", "--admin-url", admin, "--cacert", ca)
+	if code != exitOK || !strings.Contains(stdout, `"state":"reauth_required"`) {
+		t.Fatalf("status over TLS without a client certificate: exit %d %q %q", code, stdout, stderr)
+	}
+	if code, _, stderr := ctl(t, nil, "accounts", "logout", "default", "--admin-url", admin, "--cacert", ca); code != exitUsage ||
+		!strings.Contains(stderr, "--admin-token-file") {
+		t.Fatalf("logout with neither a token nor a certificate: exit %d %q", code, stderr)
+	}
+	env := map[string]string{"MEDIAGWCTL_CACERT": ca, "MEDIAGWCTL_CERT": cliCert, "MEDIAGWCTL_KEY": cliKey}
+	if code, stdout, stderr := ctl(t, env, "accounts", "logout", "default", "--admin-url", admin); code != exitOK {
+		t.Fatalf("logout with a client certificate: exit %d %q %q", code, stdout, stderr)
+	}
 }
