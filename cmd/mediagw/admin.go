@@ -25,6 +25,7 @@ func (a *app) startAdmin(addr string, metrics http.Handler) error {
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", a.readyz)
+	a.adminAccounts(mux)
 	if a.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		// The command line may hold secrets given as flags: only the
@@ -38,6 +39,9 @@ func (a *app) startAdmin(addr string, metrics http.Handler) error {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	a.adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := a.adminTLS(); err != nil {
+		return err
+	}
 	if !isLoopback(l.Addr()) {
 		a.log.Warn("the admin endpoints (metrics, health and, with --pprof, pprof) have no authentication and listen on a non-loopback address; keep that address off the public network",
 			"admin_addr", l.Addr().String())

@@ -94,6 +94,9 @@ type app struct {
 	emulator                   *http.Server
 	xURL                       string
 	accounts                   map[string]upstream.Credentials
+	accountSet                 *accountSet // what the backend reads: accounts, replaced on SIGHUP
+	tokens                     *tokenStore // nil without --secrets-key-file
+	defaultCreds               upstream.Credentials
 	ledger                     ledger.Ledger
 	shared                     *redisstore.Store // nil without a Redis ledger
 	spoolDir                   string
@@ -138,6 +141,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err := a.openLedger(ctx); err != nil {
 		return nil, err
 	}
+	if creds, err = a.storeTokens(creds, tel.mp); err != nil {
+		return nil, err
+	}
+	a.accountSet = newAccountSet(a.accounts)
 	segDir := filepath.Join(a.spoolDir, "segments")
 	if err := os.MkdirAll(segDir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool directory: %w", err)
@@ -177,7 +184,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
-	xb := xBackend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accounts}
+	xb := xBackend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accountSet}
 	if a.relay, err = relay.New(relay.Config{
 		Backend:       xb,
 		Store:         a.statusStore(),
@@ -388,6 +395,10 @@ func (a *app) closeAll() {
 	if a.ledger != nil {
 		_ = a.ledger.Close()
 		a.ledger = nil
+	}
+	if a.tokens != nil {
+		_ = a.tokens.close()
+		a.tokens = nil
 	}
 	if a.emulator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

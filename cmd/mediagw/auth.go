@@ -91,6 +91,11 @@ func (a *app) reload() error {
 	if a.jwt != nil {
 		a.jwt.Reload()
 	}
+	if err := a.reloadAccounts(); err != nil {
+		a.log.Error("accounts file not reloaded; the previous accounts stay", "error", err.Error())
+	} else if a.cfg.AccountsFile != "" {
+		a.log.Info("accounts file reloaded", "accounts", policy.AccountNames(a.accounts))
+	}
 	if a.cfg.CallersFile == "" {
 		return nil
 	}

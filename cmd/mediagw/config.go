@@ -86,6 +86,9 @@ type config struct {
 	// secretFlags are secrets given as command-line flags, which ps shows.
 	secretFlags []string
 
+	// Secrets: stored OAuth 2.0 tokens and the admin token (tokenstore.go).
+	Secrets secretsConfig
+
 	// Emulator settings, used only with Emulator.
 	EmulatorLatency        time.Duration
 	EmulatorProcessingTime time.Duration
@@ -167,7 +170,8 @@ func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
 	fs.StringVar(&c.AuthJWTType, "auth-jwt-type", "", "the typ header every bearer token must carry (e.g. JWT); empty: any")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "serve non-loopback addresses without authentication (anyone who reaches the ports uploads with mediagw's X accounts)")
 	fs.StringVar(&c.CallersFile, "callers", "", "per-caller policy (YAML): accounts, own X tokens, quotas; reloaded on SIGHUP")
-	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=")
+	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=; reloaded on SIGHUP")
+	c.Secrets.register(fs)
 	fs.DurationVar(&c.EmulatorLatency, "emulator-latency", 0, "built-in emulator: latency added per request")
 	fs.DurationVar(&c.EmulatorProcessingTime, "emulator-processing-time", 5*time.Second, "built-in emulator: how long video processing takes")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version, commit and build date, and exit")

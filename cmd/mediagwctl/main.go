@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		fn = runWatch
 	case "uploads":
 		fn = runUploads
+	case "accounts":
+		fn = runAccounts
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -78,6 +80,7 @@ Usage:
   mediagwctl status MEDIA_ID                           X's processing state of a media id
   mediagwctl watch MEDIA_ID                            follow processing to its end
   mediagwctl uploads KEY                               what mediagw knows of an upload (GetUpload)
+  mediagwctl accounts list|status|login|logout [NAME]  X accounts: health, OAuth 2.0 login (PKCE)
   mediagwctl version                                   the build's version
 
 Run "mediagwctl COMMAND --help" for a command's flags and an example.
