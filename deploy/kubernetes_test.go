@@ -129,7 +129,7 @@ func TestBaseRenders(t *testing.T) {
 		}
 	}
 	got := strings.Join(refs, " ")
-	if got != "ConfigMap/mediagw-config Secret/mediagw-accounts Secret/mediagw-redis Secret/mediagw-x" {
+	if got != "ConfigMap/mediagw-config Secret/mediagw-accounts Secret/mediagw-secrets-key Secret/mediagw-redis Secret/mediagw-x" {
 		t.Errorf("the base refers to %s", got)
 	}
 	doc, err := os.ReadFile("kubernetes/base/kustomization.yaml")
