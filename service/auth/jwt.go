@@ -32,6 +32,9 @@ var jwtAlgorithms = []string{"RS256", "ES256", "EdDSA"}
 // accepted within this long of its first use.
 const unknownKIDRefresh = 5 * time.Second
 
+// unknownKIDWait bounds the JWKS fetch a token with an unknown kid makes.
+const unknownKIDWait = 3 * time.Second
+
 // jwtLeeway is the clock skew allowed on exp and nbf.
 const jwtLeeway = 30 * time.Second
 
@@ -75,8 +78,11 @@ func NewJWTVerifier(ctx context.Context, source, issuer, audience string, log *s
 			HTTPTimeout:       10 * time.Second,
 			RefreshInterval:   time.Hour,
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(unknownKIDRefresh), 1),
-			// A token with an unknown kid never waits for the limiter.
-			RateLimitWaitMax: time.Millisecond,
+			// Bounds both the wait for the limiter (a token with an
+			// unknown kid soon after a fetch is refused at once: the next
+			// fetch is further away than this) and the fetch it allows,
+			// which must have time to reach the JWKS server.
+			RateLimitWaitMax: unknownKIDWait,
 			RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 				return func(ctx context.Context, err error) {
 					log.ErrorContext(ctx, "JWKS fetch failed", "auth_jwks", u, "error", err.Error())
