@@ -5,15 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	bolt "go.etcd.io/bbolt"
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/oauth2"
 
@@ -154,20 +151,17 @@ func (a *app) openTokenStore() (*tokenStore, error) {
 		}
 		ts.store, ts.close, ts.where = s, rdb.Close, "redis "+opt.Addr
 	default:
-		path := a.ledgerPath() + ".tokens"
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("token store %s: %w", path, err)
+		// The bbolt ledger's own file: one file to back up, one process
+		// holding it.
+		l, ok := a.ledger.(*boltledger.Ledger)
+		if !ok {
+			return nil, errors.New("--secrets-key-file: the ledger is not open")
 		}
-		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+		s, err := boltstore.New(l.DB(), "oauth2-tokens", kr)
 		if err != nil {
-			return nil, fmt.Errorf("token store %s cannot be opened (in use by another mediagw?): %w", path, err)
-		}
-		s, err := boltstore.New(db, "oauth2-tokens", kr)
-		if err != nil {
-			_ = db.Close()
 			return nil, err
 		}
-		ts.store, ts.close, ts.where = s, db.Close, "bbolt "+path
+		ts.store, ts.close, ts.where = s, func() error { return nil }, "bbolt "+l.Path()
 	}
 	// Every stored token must open with the keys given: a wrong key is
 	// found now, naming the file, not at the first upload.

@@ -50,7 +50,7 @@ func TestSecretsKeyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(ledger+".tokens", 0o600, nil)
+	db, err := bolt.Open(ledger, 0o600, nil) // the ledger's file, as mediagw keeps them
 	if err != nil {
 		t.Fatal(err)
 	}
