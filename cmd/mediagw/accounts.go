@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -22,6 +23,23 @@ func loadAccounts(path, xURL string) (map[string]upstream.Credentials, error) {
 		out[name] = credentialsOf(a, xURL)
 	}
 	return out, nil
+}
+
+// warnEmulatorKeys says, on the built-in emulator, which OAuth 1.0a
+// accounts it will refuse: it verifies OAuth 1.0a signatures with its own
+// keys only (X would answer those accounts with its own keys), and its 401
+// says no more than X's.
+func warnEmulatorKeys(log *slog.Logger, path string) {
+	accounts, err := policy.LoadAccounts(path)
+	if err != nil {
+		return
+	}
+	for name, a := range accounts {
+		if o := a.OAuth1; o != nil && (o.ConsumerKey != embeddedOAuth1.ConsumerKey || o.Token != embeddedOAuth1.Token) {
+			log.Warn("the built-in emulator refuses this OAuth 1.0a account's keys (X answers HTTP 401): on --emulator, OAuth 1.0a accounts sign with the emulator's keys",
+				"account", name, "consumer_key", embeddedOAuth1.ConsumerKey, "token", embeddedOAuth1.Token)
+		}
+	}
 }
 
 func credentialsOf(a policy.Account, xURL string) upstream.Credentials {

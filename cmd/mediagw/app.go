@@ -133,6 +133,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		if a.accounts, err = loadAccounts(cfg.AccountsFile, a.xURL); err != nil {
 			return nil, err
 		}
+		if cfg.Emulator {
+			warnEmulatorKeys(log, cfg.AccountsFile)
+		}
 	}
 	if len(a.accounts) > 0 && cfg.CallersFile == "" {
 		log.Warn("named X accounts are configured but no --callers file grants them: only the default account is used")
