@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/oauth2"
 
@@ -139,17 +138,16 @@ func (a *app) openTokenStore() (*tokenStore, error) {
 	case spec == "off":
 		return nil, errors.New("--secrets-key-file needs a --ledger to store the tokens in (a file or redis://…), not off")
 	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://"):
-		opt, err := redis.ParseURL(spec)
-		if err != nil {
-			return nil, fmt.Errorf("--ledger: %w", err)
+		// The shared Redis's own client (its URL may carry ?prefix=, which
+		// names the ledger's keys, not the tokens').
+		if a.shared == nil {
+			return nil, errors.New("--secrets-key-file: the Redis ledger is not open")
 		}
-		rdb := redis.NewClient(opt)
-		s, err := redisstore.New(rdb, sc.RedisPrefix, kr)
+		s, err := redisstore.New(a.shared.Client(), sc.RedisPrefix, kr)
 		if err != nil {
-			_ = rdb.Close()
 			return nil, err
 		}
-		ts.store, ts.close, ts.where = s, rdb.Close, "redis "+opt.Addr
+		ts.store, ts.close, ts.where = s, func() error { return nil }, "redis "+a.shared.Addr()
 	default:
 		// The bbolt ledger's own file: one file to back up, one process
 		// holding it.

@@ -182,6 +182,10 @@ func scrub(msg, url string) string {
 	return strings.ReplaceAll(msg, url, "<redis URL>")
 }
 
+// Client is the store's Redis client, for the other state mediagw keeps
+// in the same Redis (the sealed OAuth 2.0 tokens); the store closes it.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
 // Addr is the server's host:port (for logs: no credentials).
 func (s *Store) Addr() string { return s.addr }
 
