@@ -274,7 +274,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + rest.Route(r.URL.Path) }))
 	a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleConnTimeout,
 		// Refused TLS handshakes are reported here, with their reason.
-		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelInfo)}
+		ErrorLog: slog.NewLogLogger(sampled(log.With("component", "http").Handler(), 5, 20), slog.LevelInfo)}
 	if a.tls != nil {
 		a.httpSrv.TLSConfig = a.tls.Config("h2", "http/1.1")
 	}

@@ -206,3 +206,23 @@ func TestSecretFlagWarning(t *testing.T) {
 		t.Fatalf("logs:\n%s", logs)
 	}
 }
+
+// TestSampledLogs: a flood of records passes a bounded number, and the
+// next one that passes says how many were left out.
+func TestSampledLogs(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	log := slog.New(sampled(slog.NewJSONHandler(&buf, nil), 1, 3))
+	for range 100 {
+		log.Info("refused handshake")
+	}
+	if n := strings.Count(buf.String(), "refused handshake"); n != 3 {
+		t.Fatalf("%d lines of 100, want the burst of 3", n)
+	}
+	h := sampled(slog.NewJSONHandler(&buf, nil), 1000, 1).(sampledHandler)
+	h.suppressed.Store(7)
+	slog.New(h).Info("after")
+	if !strings.Contains(buf.String(), `"lines_not_logged":7`) {
+		t.Fatalf("the next line does not count the left-out ones:\n%s", buf.String())
+	}
+}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc/grpclog"
 )
 
@@ -35,3 +38,36 @@ func (g grpcLogger) Fatalf(format string, args ...any) {
 
 // V reports whether verbosity level l is logged: only grpc's level 0.
 func (g grpcLogger) V(l int) bool { return l <= 0 }
+
+// sampledHandler passes at most a few records a second to its handler (the
+// HTTP server's refused TLS handshakes and bad requests: a scanner would
+// otherwise write one line each), and says on the next record that passes
+// how many were left out.
+type sampledHandler struct {
+	slog.Handler
+	limit      *rate.Limiter
+	suppressed *atomic.Int64
+}
+
+func sampled(h slog.Handler, perSecond float64, burst int) slog.Handler {
+	return sampledHandler{Handler: h, limit: rate.NewLimiter(rate.Limit(perSecond), burst), suppressed: new(atomic.Int64)}
+}
+
+func (h sampledHandler) Handle(ctx context.Context, r slog.Record) error {
+	if !h.limit.Allow() {
+		h.suppressed.Add(1)
+		return nil
+	}
+	if n := h.suppressed.Swap(0); n > 0 {
+		r.AddAttrs(slog.Int64("lines_not_logged", n))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h sampledHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return sampledHandler{Handler: h.Handler.WithAttrs(a), limit: h.limit, suppressed: h.suppressed}
+}
+
+func (h sampledHandler) WithGroup(name string) slog.Handler {
+	return sampledHandler{Handler: h.Handler.WithGroup(name), limit: h.limit, suppressed: h.suppressed}
+}
