@@ -234,13 +234,13 @@ func TestAccountsLoginEndToEnd(t *testing.T) {
 	}
 	t.Logf("token calls: %d up to the first login's upload, %d in all\n%s", calls, st.tokenCalls(), stdout)
 
-	// The ledger's directory holds the sealed store: no token in clear.
-	raw, err := os.ReadFile(st.ledgerPath + ".tokens")
+	// The ledger's file holds the sealed store: no token in clear.
+	raw, err := os.ReadFile(st.ledgerPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(raw, []byte("mgtok1:")) || bytes.Contains(raw, []byte("media.write")) {
-		t.Errorf("the token store %s is not sealed as expected", st.ledgerPath+".tokens")
+		t.Errorf("the token store in %s is not sealed as expected", st.ledgerPath)
 	}
 
 	if code, _, stderr := ctl(t, nil, "accounts", "logout", "default", "--admin-url", st.adminURL, "--admin-token-file", st.tokenFile); code != exitOK {
