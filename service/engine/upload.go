@@ -18,6 +18,8 @@ import (
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
+	"github.com/mediagw/mediagw/service/inspect/rules"
+	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/relay"
 )
@@ -90,6 +92,14 @@ type upload struct {
 	// outcome says how the upload ended, for the log line: "" (as its
 	// error says), replayed, resumed, interrupted.
 	outcome string
+	// insp inspects the media as it streams; nil with --media-checks off
+	// (and for a resumed upload whose first life did not decide).
+	insp *inspection
+	// refused holds the violations the upload was refused for.
+	refused []rules.Violation
+	// tallied is how many bytes of the head were counted: the head read
+	// before INIT to inspect it is counted once INIT told the segments.
+	tallied int
 }
 
 // run is the one upload path: the start message; for a keyed upload its
@@ -133,8 +143,17 @@ func (u *upload) run(ctx context.Context) (*mediagwv1.UploadResponse, error) {
 	}
 	var head []byte
 	var spooled io.ReadCloser
+	if k != nil && k.entry != nil && k.entry.Verdict != nil && u.e.cfg.MediaChecks != ChecksOff {
+		// A resume cannot inspect the bytes before its offset: it reports
+		// what its first life decided.
+		u.insp = &inspection{stored: k.entry.Verdict, mode: u.e.cfg.MediaChecks}
+	}
 	if base == 0 && (k == nil || k.entry == nil) {
+		u.insp = u.newInspection(u.caller.Auth.Account)
 		if head, spooled, err = u.head(ctx); err != nil {
+			if u.refused != nil && k != nil {
+				return nil, u.recordRefusal(ctx, k, start, err)
+			}
 			return nil, err
 		}
 		if spooled != nil {
@@ -249,7 +268,7 @@ func (u *upload) head(ctx context.Context) ([]byte, io.ReadCloser, error) {
 	}
 	if !unknown {
 		u.count(head)
-		return head, nil, nil
+		return u.inspectHead(ctx, head)
 	}
 	lim := min(u.e.limit(categoryEnum(u.spec.Category)), u.e.spool.limit)
 	if m := u.ticket.MaxFile(); m > 0 {
@@ -291,6 +310,7 @@ func (u *upload) respond(media backend.Media) *mediagwv1.UploadResponse {
 		Size:             media.Size,
 		ExpiresAfterSecs: media.ExpiresAfterSecs,
 		Processing:       relay.ToProto(media),
+		Inspection:       u.insp.proto(u.insp.violationsOf()),
 	}
 }
 
@@ -299,6 +319,7 @@ func (u *upload) respond(media backend.Media) *mediagwv1.UploadResponse {
 // finishes it once exactly total_bytes arrived. FINALIZE runs under sctx,
 // the session's context.
 func (u *upload) pump(ctx, sctx context.Context, sess backend.Session, head []byte, spooled io.Reader) (backend.Media, error) {
+	u.tally(head[min(u.tallied, len(head)):])
 	if _, err := sess.Write(head); err != nil {
 		return backend.Media{}, err
 	}
@@ -322,6 +343,16 @@ func (u *upload) pump(ctx, sctx context.Context, sess backend.Session, head []by
 	}
 	if spooled == nil {
 		if err := u.src.End(); err != nil {
+			return backend.Media{}, err
+		}
+	}
+	if u.insp.live() {
+		vs := u.insp.check(true)
+		if err := u.judge(ctx, vs, true); err != nil {
+			u.refused = vs
+			if werr := u.rec.update(ctx, func(e *ledger.Entry) { e.Verdict = u.insp.verdict(vs, true) }); werr != nil {
+				return backend.Media{}, ledgerError(werr)
+			}
 			return backend.Media{}, err
 		}
 	}
@@ -350,6 +381,13 @@ func (u *upload) sent() int64 {
 // hash state is kept at every segment boundary, for the record to store
 // once the segment's APPEND is acknowledged.
 func (u *upload) count(p []byte) {
+	u.insp.write(p)
+	u.tally(p)
+}
+
+// tally counts and hashes bytes (see count) that the inspector has seen.
+func (u *upload) tally(p []byte) {
+	u.tallied += len(p)
 	if u.digest == nil {
 		u.received += int64(len(p))
 		return
