@@ -30,6 +30,7 @@ import (
 	"github.com/mediagw/mediagw/service/auth"
 	"github.com/mediagw/mediagw/service/engine"
 	"github.com/mediagw/mediagw/service/grpcapi"
+	"github.com/mediagw/mediagw/service/inspect/rules"
 	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/redisstore"
@@ -94,6 +95,7 @@ type app struct {
 	emulator                   *http.Server
 	xURL                       string
 	accounts                   map[string]upstream.Credentials
+	mediaRules                 map[string]rules.Profile // of the accounts that change them
 	ledger                     ledger.Ledger
 	shared                     *redisstore.Store // nil without a Redis ledger
 	spoolDir                   string
@@ -128,6 +130,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	}
 	if cfg.AccountsFile != "" {
 		if a.accounts, err = loadAccounts(cfg.AccountsFile, a.xURL); err != nil {
+			return nil, err
+		}
+		if a.mediaRules, err = loadAccountRules(cfg.AccountsFile); err != nil {
 			return nil, err
 		}
 	}
@@ -188,7 +193,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		return nil, err
 	}
 	a.policies = policy.New(authn == nil)
+	checks, _ := engine.ParseMediaChecks(cfg.MediaChecks) // validated with the flags
 	if a.engine, err = engine.New(engine.Config{
+		MediaChecks:    checks,
+		MediaRules:     mediaRules(a.mediaRules),
 		Backend:        xb,
 		Relay:          a.relay,
 		Policies:       a.policies,

@@ -173,12 +173,8 @@ func refusal(category string, vs []rules.Violation, sent bool) error {
 		parts = append(parts, v.Description)
 		av = append(av, apierr.Violation{Reason: v.Reason, Field: v.Field, Limit: v.Limit, Actual: v.Actual, Description: v.Description})
 	}
-	rule := "rule"
-	if len(vs) > 1 {
-		rule = "rules"
-	}
 	return &apierr.Error{Code: codes.InvalidArgument, Violations: av,
-		Msg: fmt.Sprintf("the media breaks %d of X's %s %s (%s); %s", len(vs), category, rule, strings.Join(parts, " "), what)}
+		Msg: fmt.Sprintf("the media breaks X's %s rules: %s (%s)", category, strings.Join(parts, " "), what)}
 }
 
 // violations are the violations an upload ends with: the refusal's, or

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/upstream/xfake"
+)
+
+// needFFmpeg skips the test when ffmpeg is missing, except in CI
+// (CI=true), where the real-media fixtures are required.
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ffmpeg is required in CI (apt-get install -y ffmpeg): %v", err)
+		}
+		t.Skipf("ffmpeg not found (apt-get install -y ffmpeg): the real-media tests are skipped")
+	}
+}
+
+// makeMedia runs ffmpeg with args writing dir/name and returns the file.
+func makeMedia(t *testing.T, dir, name string, args ...string) []byte {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("ffmpeg", append(append([]string{"-hide_banner", "-nostdin", "-v", "error", "-y"}, args...), out)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// ruleCase is a fixture that breaks one of X's rules, in two layouts: the
+// decisive header within the first bytes (fast) and at the end, past what
+// mediagw reads before INIT (end; nil where the format has no such
+// layout).
+type ruleCase struct {
+	reason, field, limit, actual string
+	mediaType, category          string
+	fast, end                    []byte
+}
+
+// ruleCases makes the fixtures: seconds of testsrc/sine, lossless so that
+// the movies with their moov at the end are over mediagw's 512 KiB read
+// before INIT.
+func ruleCases(t *testing.T) []ruleCase {
+	t.Helper()
+	needFFmpeg(t)
+	dir := t.TempDir()
+	movie := func(name string, src string, secs int, enc ...string) (fast, end []byte) {
+		args := append([]string{"-f", "lavfi", "-i", src, "-t", fmt.Sprint(secs)}, enc...)
+		end = makeMedia(t, dir, name+"-end.mp4", args...)
+		fast = makeMedia(t, dir, name+"-fast.mp4", "-i", filepath.Join(dir, name+"-end.mp4"), "-c", "copy", "-movflags", "+faststart")
+		if len(end) <= 512<<10 {
+			t.Fatalf("fixture %s is %d bytes: the moov-at-end case needs more than 512 KiB", name, len(end))
+		}
+		return fast, end
+	}
+	lossless := []string{"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"}
+	var cs []ruleCase
+	f, e := movie("fps120", "testsrc=size=320x240:rate=120", 4, append(lossless, "-pix_fmt", "yuv420p")...)
+	cs = append(cs, ruleCase{"FRAME_RATE_TOO_HIGH", "frame_rate", "60", "120", "video/mp4", "tweet_video", f, e})
+	f, e = movie("yuv444", "testsrc=size=320x240:rate=30", 8, append(lossless, "-pix_fmt", "yuv444p")...)
+	cs = append(cs, ruleCase{"UNSUPPORTED_CHROMA", "chroma_format", "4:2:0", "4:4:4", "video/mp4", "tweet_video", f, e})
+	// dm_video takes 140 s: 150 s of a small, noisy picture at 2 fps.
+	f, e = movie("long", "testsrc=size=160x120:rate=2,noise=alls=100:allf=t", 150, append(lossless, "-pix_fmt", "yuv420p")...)
+	cs = append(cs, ruleCase{"VIDEO_TOO_LONG", "duration", "140s", "150s", "video/mp4", "dm_video", f, e})
+	gif := makeMedia(t, dir, "frames.gif", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=100", "-t", "4")
+	// A GIF is refused once the frames seen pass the limit: actual is
+	// the count then (the file has 400).
+	cs = append(cs, ruleCase{"GIF_TOO_MANY_FRAMES", "frames", "350", "3", "image/gif", "tweet_gif", gif, nil})
+	return cs
+}
+
+// uploadREST posts data raw and returns the HTTP status and the body.
+func (e *env) uploadREST(t *testing.T, mediaType, category string, data []byte) (int, map[string]any) {
+	t.Helper()
+	url := e.httpURL + "/v1/media:upload?media_type=" + mediaType + "&media_category=" + category
+	code, body, _ := restCall(t, http.MethodPost, url, "", data)
+	return code, body
+}
+
+func requests(e *env, kind string) int64 { return e.x.X.Stats().Requests[kind] }
+
+// checkRefusal asserts a gRPC refusal names the rule with its limit and
+// actual value in ErrorInfo and BadRequest.
+func checkRefusal(t *testing.T, err error, c ruleCase) {
+	t.Helper()
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument {
+		t.Fatalf("%s: %v, want InvalidArgument", c.reason, err)
+	}
+	var info *errdetails.ErrorInfo
+	var field *errdetails.BadRequest_FieldViolation
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			if d.GetReason() == c.reason {
+				info = d
+			}
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
+				if v.GetReason() == c.reason {
+					field = v
+				}
+			}
+		}
+	}
+	if info == nil || field == nil || field.GetField() != c.field || field.GetDescription() == "" {
+		t.Fatalf("%s: details %v lack the rule (ErrorInfo %v, BadRequest %v)", c.reason, st.Details(), info, field)
+	}
+	if c.field == "frames" {
+		if n, err := strconv.Atoi(info.GetMetadata()["actual"]); err != nil || n <= 350 || n > 400 {
+			t.Fatalf("%s: actual %q, want a frame count over 350 (of 400)", c.reason, info.GetMetadata()["actual"])
+		}
+	}
+	if info.GetMetadata()["limit"] != c.limit || !strings.HasPrefix(info.GetMetadata()["actual"], c.actual) {
+		t.Fatalf("%s: metadata %v, want limit %q actual %q…", c.reason, info.GetMetadata(), c.limit, c.actual)
+	}
+}
+
+// checkProblem asserts a REST refusal is a 422 problem that lists the rule.
+func checkProblem(t *testing.T, code int, p map[string]any, c ruleCase) {
+	t.Helper()
+	if code != http.StatusUnprocessableEntity || p["code"] != "INVALID_ARGUMENT" {
+		t.Fatalf("%s: HTTP %d %v, want 422 INVALID_ARGUMENT", c.reason, code, p)
+	}
+	vs, _ := p["violations"].([]any)
+	for _, v := range vs {
+		m, _ := v.(map[string]any)
+		if m["reason"] == c.reason && m["field"] == c.field && fmt.Sprint(m["limit"]) == c.limit+map[bool]string{true: "<nil>"}[c.limit == ""] &&
+			strings.HasPrefix(fmt.Sprint(m["actual"]), c.actual) {
+			return
+		}
+	}
+	t.Fatalf("%s: problem %v does not list the rule", c.reason, p)
+}
+
+// TestMediaRulesEnforced sends, over gRPC and REST, media that breaks
+// each rule: with its header first it is refused before INIT (X sees no
+// call); with its moov at the end it is streamed and refused before
+// FINALIZE (X never finalizes it).
+func TestMediaRulesEnforced(t *testing.T) {
+	cases := ruleCases(t)
+	e := newEnv(t, xfake.Options{}, "--media-checks=enforce")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	total := func() (n int64) {
+		for _, v := range e.x.X.Stats().Requests {
+			n += v
+		}
+		return n
+	}
+	try := func(c ruleCase, transport string, data []byte) {
+		t.Helper()
+		if transport == "grpc" {
+			cat := mediagwv1.MediaCategory(mediagwv1.MediaCategory_value["MEDIA_CATEGORY_"+strings.ToUpper(c.category)])
+			_, err := e.upload(ctx, &mediagwv1.UploadStart{MediaType: c.mediaType, MediaCategory: cat,
+				TotalBytes: int64(len(data))}, data, fixed(32<<10))
+			checkRefusal(t, err, c)
+			return
+		}
+		code, p := e.uploadREST(t, c.mediaType, c.category, data)
+		checkProblem(t, code, p, c)
+	}
+	// Header first: refused before INIT. These run before any upload
+	// that reaches X, so that X's request count is still.
+	for _, c := range cases {
+		for _, transport := range []string{"grpc", "rest"} {
+			before := total()
+			try(c, transport, c.fast)
+			if n := total() - before; n != 0 {
+				t.Fatalf("%s over %s, header first: X saw %d requests, want none (%v)", c.reason, transport, n, e.x.X.Stats().Requests)
+			}
+		}
+	}
+	// moov at the end: INIT and the APPENDs, never FINALIZE.
+	for _, c := range cases {
+		if c.end == nil {
+			continue
+		}
+		for _, transport := range []string{"grpc", "rest"} {
+			init0, fin0 := requests(e, "init"), requests(e, "finalize")
+			try(c, transport, c.end)
+			if inits, fins := requests(e, "init")-init0, requests(e, "finalize")-fin0; inits != 1 || fins != 0 {
+				t.Fatalf("%s over %s, moov at the end: X saw %d INIT and %d FINALIZE, want 1 and 0", c.reason, transport, inits, fins)
+			}
+		}
+	}
+	if n := requests(e, "finalize"); n != 0 {
+		t.Fatalf("X finalized %d uploads, want none", n)
+	}
+	text := scrape(t, e)
+	for _, c := range cases {
+		if n, _ := metricValue(text, "mediagw_uploads_media_violations_total", `reason="`+c.reason+`"`, `action="refused"`); n < 2 {
+			t.Errorf("%s: %v refusals counted, want at least 2", c.reason, n)
+		}
+	}
+}
+
+// TestMediaRulesWarn uploads the same media with --media-checks warn: it
+// reaches X and is finalized, the response lists what was broken, the log
+// says it and the metric counts it.
+func TestMediaRulesWarn(t *testing.T) {
+	cases := ruleCases(t)
+	e := newEnv(t, xfake.Options{}, "--media-checks=warn")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, c := range cases {
+		for i, data := range [][]byte{c.fast, c.end} {
+			if data == nil {
+				continue
+			}
+			var resp *mediagwv1.UploadResponse
+			if i == 0 {
+				cat, _ := mediagwv1.MediaCategory_value["MEDIA_CATEGORY_"+strings.ToUpper(c.category)]
+				var err error
+				resp, err = e.upload(ctx, &mediagwv1.UploadStart{MediaType: c.mediaType, MediaCategory: mediagwv1.MediaCategory(cat),
+					TotalBytes: int64(len(data))}, data, fixed(32<<10))
+				if err != nil {
+					t.Fatalf("%s: warn mode refused: %v", c.reason, err)
+				}
+				e.checkStored(resp.GetMediaId(), data)
+				in := resp.GetInspection()
+				found := false
+				for _, v := range in.GetViolations() {
+					found = found || v.GetReason() == c.reason && v.GetLimit() == c.limit
+				}
+				if !found || in.GetEnforced() {
+					t.Fatalf("%s: response inspection %v lacks the warning", c.reason, in)
+				}
+			} else {
+				code, p := e.uploadREST(t, c.mediaType, c.category, data)
+				if code != http.StatusOK {
+					t.Fatalf("%s: REST warn mode answered %d %v", c.reason, code, p)
+				}
+				in, _ := p["inspection"].(map[string]any)
+				if !strings.Contains(fmt.Sprint(in["violations"]), c.reason) {
+					t.Fatalf("%s: REST response inspection %v lacks the warning", c.reason, in)
+				}
+			}
+		}
+	}
+	text := scrape(t, e)
+	for _, c := range cases {
+		if n, _ := metricValue(text, "mediagw_uploads_media_violations_total", `reason="`+c.reason+`"`, `action="warned"`); n < 1 {
+			t.Errorf("%s: no warning counted", c.reason)
+		}
+		if !strings.Contains(e.logs.String(), `"reason":"`+c.reason+`"`) {
+			t.Errorf("%s: no warning logged", c.reason)
+		}
+	}
+}
