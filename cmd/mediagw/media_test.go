@@ -268,3 +268,73 @@ func TestMediaRulesWarn(t *testing.T) {
 		}
 	}
 }
+
+// TestMediaInspectionReported checks what the response and GetUpload say
+// of compliant media, and that a refused keyed upload is refused again by
+// its replay without X, with the same reasons.
+func TestMediaInspectionReported(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	good := makeMedia(t, dir, "good.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=d=3",
+		"-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart")
+	fast := makeMedia(t, dir, "fps120.mp4", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=120", "-t", "1",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart")
+	end := makeMedia(t, dir, "fps120-end.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=120", "-t", "4",
+		"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p")
+	e := newEnv(t, xfake.Options{}, "--media-checks=enforce")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	resp, err := e.upload(ctx, &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(good)), IdempotencyKey: "good-1"}, good, fixed(32<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.checkStored(resp.GetMediaId(), good)
+	in := resp.GetInspection()
+	if d := in.GetDuration().AsDuration(); d < 3*time.Second-time.Second/30 || d > 3*time.Second+time.Second/30 ||
+		in.GetWidth() != 320 || in.GetHeight() != 240 || in.GetVideoCodec() != "h264" || in.GetPixFmt() != "yuv420p" ||
+		in.GetFrameRate() != 30 || in.GetAudioCodec() != "aac" || in.GetAudioProfile() != "LC" || !in.GetFaststart() ||
+		len(in.GetViolations()) != 0 || !in.GetEnforced() {
+		t.Fatalf("inspection %v", in)
+	}
+	st, err := e.client.GetUpload(ctx, &mediagwv1.GetUploadRequest{IdempotencyKey: "good-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GetInspection().GetVideoCodec() != "h264" || st.GetInspection().GetWidth() != 320 || st.GetResponse().GetInspection().GetFrameRate() != 30 {
+		t.Fatalf("GetUpload inspection %v", st)
+	}
+
+	c := ruleCase{reason: "FRAME_RATE_TOO_HIGH", field: "frame_rate", limit: "60", actual: "120"}
+	start := &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(fast)), IdempotencyKey: "fast-1"}
+	_, err = e.upload(ctx, start, fast, fixed(32<<10))
+	checkRefusal(t, err, c)
+	before := e.x.X.Stats().Requests
+	_, err = e.upload(ctx, start, fast, fixed(32<<10))
+	checkRefusal(t, err, c)
+	if !strings.Contains(status.Convert(err).Message(), "refused before") {
+		t.Fatalf("replay: %v, want the recorded refusal", err)
+	}
+	if after := e.x.X.Stats().Requests; fmt.Sprint(after) != fmt.Sprint(before) || after["init"] != 1 {
+		t.Fatalf("the replay reached X: %v, then %v", before, after)
+	}
+	// Refused before FINALIZE, after INIT and the APPENDs: the replay too
+	// answers from the ledger.
+	endStart := &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(end)), IdempotencyKey: "end-1"}
+	_, err = e.upload(ctx, endStart, end, fixed(32<<10))
+	checkRefusal(t, err, c)
+	initsBefore := requests(e, "init")
+	_, err = e.upload(ctx, endStart, end, fixed(32<<10))
+	checkRefusal(t, err, c)
+	if n := requests(e, "init") - initsBefore; n != 0 || requests(e, "finalize") != 1 {
+		t.Fatalf("the replay of a refused key sent %d INIT; X finalized %d uploads, want only the good one", n, requests(e, "finalize"))
+	}
+	st, err = e.client.GetUpload(ctx, &mediagwv1.GetUploadRequest{IdempotencyKey: "fast-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GetPhase() != mediagwv1.UploadPhase_UPLOAD_PHASE_FAILED || len(st.GetInspection().GetViolations()) != 1 ||
+		st.GetInspection().GetViolations()[0].GetActual() != "120" || st.GetInspection().GetFrameRate() != 120 {
+		t.Fatalf("GetUpload of the refused key: %v", st)
+	}
+}
