@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -328,6 +330,19 @@ func TestMediaInspectionReported(t *testing.T) {
 	checkRefusal(t, err, c)
 	if n := requests(e, "init") - initsBefore; n != 0 || requests(e, "finalize") != 1 {
 		t.Fatalf("the replay of a refused key sent %d INIT; X finalized %d uploads, want only the good one", n, requests(e, "finalize"))
+	}
+	// Of unknown size (a chunked body), the whole media is spooled before
+	// INIT: a moov at the end is refused with no call to X.
+	before = e.x.X.Stats().Requests
+	req, _ := http.NewRequest(http.MethodPost, e.httpURL+"/v1/media:upload?media_type=video/mp4", io.MultiReader(bytes.NewReader(end)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, p, _ := readProblem(t, res)
+	checkProblem(t, code, p, c)
+	if after := e.x.X.Stats().Requests; fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("a spooled upload refused for its moov reached X: %v, then %v", before, after)
 	}
 	st, err = e.client.GetUpload(ctx, &mediagwv1.GetUploadRequest{IdempotencyKey: "fast-1"})
 	if err != nil {

@@ -75,6 +75,9 @@ type inspection struct {
 	// mode, by reason and field, so each is reported once.
 	warned map[string]rules.Violation
 	order  []string
+	// fed is set once the inspector saw the whole media (a spooled
+	// upload, inspected on its way to the spool file).
+	fed bool
 	// stored is the verdict a resumed upload found in the ledger: its
 	// bytes before the resume offset cannot be inspected again.
 	stored *ledger.Verdict
@@ -104,9 +107,15 @@ func (u *upload) newInspection(account string) *inspection {
 // write feeds the inspector; nil-safe, and a no-op for an inspection
 // restored from the ledger.
 func (n *inspection) write(p []byte) {
-	if n != nil && n.in != nil {
+	if n != nil && n.in != nil && !n.fed {
 		_, _ = n.in.Write(p) // never fails, never keeps p
 	}
+}
+
+// Write feeds the inspector (an io.Writer for io.TeeReader).
+func (n *inspection) Write(p []byte) (int, error) {
+	n.write(p)
+	return len(p), nil
 }
 
 // live says the inspection reads this upload's bytes (it is not off, nor

@@ -274,7 +274,13 @@ func (u *upload) head(ctx context.Context) ([]byte, io.ReadCloser, error) {
 	if m := u.ticket.MaxFile(); m > 0 {
 		lim = min(lim, m)
 	}
-	f, err := u.e.spool.take(io.MultiReader(bytes.NewReader(head), u.src), lim)
+	body := io.MultiReader(bytes.NewReader(head), u.src)
+	if u.insp.live() {
+		// The whole media is read before INIT: inspected on its way to the
+		// spool file, and decided before X sees anything.
+		body = io.TeeReader(body, u.insp)
+	}
+	f, err := u.e.spool.take(body, lim)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,6 +296,15 @@ func (u *upload) head(ctx context.Context) ([]byte, io.ReadCloser, error) {
 	}
 	u.spec.TotalBytes = f.size
 	trace.SpanFromContext(ctx).SetAttributes(attrTotalBytes.Int64(f.size), attrSpooled.Bool(true))
+	if u.insp.live() {
+		vs := u.insp.check(true)
+		u.insp.fed = true // its bytes are counted from the spool file, not inspected twice
+		if err := u.judge(ctx, vs, false); err != nil {
+			u.refused = vs
+			_ = f.Close()
+			return nil, nil, err
+		}
+	}
 	return nil, f, nil
 }
 
