@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
@@ -351,5 +352,44 @@ func TestMediaInspectionReported(t *testing.T) {
 	if st.GetPhase() != mediagwv1.UploadPhase_UPLOAD_PHASE_FAILED || len(st.GetInspection().GetViolations()) != 1 ||
 		st.GetInspection().GetViolations()[0].GetActual() != "120" || st.GetInspection().GetFrameRate() != 120 {
 		t.Fatalf("GetUpload of the refused key: %v", st)
+	}
+}
+
+// TestMediaRulesPerAccount: an account's media_rules in the accounts file
+// change the limits for its uploads only.
+func TestMediaRulesPerAccount(t *testing.T) {
+	needFFmpeg(t)
+	fps120 := makeMedia(t, t.TempDir(), "fps120.mp4", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=120", "-t", "1",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart")
+	accounts := writeFile(t, "accounts.yaml", []byte("accounts:\n  premium:\n    token: "+testToken+"\n"+
+		"    media_rules:\n      tweet_video: {max_frame_rate: 120, max_duration: 125m}\n"))
+	callers := writeFile(t, "callers.yaml", []byte("callers:\n  alice:\n    accounts: [premium, default]\n"))
+	key := ecKey(t, "k")
+	e := newEnv(t, xfake.Options{}, append(jwtFlags(writeFile(t, "jwks.json", jwks(t, key))),
+		"--accounts="+accounts, "--callers="+callers, "--media-checks=enforce")...)
+	ctx, cancel := context.WithTimeout(withBearer(context.Background(), key.sign(t, claims("alice"))), time.Minute)
+	defer cancel()
+	start := func(account string) *mediagwv1.UploadStart {
+		return &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(fps120)), Account: account}
+	}
+	resp, err := e.upload(ctx, start("premium"), fps120, fixed(32<<10))
+	if err != nil {
+		t.Fatalf("premium (max_frame_rate 120): %v", err)
+	}
+	if resp.GetInspection().GetFrameRate() != 120 || len(resp.GetInspection().GetViolations()) != 0 {
+		t.Fatalf("premium inspection %v", resp.GetInspection())
+	}
+	_, err = e.upload(ctx, start("default"), fps120, fixed(32<<10))
+	checkRefusal(t, err, ruleCase{reason: "FRAME_RATE_TOO_HIGH", field: "frame_rate", limit: "60", actual: "120"})
+
+	// A misspelt limit or an unknown category stops startup.
+	for _, bad := range []string{"tweet_video: {max_frame_rat: 120}", "vines: {max_frame_rate: 120}"} {
+		f := writeFile(t, "bad.yaml", []byte("accounts:\n  premium:\n    token: t\n    media_rules:\n      "+bad+"\n"))
+		if _, err := loadAccountRules(f); err == nil {
+			t.Errorf("media_rules %q accepted", bad)
+		}
+		if _, err := policy.LoadAccounts(f); err == nil {
+			t.Errorf("policy.LoadAccounts took media_rules %q", bad)
+		}
 	}
 }

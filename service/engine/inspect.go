@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -301,6 +300,12 @@ func (u *upload) inspectHead(ctx context.Context, head []byte) ([]byte, io.ReadC
 	}
 	bound := min(u.e.cfg.PreInitBytes, u.spec.TotalBytes)
 	const step = 64 << 10
+	if int64(cap(head)) < bound && !n.decided() {
+		// One buffer of the bound, not a doubling series of them.
+		h := make([]byte, len(head), bound)
+		copy(h, head)
+		head = h
+	}
 	for {
 		if vs := n.check(false); len(vs) > 0 {
 			if err := u.judge(ctx, vs, false); err != nil {
@@ -312,7 +317,6 @@ func (u *upload) inspectHead(ctx context.Context, head []byte) ([]byte, io.ReadC
 			return head, nil, nil
 		}
 		k := int(min(int64(step), bound-int64(len(head))))
-		head = slices.Grow(head, k)
 		got, err := io.ReadFull(u.src, head[len(head):len(head)+k])
 		// Inspected now, counted and hashed once INIT told the segment
 		// size (see pump): a keyed upload keeps the hash state at every
