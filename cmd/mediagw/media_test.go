@@ -68,7 +68,11 @@ func ruleCases(t *testing.T) []ruleCase {
 	needFFmpeg(t)
 	dir := t.TempDir()
 	movie := func(name string, src string, secs int, enc ...string) (fast, end []byte) {
-		args := append([]string{"-f", "lavfi", "-i", src, "-t", fmt.Sprint(secs)}, enc...)
+		var args []string
+		for _, in := range strings.Split(src, "|") { // a second input: audio
+			args = append(args, "-f", "lavfi", "-i", in)
+		}
+		args = append(append(args, "-t", fmt.Sprint(secs)), enc...)
 		end = makeMedia(t, dir, name+"-end.mp4", args...)
 		fast = makeMedia(t, dir, name+"-fast.mp4", "-i", filepath.Join(dir, name+"-end.mp4"), "-c", "copy", "-movflags", "+faststart")
 		if len(end) <= 512<<10 {
@@ -85,6 +89,15 @@ func ruleCases(t *testing.T) []ruleCase {
 	// dm_video takes 140 s: 150 s of a small, noisy picture at 2 fps.
 	f, e = movie("long", "testsrc=size=160x120:rate=2,noise=alls=100:allf=t", 150, append(lossless, "-pix_fmt", "yuv420p")...)
 	cs = append(cs, ruleCase{"VIDEO_TOO_LONG", "duration", "140s", "150s", "video/mp4", "dm_video", f, e})
+	f, e = movie("hevc", "testsrc=size=320x240:rate=30,noise=alls=60:allf=t", 2, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "lossless=1:log-level=error",
+		"-pix_fmt", "yuv420p", "-tag:v", "hvc1")
+	cs = append(cs, ruleCase{"UNSUPPORTED_VIDEO_CODEC", "video_codec", "h264", "hevc", "video/mp4", "tweet_video", f, e})
+	f, e = movie("10bit", "testsrc=size=320x240:rate=30", 8, append(lossless, "-pix_fmt", "yuv420p10le")...)
+	cs = append(cs, ruleCase{"UNSUPPORTED_BIT_DEPTH", "bit_depth", "8", "10", "video/mp4", "tweet_video", f, e})
+	f, e = movie("mp3", "testsrc=size=320x240:rate=30,noise=alls=60:allf=t|sine=d=4", 4, append(lossless, "-pix_fmt", "yuv420p", "-c:a", "libmp3lame")...)
+	cs = append(cs, ruleCase{"UNSUPPORTED_AUDIO_CODEC", "audio_codec", "aac-lc", "mp3", "video/mp4", "tweet_video", f, e})
+	f, e = movie("tiny", "testsrc=size=24x24:rate=30,noise=alls=100:allf=t", 40, append(lossless, "-pix_fmt", "yuv420p")...)
+	cs = append(cs, ruleCase{"DIMENSIONS_TOO_SMALL", "dimensions", "32x32", "24x24", "video/mp4", "tweet_video", f, e})
 	gif := makeMedia(t, dir, "frames.gif", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=100", "-t", "4")
 	// A GIF is refused once the frames seen pass the limit: actual is
 	// the count then (the file has 400).
