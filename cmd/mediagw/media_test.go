@@ -406,3 +406,29 @@ func TestMediaRulesPerAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestMediaResumeKeepsVerdict cuts an inspected keyed upload (with a
+// sha256) after mediagw's read before INIT and resumes it: the hash state
+// of the segments in that read is right (the sha256 matches), and the
+// resumed upload reports what its first life inspected.
+func TestMediaResumeKeepsVerdict(t *testing.T) {
+	needFFmpeg(t)
+	good := makeMedia(t, t.TempDir(), "good.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30,noise=alls=40:allf=t", "-t", "3",
+		"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p", "-movflags", "+faststart")
+	if len(good) < 1<<20 {
+		t.Fatalf("fixture is %d bytes, want over 1 MiB", len(good))
+	}
+	e := newEnv(t, xfake.Options{}, "--media-checks=enforce")
+	st := e.cutGRPC("inspected-cut", good, 800<<10, true)
+	if st.GetInspection().GetVideoCodec() != "h264" || st.GetInspection().GetFrameRate() != 30 {
+		t.Fatalf("interrupted state %v: the inspection decided before INIT is not recorded", st)
+	}
+	resp, err := e.upload(context.Background(), resumeAt("inspected-cut", st.GetCommittedBytes()), good[st.GetCommittedBytes():], fixed(32<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.checkStored(resp.GetMediaId(), good)
+	if in := resp.GetInspection(); in.GetVideoCodec() != "h264" || in.GetWidth() != 320 || in.GetFrameRate() != 30 || len(in.GetViolations()) != 0 {
+		t.Fatalf("resumed response inspection %v", in)
+	}
+}
