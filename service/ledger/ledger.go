@@ -99,9 +99,6 @@ type Entry struct {
 	// Verdict is what the media inspection decided, once it did; a resume
 	// or replay answers with it without asking X again.
 	Verdict *Verdict `json:"verdict,omitempty"`
-	// Replans counts the times X refused a segment as too large (413) and
-	// the rest of the upload was re-planned at a smaller SegmentSize.
-	Replans int `json:"replans,omitempty"`
 	// Trace is the W3C traceparent of the trace that started the upload.
 	Trace   string    `json:"trace,omitempty"`
 	Created time.Time `json:"created"`
