@@ -203,7 +203,7 @@ func (e *Engine) GetUpload(ctx context.Context, c backend.Caller, key string) (*
 		return nil, apierr.ToStatus(apierr.NotFoundf("no upload with idempotency key %s", apierr.Quote(key)))
 	}
 	if err != nil {
-		return nil, ledgerError(err)
+		return nil, apierr.ToStatus(ledgerError(err))
 	}
 	return stateOf(en), nil
 }

@@ -219,11 +219,17 @@ func (l *Ledger) Sweep(_ context.Context, now time.Time) (int, error) {
 				return err
 			}
 		}
-		n = len(gone)
-		return nil
+		owners, err := sweepOwners(tx, now)
+		n = len(gone) + owners
+		return err
 	})
 	return n, err
 }
+
+// DB is the ledger's bbolt file, for the other state mediagw keeps beside
+// the ledger in its own buckets (the sealed OAuth 2.0 tokens); the ledger
+// closes it.
+func (l *Ledger) DB() *bolt.DB { return l.db }
 
 // Close implements ledger.Ledger.
 func (l *Ledger) Close() error { return l.db.Close() }
