@@ -348,3 +348,36 @@ func (u *upload) recordRefusal(ctx context.Context, k *keyedRun, start *mediagwv
 	}
 	return err
 }
+
+// judgeSpooled decides a spooled upload, whose whole media the inspector
+// saw on its way to the spool file, before INIT.
+func (u *upload) judgeSpooled(ctx context.Context) error {
+	if !u.insp.live() {
+		return nil
+	}
+	vs := u.insp.check(true)
+	u.insp.fed = true // its bytes are counted from the spool file, not inspected twice
+	if err := u.judge(ctx, vs, false); err != nil {
+		u.refused = vs
+		return err
+	}
+	return nil
+}
+
+// judgeEnd decides an upload once every byte is at X, before FINALIZE: a
+// refusal is recorded in the ledger with its verdict.
+func (u *upload) judgeEnd(ctx context.Context) error {
+	if !u.insp.live() {
+		return nil
+	}
+	vs := u.insp.check(true)
+	err := u.judge(ctx, vs, true)
+	if err == nil {
+		return nil
+	}
+	u.refused = vs
+	if werr := u.rec.update(ctx, func(e *ledger.Entry) { e.Verdict = u.insp.verdict(vs, true) }); werr != nil {
+		return ledgerError(werr)
+	}
+	return err
+}

@@ -19,7 +19,6 @@ import (
 	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
 	"github.com/mediagw/mediagw/service/inspect/rules"
-	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/relay"
 )
@@ -296,14 +295,9 @@ func (u *upload) head(ctx context.Context) ([]byte, io.ReadCloser, error) {
 	}
 	u.spec.TotalBytes = f.size
 	trace.SpanFromContext(ctx).SetAttributes(attrTotalBytes.Int64(f.size), attrSpooled.Bool(true))
-	if u.insp.live() {
-		vs := u.insp.check(true)
-		u.insp.fed = true // its bytes are counted from the spool file, not inspected twice
-		if err := u.judge(ctx, vs, false); err != nil {
-			u.refused = vs
-			_ = f.Close()
-			return nil, nil, err
-		}
+	if err := u.judgeSpooled(ctx); err != nil {
+		_ = f.Close()
+		return nil, nil, err
 	}
 	return nil, f, nil
 }
@@ -361,15 +355,8 @@ func (u *upload) pump(ctx, sctx context.Context, sess backend.Session, head []by
 			return backend.Media{}, err
 		}
 	}
-	if u.insp.live() {
-		vs := u.insp.check(true)
-		if err := u.judge(ctx, vs, true); err != nil {
-			u.refused = vs
-			if werr := u.rec.update(ctx, func(e *ledger.Entry) { e.Verdict = u.insp.verdict(vs, true) }); werr != nil {
-				return backend.Media{}, ledgerError(werr)
-			}
-			return backend.Media{}, err
-		}
+	if err := u.judgeEnd(ctx); err != nil {
+		return backend.Media{}, err
 	}
 	if u.digest != nil {
 		if got := u.digest.Sum(nil); !bytes.Equal(got, u.want) {
