@@ -62,7 +62,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		"-processing-time", "1500ms", "-rate-limit", "init=4/2s")
 	httpAddr, grpcAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	mgw := start(t, []string{"MEDIAGW_X_TOKEN=e2e-token"}, bins.mediagw,
-		"--x-api-url", xurl, "--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--admin-addr", adminAddr,
+		"--x-api-url", xurl, "--media-checks", "warn", "--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--admin-addr", adminAddr,
 		"--ledger", "off", "--max-attempts", "2", "--rate-limit-wait", "3s",
 		"--max-uploads", "2", "--buffer-wait", "200ms", "--log-level", "warn")
 	waitHTTP(t, mgw, "http://"+adminAddr+"/readyz", http.StatusOK, 20*time.Second)

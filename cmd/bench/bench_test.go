@@ -17,6 +17,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/mediagw/mediagw/service/inspect"
+	"github.com/mediagw/mediagw/service/inspect/rules"
 )
 
 func TestSummarize(t *testing.T) {
@@ -211,9 +214,22 @@ func TestGen(t *testing.T) {
 		if k > 0 && bytes.Equal(blk, data[:blockSize]) {
 			t.Errorf("block %d equals block 0", k)
 		}
-		if !bytes.Equal(blk[tagLen:], dataBlock[tagLen:]) {
+		from, to := tagLen, min(blockSize, size-len(moovBox)-k*blockSize)
+		if k == 0 {
+			from = headerLen // the id and the mdat header
+		}
+		if !bytes.Equal(blk[from:to], dataBlock[from:to]) {
 			t.Errorf("block %d differs from dataBlock past its tag", k)
 		}
+	}
+	// The upload is a movie mediagw's media checks take: an mdat, then
+	// the moov of a 2-second H.264 video.
+	in := inspect.New("video/mp4", size)
+	_, _ = in.Write(data)
+	r := in.Report()
+	if vs := rules.Check("tweet_video", r, true); r.Problem != "" || len(vs) > 0 || r.Format != inspect.FormatMP4 ||
+		r.Faststart || r.Video.Codec != "h264" || r.Duration != 2*time.Second {
+		t.Errorf("inspected as %+v, violations %v", r, vs)
 	}
 }
 

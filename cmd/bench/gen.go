@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	_ "embed"
 	"encoding/binary"
 	"encoding/hex"
 	"hash"
@@ -55,6 +56,10 @@ func newGen(size int64) *gen { return &gen{id: uploadIDs.Add(1), size: size} }
 func (g *gen) tag(k int64) [tagLen]byte {
 	var t [tagLen]byte
 	if k == 0 {
+		if g.movie() {
+			copy(t[:], "\x00\x00\x00\x18ftypisom\x00\x00\x02\x00")
+			return t // the id is in the ftyp's compatible brands (overlay)
+		}
 		copy(t[:], "\x00\x00\x00\x18ftyp")
 		binary.BigEndian.PutUint64(t[8:], g.id)
 		return t
@@ -64,8 +69,51 @@ func (g *gen) tag(k int64) [tagLen]byte {
 	return t
 }
 
+// The generated upload is a well-formed MP4 movie, so that mediagw's
+// media checks inspect it as they would a real one: an ftyp (24 bytes,
+// the upload id as its compatible brands), an mdat holding the tagged
+// blocks, and at the end the moov of a real 2-second H.264 movie made
+// with ffmpeg (testdata/moov.bin; its sample offsets point into the
+// mdat's random bytes, which the checks do not decode). Uploads too small
+// to hold it keep the plain ftyp tag.
+//
+//go:embed testdata/moov.bin
+var moovBox []byte
+
+// headerLen is the ftyp and the mdat header (64-bit size).
+const headerLen = 24 + 16
+
+// movie says whether the upload is laid out as a movie.
+func (g *gen) movie() bool { return g.size >= 2*headerLen+int64(len(moovBox)) }
+
+// overlaid says whether [off, off+n) holds movie bytes outside the tags.
+func (g *gen) overlaid(off, n int64) bool {
+	return g.movie() && (off < headerLen || off+n > g.size-int64(len(moovBox)))
+}
+
+// overlay writes the movie's bytes that fall in [off, off+len(p)) into p:
+// the id and the mdat header after the first tag, the moov at the end.
+func (g *gen) overlay(p []byte, off int64) {
+	if !g.overlaid(off, int64(len(p))) {
+		return
+	}
+	var head [headerLen - tagLen]byte
+	binary.BigEndian.PutUint64(head[0:], g.id)
+	copy(head[8:], "\x00\x00\x00\x01mdat")
+	binary.BigEndian.PutUint64(head[16:], uint64(g.size-24-int64(len(moovBox))))
+	put := func(b []byte, at int64) {
+		lo, hi := max(at, off), min(at+int64(len(b)), off+int64(len(p)))
+		if lo < hi {
+			copy(p[lo-off:hi-off], b[lo-at:hi-at])
+		}
+	}
+	put(head[:], tagLen)
+	put(moovBox, g.size-int64(len(moovBox)))
+}
+
 // fill writes the bytes at [off, off+len(p)) into p.
 func (g *gen) fill(p []byte, off int64) {
+	defer g.overlay(p, off)
 	for done := 0; done < len(p); {
 		pos := off + int64(done)
 		in := pos % blockSize
@@ -112,7 +160,7 @@ func (g *gen) Chunk(max int) []byte {
 	}
 	in := g.off % blockSize
 	var p []byte
-	if in >= tagLen && in+int64(n) <= blockSize {
+	if in >= tagLen && in+int64(n) <= blockSize && !g.overlaid(g.off, int64(n)) {
 		p = dataBlock[in : in+int64(n) : in+int64(n)]
 	} else {
 		p = make([]byte, n)
@@ -137,6 +185,10 @@ func (g *gen) WriteTo(w io.Writer) (int64, error) {
 		}
 		if int64(len(piece)) > g.remaining() {
 			piece = piece[:g.remaining()]
+		}
+		if g.overlaid(g.off, int64(len(piece))) {
+			piece = append([]byte(nil), piece...)
+			g.overlay(piece, g.off)
 		}
 		n, err := w.Write(piece)
 		total += int64(n)

@@ -30,7 +30,7 @@ var allowed = map[string][]string{
 	"service/ledger":         nil,
 	"service/ledger/...":     {"service/ledger/..."},
 	"service/auth":           {"service/apierr"},
-	"service/policy":         {"service/apierr", "service/backend", "service/bytesize"},
+	"service/policy":         {"service/apierr", "service/backend", "service/bytesize", "service/inspect/..."},
 	"service/relay":          {"gen/...", "service/apierr", "service/backend"},
 	"service/relay/...":      {"service/relay"},
 	"service/redisstore":     {"service/ledger", "service/relay"},

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 
 	"golang.org/x/oauth2"
 
+	"github.com/mediagw/mediagw/service/inspect/rules"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/upstream"
 )
@@ -58,4 +60,31 @@ func credentialsOf(a policy.Account, xURL string) upstream.Credentials {
 		return upstream.OAuth1(o.ConsumerKey, o.ConsumerSecret, o.Token, o.TokenSecret)
 	}
 	return upstream.BearerToken(a.Token)
+}
+
+// loadAccountRules reads the media rules of the --accounts file's
+// accounts that change them (media_rules), by name.
+func loadAccountRules(path string) (map[string]rules.Profile, error) {
+	accounts, err := policy.LoadAccounts(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]rules.Profile{}
+	for name, a := range accounts {
+		if a.MediaRules == nil {
+			continue
+		}
+		p, err := rules.Default().With(a.MediaRules)
+		if err != nil {
+			return nil, fmt.Errorf("--accounts %s: account %q: media_rules: %w", path, name, err)
+		}
+		out[name] = p
+	}
+	return out, nil
+}
+
+// mediaRules is the engine's lookup of an account's media rules: nil
+// (the defaults) for an account that changes none.
+func mediaRules(byAccount map[string]rules.Profile) func(string) rules.Profile {
+	return func(account string) rules.Profile { return byAccount[account] }
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/mediagw/mediagw/service/auth"
 	"github.com/mediagw/mediagw/service/engine"
 	"github.com/mediagw/mediagw/service/grpcapi"
+	"github.com/mediagw/mediagw/service/inspect/rules"
 	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/redisstore"
@@ -97,6 +98,7 @@ type app struct {
 	accountSet                 *accountSet // what the backend reads: accounts, replaced on SIGHUP
 	tokens                     *tokenStore // nil without --secrets-key-file
 	defaultCreds               upstream.Credentials
+	mediaRules                 map[string]rules.Profile // of the accounts that change them
 	ledger                     ledger.Ledger
 	shared                     *redisstore.Store // nil without a Redis ledger
 	spoolDir                   string
@@ -135,6 +137,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		}
 		if cfg.Emulator {
 			warnEmulatorKeys(log, cfg.AccountsFile)
+		}
+		if a.mediaRules, err = loadAccountRules(cfg.AccountsFile); err != nil {
+			return nil, err
 		}
 	}
 	if len(a.accounts) > 0 && cfg.CallersFile == "" {
@@ -199,7 +204,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		return nil, err
 	}
 	a.policies = policy.New(authn == nil)
+	checks, _ := engine.ParseMediaChecks(cfg.MediaChecks) // validated with the flags
 	if a.engine, err = engine.New(engine.Config{
+		MediaChecks:    checks,
+		MediaRules:     mediaRules(a.mediaRules),
 		Backend:        xb,
 		Relay:          a.relay,
 		Policies:       a.policies,

@@ -142,7 +142,7 @@ func newCluster(t *testing.T, n int, leaseTTL time.Duration, xargs ...string) *c
 // start runs replica r and waits until it is ready.
 func (c *cluster) start(r *replica) {
 	c.t.Helper()
-	r.cmd = exec.Command(c.bin, "--grpc-addr="+r.grpc, "--http-addr="+r.http, "--admin-addr="+r.admin,
+	r.cmd = exec.Command(c.bin, "--media-checks=off", "--grpc-addr="+r.grpc, "--http-addr="+r.http, "--admin-addr="+r.admin,
 		"--x-api-url="+c.xURL, "--x-token="+testToken, "--segment-size=64KiB",
 		"--ledger=redis://"+c.redis.Addr+"/0", "--lease-ttl="+c.leaseTTL.String(),
 		"--rate-limit-wait=30s", "--log-level=debug", "--drain-timeout=2s")

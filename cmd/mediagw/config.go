@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mediagw/mediagw/service/bytesize"
+	"github.com/mediagw/mediagw/service/engine"
 )
 
 // config is mediagw's configuration: every flag has an environment twin
@@ -82,6 +83,8 @@ type config struct {
 	// CallersFile is the per-caller policy (YAML), AccountsFile the named
 	// X accounts (YAML).
 	CallersFile, AccountsFile string
+	// MediaChecks is --media-checks: enforce, warn or off.
+	MediaChecks string
 
 	// secretFlags are secrets given as command-line flags, which ps shows.
 	secretFlags []string
@@ -172,6 +175,7 @@ func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
 	fs.StringVar(&c.CallersFile, "callers", "", "per-caller policy (YAML): accounts, own X tokens, quotas; reloaded on SIGHUP")
 	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=; reloaded on SIGHUP")
 	c.Secrets.register(fs)
+	fs.StringVar(&c.MediaChecks, "media-checks", "", "X's media rules (duration, dimensions, codecs, frame rate, GIF frames, ...; per account in --accounts): enforce refuses breaking media before INIT when its first 512KiB show it, else before FINALIZE; warn logs, counts and uploads anyway; off does not inspect. Default enforce, or warn with --emulator (whose demos upload made-up bytes)")
 	fs.DurationVar(&c.EmulatorLatency, "emulator-latency", 0, "built-in emulator: latency added per request")
 	fs.DurationVar(&c.EmulatorProcessingTime, "emulator-processing-time", 5*time.Second, "built-in emulator: how long video processing takes")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version, commit and build date, and exit")
@@ -231,6 +235,15 @@ func (c *config) validate() error {
 	}
 	if c.LeaseTTL < 300*time.Millisecond {
 		return fmt.Errorf("--lease-ttl must be at least 300ms, not %s", c.LeaseTTL)
+	}
+	if c.MediaChecks == "" {
+		c.MediaChecks = "enforce"
+		if c.Emulator {
+			c.MediaChecks = "warn"
+		}
+	}
+	if _, err := engine.ParseMediaChecks(c.MediaChecks); err != nil {
+		return fmt.Errorf("--media-checks must be enforce, warn or off, not %q", c.MediaChecks)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("--log-format must be json or text, not %q", c.LogFormat)

@@ -33,7 +33,7 @@ func TestBinaryOnEmbeddedEmulator(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "--emulator", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--emulator-processing-time=1s")
+	cmd := exec.Command(bin, "--emulator", "--media-checks=off", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--emulator-processing-time=1s")
 	// The default ledger lives under the state directory, as for a new user.
 	state := t.TempDir()
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)

@@ -78,6 +78,9 @@ func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...strin
 		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
 		"--segment-size=64KiB", "--log-level=debug",
 		"--ledger=" + filepath.Join(t.TempDir(), "ledger.db"),
+		// Most tests send pseudo-random bytes behind a signature; the media
+		// checks have tests of their own with real media (media_test.go).
+		"--media-checks=off",
 	}
 	if xURL == "" {
 		args = append(args, "--emulator")

@@ -71,7 +71,7 @@ type proc struct {
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, exited: make(chan error, 1), logs: &syncBuffer{}}
-	p.cmd = exec.Command(binary(t), append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0"}, args...)...)
+	p.cmd = exec.Command(binary(t), append([]string{"--media-checks=off", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0"}, args...)...)
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -55,7 +55,7 @@ func newAccountsStack(t *testing.T, extra ...string) *accountsStack {
 		t.Fatal(err)
 	}
 	st := &accountsStack{x: x, tokenFile: tokenFile, ledgerPath: filepath.Join(dir, "ledger.db")}
-	cmd := exec.Command(bin, "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
+	cmd := exec.Command(bin, "--media-checks=off", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
 		"--x-api-url="+x.URL, "--x-client-id=cid", "--secrets-key-file="+key, "--admin-token-file="+tokenFile,
 		"--segment-size=1MiB", "--ledger="+st.ledgerPath)
 	cmd.Args = append(cmd.Args, extra...)

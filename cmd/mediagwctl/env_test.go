@@ -80,7 +80,7 @@ func newStack(t *testing.T, opts xfake.Options, args ...string) *stack {
 		opts.ProcessingTime = time.Second
 	}
 	x := xfaketest.New(t, opts)
-	cmd := exec.Command(bin, append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0",
+	cmd := exec.Command(bin, append([]string{"--media-checks=off", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0",
 		"--x-api-url=" + x.URL, "--x-token=T", "--segment-size=1MiB", "--admin-addr=127.0.0.1:0",
 		"--ledger=" + filepath.Join(t.TempDir(), "ledger.db")}, args...)...)
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")

@@ -41,9 +41,36 @@ type Error struct {
 	// Resumable marks refusals that interrupt an upload with an
 	// idempotency key instead of failing it (the stream ended short).
 	Resumable bool
+	// Violations, when set, are the rules the request breaks: they travel
+	// as one google.rpc.BadRequest (a field violation each) and one
+	// ErrorInfo per rule whose metadata holds the field, the limit and the
+	// actual value. REST answers them 422 (see [NewProblem]).
+	Violations []Violation
 	// Cause is what went wrong in mediagw's own words, for its log: it
 	// may name files, addresses and hosts, and never reaches the caller.
 	Cause error
+}
+
+// Violation is one rule a request breaks, in terms a caller can act on.
+type Violation struct {
+	// Reason names the rule (VIDEO_TOO_LONG); it is the ErrorInfo reason.
+	Reason string
+	// Field is the value that breaks it (duration, frame_rate).
+	Field string
+	// Limit and Actual are the rule's value and the request's ("140s",
+	// "150.2s"); Limit is empty where the rule has no number.
+	Limit, Actual string
+	// Description is one sentence that says what to change.
+	Description string
+}
+
+// metadata is the violation's ErrorInfo metadata.
+func (v Violation) metadata() map[string]string {
+	m := map[string]string{"field": v.Field, "actual": v.Actual}
+	if v.Limit != "" {
+		m["limit"] = v.Limit
+	}
+	return m
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -136,6 +163,17 @@ func ToStatus(err error) error {
 		var details []protoadapt.MessageV1
 		if in.Reason != "" {
 			details = append(details, &errdetails.ErrorInfo{Reason: in.Reason, Domain: Domain})
+		}
+		if len(in.Violations) > 0 {
+			br := &errdetails.BadRequest{}
+			for _, v := range in.Violations {
+				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+					Field: v.Field, Description: v.Description, Reason: v.Reason})
+			}
+			details = append(details, br)
+			for _, v := range in.Violations {
+				details = append(details, &errdetails.ErrorInfo{Reason: v.Reason, Domain: Domain, Metadata: v.metadata()})
+			}
 		}
 		if in.Quota != "" {
 			details = append(details, &errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: in.Quota, Description: in.Msg}}})

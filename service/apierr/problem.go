@@ -37,6 +37,20 @@ type Problem struct {
 	// stands (resume it at committed_bytes).
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	CommittedBytes *int64 `json:"committed_bytes,omitempty"`
+	// Violations are the rules the request breaks (the media's, for an
+	// upload X would reject), each with its limit and actual value; the
+	// problem's status is then 422.
+	Violations []ProblemViolation `json:"violations,omitempty"`
+}
+
+// ProblemViolation is one broken rule in a problem document: a BadRequest
+// field violation and its ErrorInfo in one.
+type ProblemViolation struct {
+	Reason string `json:"reason"`
+	Field  string `json:"field"`
+	Limit  string `json:"limit,omitempty"`
+	Actual string `json:"actual,omitempty"`
+	Detail string `json:"detail"`
 }
 
 // httpStatus is the HTTP status of each gRPC code: grpc-gateway's mapping
@@ -71,19 +85,33 @@ func HTTPStatus(c codes.Code) int {
 
 // NewProblem converts an error (through [ToStatus]) to its problem
 // document, whose Status is the HTTP status to answer with.
+//
+// A status with BadRequest field violations (media that breaks X's rules)
+// answers 422 Unprocessable Content, not InvalidArgument's 400: the request
+// itself was well formed and read to its end, it is the media it carries
+// that X would reject, so a client must change the media rather than the
+// request. The unary routes never carry violations, so their statuses stay
+// those of grpc-gateway's table.
 func NewProblem(err error) Problem {
 	st := status.Convert(ToStatus(err))
 	hs := HTTPStatus(st.Code())
 	p := Problem{Type: "about:blank", Status: hs, Detail: st.Message(), Code: CodeName(st.Code())}
+	byReason := map[string]*errdetails.ErrorInfo{}
+	var fields []*errdetails.BadRequest_FieldViolation
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.RetryInfo:
 			if d.GetRetryDelay() != nil {
 				p.RetryAfterSeconds = int64(math.Ceil(d.GetRetryDelay().AsDuration().Seconds()))
 			}
+		case *errdetails.BadRequest:
+			fields = append(fields, d.GetFieldViolations()...)
 		case *errdetails.ErrorInfo:
-			if d.GetDomain() == Domain {
+			if d.GetDomain() == Domain && p.Reason == "" {
 				p.Reason = d.GetReason()
+			}
+			if d.GetDomain() == Domain && d.GetMetadata() != nil {
+				byReason[d.GetReason()+"\x00"+d.GetMetadata()["field"]] = d
 			}
 			if d.GetDomain() == Domain && d.GetReason() == ReasonCallerIdle {
 				p.Status = http.StatusRequestTimeout
@@ -97,6 +125,16 @@ func NewProblem(err error) Problem {
 				p.Status = http.StatusConflict
 			}
 		}
+	}
+	for _, f := range fields {
+		v := ProblemViolation{Reason: f.GetReason(), Field: f.GetField(), Detail: f.GetDescription()}
+		if info := byReason[f.GetReason()+"\x00"+f.GetField()]; info != nil {
+			v.Limit, v.Actual = info.GetMetadata()["limit"], info.GetMetadata()["actual"]
+		}
+		p.Violations = append(p.Violations, v)
+	}
+	if len(p.Violations) > 0 {
+		p.Status = http.StatusUnprocessableEntity
 	}
 	p.Title = statusText(p.Status)
 	return p
@@ -166,8 +204,19 @@ func FromProblem(httpStatus int, header http.Header, body []byte) error {
 	}
 	st := status.New(c, msg)
 	var details []protoadapt.MessageV1
-	if p.Reason != "" {
+	if p.Reason != "" && len(p.Violations) == 0 {
 		details = append(details, &errdetails.ErrorInfo{Reason: p.Reason, Domain: Domain})
+	}
+	if len(p.Violations) > 0 {
+		br := &errdetails.BadRequest{}
+		for _, v := range p.Violations {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Detail, Reason: v.Reason})
+		}
+		details = append(details, br)
+		for _, v := range p.Violations {
+			details = append(details, &errdetails.ErrorInfo{Reason: v.Reason, Domain: Domain,
+				Metadata: Violation{Field: v.Field, Limit: v.Limit, Actual: v.Actual}.metadata()})
+		}
 	}
 	if n, ok := jsonInt64(p.CommittedBytes); ok {
 		details = append(details, &mediagwv1.UploadState{IdempotencyKey: p.IdempotencyKey, CommittedBytes: n})

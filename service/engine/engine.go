@@ -15,6 +15,7 @@ import (
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
+	"github.com/mediagw/mediagw/service/inspect/rules"
 	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/relay"
@@ -72,6 +73,20 @@ type Config struct {
 	// upload may take to finish (their bytes are all there) before they
 	// are cancelled; default 10s.
 	InterruptWait time.Duration
+	// MediaChecks says what is done with X's media rules: the bytes are
+	// inspected as they stream (service/inspect) and media that breaks a
+	// rule is refused (ChecksEnforce), reported (ChecksWarn) or not
+	// inspected at all (ChecksOff, the zero value).
+	MediaChecks MediaChecks
+	// MediaRules returns the rules of an upload's X account ("" for
+	// mediagw's default credentials and callers' own tokens); nil, or a
+	// nil answer, means rules.Default().
+	MediaRules func(account string) rules.Profile
+	// PreInitBytes is how much of the media is read before INIT when the
+	// media is inspected, so that a violation its header (or a faststart
+	// moov) shows is refused before X sees anything: reading stops
+	// earlier once the inspector has decided. Default DefaultPreInitBytes.
+	PreInitBytes int64
 	// Logger receives one line per upload; default slog.Default(). Tokens
 	// and media bytes are never logged.
 	Logger *slog.Logger
@@ -122,6 +137,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.AdmissionWait <= 0 {
 		cfg.AdmissionWait = 30 * time.Second
+	}
+	if cfg.PreInitBytes <= 0 {
+		cfg.PreInitBytes = DefaultPreInitBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

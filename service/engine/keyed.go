@@ -208,6 +208,10 @@ func (k *keyedRun) beginNew(ctx, sctx context.Context, u *upload, start *mediagw
 		if e.Expires.IsZero() {
 			e.Expires = now.Add(u.e.cfg.StatusTTL)
 		}
+		if u.insp.live() && u.insp.decided() {
+			// What the head decided, for a resume that cannot read it again.
+			e.Verdict = u.insp.verdict(u.insp.violationsOf(), false)
+		}
 	})
 	if err != nil {
 		sess.Abort(err)
@@ -270,6 +274,9 @@ func (u *upload) settle(ctx context.Context, sess backend.Session, media backend
 		b, _ := protojson.Marshal(resp)
 		werr := u.rec.update(ctx, func(e *ledger.Entry) {
 			e.Phase, e.Response, e.Error, e.Committed = ledger.PhaseCompleted, b, nil, e.Start.TotalBytes
+			if u.insp.live() {
+				e.Verdict = u.insp.verdict(u.insp.violationsOf(), false)
+			}
 			e.HashState = nil
 			if media.ExpiresAfterSecs > 0 {
 				e.Expires = time.Now().Add(time.Duration(media.ExpiresAfterSecs) * time.Second)
@@ -354,6 +361,9 @@ func (u *upload) replay(ctx context.Context, e *ledger.Entry, start *mediagwv1.U
 	u.spec = backend.Spec{MediaType: e.Start.MediaType, Category: e.Start.Category, TotalBytes: e.Start.TotalBytes}
 	u.e.tel.replays.Add(ctx, 1)
 	if e.Phase == ledger.PhaseFailed {
+		if err := storedRefusal(e); err != nil {
+			return nil, err
+		}
 		return nil, storedError(e)
 	}
 	resp := &mediagwv1.UploadResponse{}

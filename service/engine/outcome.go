@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
@@ -54,6 +55,13 @@ func (u *upload) finish(ctx context.Context, span trace.Span, err, raw error) {
 		}
 	} else {
 		u.e.tel.completed.Add(ctx, 1, metric.WithAttributes(cat, caller))
+	}
+	if vs := u.insp.violations(u.refused); len(vs) > 0 && u.insp.live() {
+		reasons := make([]string, 0, len(vs))
+		for _, v := range vs {
+			reasons = append(reasons, v.Reason)
+		}
+		attrs = append(attrs, slog.String("media_violations", strings.Join(reasons, ",")))
 	}
 	attrs = append(attrs, slog.String("outcome", result))
 	if u.outcome != "" {

@@ -299,5 +299,11 @@ func stateOf(e *ledger.Entry) *mediagwv1.UploadState {
 	if e.Error != nil {
 		st.Error = &mediagwv1.UploadError{Code: e.Error.Code, Message: e.Error.Message}
 	}
+	if v := e.Verdict; v != nil && len(v.Inspection) > 0 {
+		in := &mediagwv1.MediaInspection{}
+		if protojson.Unmarshal(v.Inspection, in) == nil {
+			st.Inspection = in
+		}
+	}
 	return st
 }

@@ -29,6 +29,8 @@ const (
 	attrCaller   = attribute.Key("caller")
 	attrAccount  = attribute.Key("mediagw.account")
 	attrSpooled  = attribute.Key("upload.spooled")
+	attrReason   = attribute.Key("reason")
+	attrAction   = attribute.Key("action")
 )
 
 // telemetry holds the service's tracer and instruments.
@@ -43,6 +45,9 @@ type telemetry struct {
 	resumes       metric.Int64Counter
 	replays       metric.Int64Counter
 	interruptions metric.Int64Counter
+	// mediaViolations counts the media rules uploads broke, by reason,
+	// category and action (refused, warned).
+	mediaViolations metric.Int64Counter
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
@@ -76,6 +81,9 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 	t.replays, e = m.Int64Counter("mediagw.uploads.replayed", metric.WithDescription("Uploads answered from the ledger with no call to X (a finished idempotency key)."))
 	add(e)
 	t.interruptions, e = m.Int64Counter("mediagw.uploads.interrupted", metric.WithDescription("Uploads with an idempotency key recorded as interrupted, to be resumed."))
+	add(e)
+	t.mediaViolations, e = m.Int64Counter("mediagw.uploads.media_violations",
+		metric.WithDescription("X media rules broken by uploads, by reason, category and action (refused with --media-checks enforce, warned with warn)."))
 	add(e)
 	return t, err
 }

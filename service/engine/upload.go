@@ -18,6 +18,7 @@ import (
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
+	"github.com/mediagw/mediagw/service/inspect/rules"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/relay"
 )
@@ -90,6 +91,14 @@ type upload struct {
 	// outcome says how the upload ended, for the log line: "" (as its
 	// error says), replayed, resumed, interrupted.
 	outcome string
+	// insp inspects the media as it streams; nil with --media-checks off
+	// (and for a resumed upload whose first life did not decide).
+	insp *inspection
+	// refused holds the violations the upload was refused for.
+	refused []rules.Violation
+	// tallied is how many bytes of the head were counted: the head read
+	// before INIT to inspect it is counted once INIT told the segments.
+	tallied int
 }
 
 // run is the one upload path: the start message; for a keyed upload its
@@ -133,8 +142,17 @@ func (u *upload) run(ctx context.Context) (*mediagwv1.UploadResponse, error) {
 	}
 	var head []byte
 	var spooled io.ReadCloser
+	if k != nil && k.entry != nil && k.entry.Verdict != nil && u.e.cfg.MediaChecks != ChecksOff {
+		// A resume cannot inspect the bytes before its offset: it reports
+		// what its first life decided.
+		u.insp = &inspection{stored: k.entry.Verdict, mode: u.e.cfg.MediaChecks}
+	}
 	if base == 0 && (k == nil || k.entry == nil) {
+		u.insp = u.newInspection(u.caller.Auth.Account)
 		if head, spooled, err = u.head(ctx); err != nil {
+			if u.refused != nil && k != nil {
+				return nil, u.recordRefusal(ctx, k, start, err)
+			}
 			return nil, err
 		}
 		if spooled != nil {
@@ -249,13 +267,19 @@ func (u *upload) head(ctx context.Context) ([]byte, io.ReadCloser, error) {
 	}
 	if !unknown {
 		u.count(head)
-		return head, nil, nil
+		return u.inspectHead(ctx, head)
 	}
 	lim := min(u.e.limit(categoryEnum(u.spec.Category)), u.e.spool.limit)
 	if m := u.ticket.MaxFile(); m > 0 {
 		lim = min(lim, m)
 	}
-	f, err := u.e.spool.take(io.MultiReader(bytes.NewReader(head), u.src), lim)
+	body := io.MultiReader(bytes.NewReader(head), u.src)
+	if u.insp.live() {
+		// The whole media is read before INIT: inspected on its way to the
+		// spool file, and decided before X sees anything.
+		body = io.TeeReader(body, u.insp)
+	}
+	f, err := u.e.spool.take(body, lim)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -271,6 +295,10 @@ func (u *upload) head(ctx context.Context) ([]byte, io.ReadCloser, error) {
 	}
 	u.spec.TotalBytes = f.size
 	trace.SpanFromContext(ctx).SetAttributes(attrTotalBytes.Int64(f.size), attrSpooled.Bool(true))
+	if err := u.judgeSpooled(ctx); err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
 	return nil, f, nil
 }
 
@@ -291,6 +319,7 @@ func (u *upload) respond(media backend.Media) *mediagwv1.UploadResponse {
 		Size:             media.Size,
 		ExpiresAfterSecs: media.ExpiresAfterSecs,
 		Processing:       relay.ToProto(media),
+		Inspection:       u.insp.proto(u.insp.violationsOf()),
 	}
 }
 
@@ -299,6 +328,7 @@ func (u *upload) respond(media backend.Media) *mediagwv1.UploadResponse {
 // finishes it once exactly total_bytes arrived. FINALIZE runs under sctx,
 // the session's context.
 func (u *upload) pump(ctx, sctx context.Context, sess backend.Session, head []byte, spooled io.Reader) (backend.Media, error) {
+	u.tally(head[min(u.tallied, len(head)):])
 	if _, err := sess.Write(head); err != nil {
 		return backend.Media{}, err
 	}
@@ -325,6 +355,9 @@ func (u *upload) pump(ctx, sctx context.Context, sess backend.Session, head []by
 			return backend.Media{}, err
 		}
 	}
+	if err := u.judgeEnd(ctx); err != nil {
+		return backend.Media{}, err
+	}
 	if u.digest != nil {
 		if got := u.digest.Sum(nil); !bytes.Equal(got, u.want) {
 			return backend.Media{}, apierr.Invalidf("sha256 mismatch: the %d bytes received hash to %x, the start message declared %x; the upload was not finalized",
@@ -350,6 +383,13 @@ func (u *upload) sent() int64 {
 // hash state is kept at every segment boundary, for the record to store
 // once the segment's APPEND is acknowledged.
 func (u *upload) count(p []byte) {
+	u.insp.write(p)
+	u.tally(p)
+}
+
+// tally counts and hashes bytes (see count) that the inspector has seen.
+func (u *upload) tally(p []byte) {
+	u.tallied += len(p)
 	if u.digest == nil {
 		u.received += int64(len(p))
 		return

@@ -96,6 +96,9 @@ type Entry struct {
 	Response []byte `json:"response,omitempty"`
 	// Error is the upload's error once FAILED, or why it was interrupted.
 	Error *Error `json:"error,omitempty"`
+	// Verdict is what the media inspection decided, once it did; a resume
+	// or replay answers with it without asking X again.
+	Verdict *Verdict `json:"verdict,omitempty"`
 	// Trace is the W3C traceparent of the trace that started the upload.
 	Trace   string    `json:"trace,omitempty"`
 	Created time.Time `json:"created"`
@@ -121,6 +124,27 @@ type Error struct {
 	// Code is the gRPC code name (INVALID_ARGUMENT, UNAVAILABLE…).
 	Code    string `json:"code"`
 	Message string `json:"message"`
+}
+
+// Verdict is the media inspection's decision on an upload.
+type Verdict struct {
+	// Inspection is the mediagw.v1.MediaInspection (protojson): what was
+	// read from the bytes, with the violations.
+	Inspection []byte `json:"inspection,omitempty"`
+	// Violations are the rules the media breaks; Enforced says they
+	// refused the upload (--media-checks enforce), else they were only
+	// warned about.
+	Violations []Violation `json:"violations,omitempty"`
+	Enforced   bool        `json:"enforced,omitempty"`
+}
+
+// Violation is one media rule an upload breaks.
+type Violation struct {
+	Reason      string `json:"reason"`
+	Field       string `json:"field"`
+	Limit       string `json:"limit,omitempty"`
+	Actual      string `json:"actual,omitempty"`
+	Description string `json:"description"`
 }
 
 // IsAcked reports whether segment i is marked acknowledged.

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mediagw/mediagw/service/inspect/rules"
 )
 
 // Account is one named X account of the --accounts file: exactly one of
@@ -32,10 +34,21 @@ import (
 //	      token_secret: {env: NEWS_TOKEN_SECRET}
 //	  ops:                        # a static OAuth 2.0 user token
 //	    token: {env: OPS_X_TOKEN}
+//
+// An account may also change X's media rules where they follow the
+// account's tier (package rules names the limits):
+//
+//	premium:
+//	  token: {env: PREMIUM_X_TOKEN}
+//	  media_rules:
+//	    tweet_video: {max_duration: 125m, max_bytes: 16GiB}
 type Account struct {
 	Token  string
 	OAuth2 *OAuth2Account
 	OAuth1 *OAuth1Account
+	// MediaRules changes the default media rules for uploads with this
+	// account (nil: the defaults).
+	MediaRules rules.Overrides
 }
 
 // OAuth2Account is an OAuth 2.0 user context refreshed through the token
@@ -54,8 +67,9 @@ type accountsFile struct {
 }
 
 type accountSpec struct {
-	Token  secret `yaml:"token"`
-	OAuth2 *struct {
+	Token      secret          `yaml:"token"`
+	MediaRules rules.Overrides `yaml:"media_rules"`
+	OAuth2     *struct {
 		ClientID     string `yaml:"client_id"`
 		ClientSecret secret `yaml:"client_secret"`
 		RefreshToken secret `yaml:"refresh_token"`
@@ -127,6 +141,12 @@ func LoadAccounts(path string) (map[string]Account, error) {
 			err = fmt.Errorf("%q is the --x-* credentials' name; choose another", name)
 		case !accountName.MatchString(name):
 			err = fmt.Errorf("names are letters, digits, _ . - (up to 64)")
+		}
+		if err == nil && a.MediaRules != nil {
+			if _, rerr := rules.Default().With(a.MediaRules); rerr != nil {
+				err = fmt.Errorf("media_rules: %w", rerr)
+			}
+			acc.MediaRules = a.MediaRules
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("account %q: %w", name, err))

@@ -353,6 +353,7 @@ func ToProto(m backend.Media) *mediagwv1.ProcessingStatus {
 	st.CheckAfterSecs = int32(max(p.CheckAfterSecs, 0))
 	if e := p.Error; e != nil {
 		st.Error = &mediagwv1.ProcessingError{Code: int32(e.Code), Name: e.Name, Message: e.Message}
+		st.Violation = violationOf(e)
 	}
 	return st
 }

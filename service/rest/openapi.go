@@ -30,6 +30,7 @@ const uploadOperation = `{
     "responses": {
       "200": {"description": "X accepted the media (or a finished idempotency key's stored answer).", "schema": {"$ref": "#/definitions/v1UploadResponse"}},
       "409": {"description": "Another stream drives the key, or resume_offset is not its committed_bytes (see committed_bytes).", "schema": {"$ref": "#/definitions/Problem"}},
+      "422": {"description": "The media breaks X's media rules (--media-checks enforce): violations lists each rule with its limit and the media's value.", "schema": {"$ref": "#/definitions/Problem"}},
       "503": {"description": "X is unavailable, or the upload was interrupted: resume it at committed_bytes.", "schema": {"$ref": "#/definitions/Problem"}}
     },
     "tags": ["MediaUploadService"]
@@ -46,7 +47,8 @@ const extraDefinitions = `{
       "media_key": {"type": "string"},
       "size": {"type": "string", "format": "int64"},
       "expires_after_secs": {"type": "string", "format": "int64"},
-      "processing": {"$ref": "#/definitions/v1ProcessingStatus"}
+      "processing": {"$ref": "#/definitions/v1ProcessingStatus"},
+      "inspection": {"$ref": "#/definitions/v1MediaInspection"}
     }
   },
   "Problem": {
@@ -61,7 +63,10 @@ const extraDefinitions = `{
       "reason": {"type": "string", "description": "The ErrorInfo reason (domain mediagw) when the error has one, e.g. CALLER_IDLE."},
       "retry_after_seconds": {"type": "integer", "description": "When rate limited: seconds until X's window resets (also in Retry-After)."},
       "idempotency_key": {"type": "string", "description": "The key of an interrupted or conflicting upload."},
-      "committed_bytes": {"type": "integer", "format": "int64", "description": "Where the upload of idempotency_key stands: resume it here."}
+      "committed_bytes": {"type": "integer", "format": "int64", "description": "Where the upload of idempotency_key stands: resume it here."},
+      "violations": {"type": "array", "description": "The media rules the upload breaks (HTTP 422).", "items": {"type": "object", "properties": {
+        "reason": {"type": "string", "description": "The rule, e.g. VIDEO_TOO_LONG (also an ErrorInfo reason over gRPC)."},
+        "field": {"type": "string"}, "limit": {"type": "string"}, "actual": {"type": "string"}, "detail": {"type": "string"}}}}
     }
   }
 }`

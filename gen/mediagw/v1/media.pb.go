@@ -9,6 +9,7 @@ package mediagwv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -462,7 +463,10 @@ type UploadResponse struct {
 	ExpiresAfterSecs int64 `protobuf:"varint,4,opt,name=expires_after_secs,json=expiresAfterSecs,proto3" json:"expires_after_secs,omitempty"`
 	// processing is the first processing state. For media X does not process
 	// (images, subtitles) it is SUCCEEDED at once.
-	Processing    *ProcessingStatus `protobuf:"bytes,5,opt,name=processing,proto3" json:"processing,omitempty"`
+	Processing *ProcessingStatus `protobuf:"bytes,5,opt,name=processing,proto3" json:"processing,omitempty"`
+	// inspection is what mediagw read from the media's bytes on their way to
+	// X (unset with --media-checks off).
+	Inspection    *MediaInspection `protobuf:"bytes,40,opt,name=inspection,proto3" json:"inspection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -528,6 +532,13 @@ func (x *UploadResponse) GetExpiresAfterSecs() int64 {
 func (x *UploadResponse) GetProcessing() *ProcessingStatus {
 	if x != nil {
 		return x.Processing
+	}
+	return nil
+}
+
+func (x *UploadResponse) GetInspection() *MediaInspection {
+	if x != nil {
+		return x.Inspection
 	}
 	return nil
 }
@@ -697,7 +708,10 @@ type UploadState struct {
 	// media_category is the upload's category as sent to X.
 	MediaCategory MediaCategory `protobuf:"varint,10,opt,name=media_category,json=mediaCategory,proto3,enum=mediagw.v1.MediaCategory" json:"media_category,omitempty"`
 	// updated_at is when the ledger entry last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// inspection is what mediagw read from the media's bytes, once it knew:
+	// with the verdict a resume or replay of the key answers again.
+	Inspection    *MediaInspection `protobuf:"bytes,40,opt,name=inspection,proto3" json:"inspection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -809,6 +823,13 @@ func (x *UploadState) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *UploadState) GetInspection() *MediaInspection {
+	if x != nil {
+		return x.Inspection
+	}
+	return nil
+}
+
 // UploadError is the error an upload ended with.
 type UploadError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -877,7 +898,12 @@ type ProcessingStatus struct {
 	// check_after_secs is when X suggests asking again.
 	CheckAfterSecs int32 `protobuf:"varint,4,opt,name=check_after_secs,json=checkAfterSecs,proto3" json:"check_after_secs,omitempty"`
 	// error is X's reason when processing failed.
-	Error         *ProcessingError `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	Error *ProcessingError `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// violation names X's processing error as a rule mediagw knows
+	// (VIDEO_TOO_LONG, ...; else X_INVALID_MEDIA, X_UNSUPPORTED_MEDIA or
+	// X_PROCESSING_ERROR), with the limit and the actual value when X's
+	// message gives them; X's own words stay in error.message.
+	Violation     *MediaRuleViolation `protobuf:"bytes,40,opt,name=violation,proto3" json:"violation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -947,6 +973,13 @@ func (x *ProcessingStatus) GetError() *ProcessingError {
 	return nil
 }
 
+func (x *ProcessingStatus) GetViolation() *MediaRuleViolation {
+	if x != nil {
+		return x.Violation
+	}
+	return nil
+}
+
 // ProcessingError is the error X reports for media it could not process.
 type ProcessingError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1011,12 +1044,295 @@ func (x *ProcessingError) GetMessage() string {
 	return ""
 }
 
+// MediaInspection is what mediagw read from the media's bytes.
+type MediaInspection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// format is the format found in the bytes: mp4, mov, gif, png, jpeg,
+	// webp, bmp, tiff, srt, vtt, webm, mp2t, unknown.
+	Format string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	// duration is the movie's duration (video only).
+	Duration *durationpb.Duration `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	// width and height are the picture's (a video's coded size, a GIF's
+	// logical screen).
+	Width  int32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	Height int32 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	// video_codec, video_profile and pix_fmt name the video track as
+	// ffprobe does (h264, High, yuv420p).
+	VideoCodec   string `protobuf:"bytes,5,opt,name=video_codec,json=videoCodec,proto3" json:"video_codec,omitempty"`
+	VideoProfile string `protobuf:"bytes,6,opt,name=video_profile,json=videoProfile,proto3" json:"video_profile,omitempty"`
+	PixFmt       string `protobuf:"bytes,7,opt,name=pix_fmt,json=pixFmt,proto3" json:"pix_fmt,omitempty"`
+	// frame_rate is the video's average frame rate, frames per second.
+	FrameRate float64 `protobuf:"fixed64,8,opt,name=frame_rate,json=frameRate,proto3" json:"frame_rate,omitempty"`
+	// sample_aspect_ratio is the video's pixel aspect, "1:1" when square.
+	SampleAspectRatio string `protobuf:"bytes,9,opt,name=sample_aspect_ratio,json=sampleAspectRatio,proto3" json:"sample_aspect_ratio,omitempty"`
+	// audio_codec and audio_profile name the audio track (aac, LC);
+	// audio_channels is 0 when unknown.
+	AudioCodec    string `protobuf:"bytes,10,opt,name=audio_codec,json=audioCodec,proto3" json:"audio_codec,omitempty"`
+	AudioProfile  string `protobuf:"bytes,11,opt,name=audio_profile,json=audioProfile,proto3" json:"audio_profile,omitempty"`
+	AudioChannels int32  `protobuf:"varint,12,opt,name=audio_channels,json=audioChannels,proto3" json:"audio_channels,omitempty"`
+	// faststart is set when the moov came before the media data;
+	// fragmented when the movie is fragmented.
+	Faststart  bool `protobuf:"varint,13,opt,name=faststart,proto3" json:"faststart,omitempty"`
+	Fragmented bool `protobuf:"varint,14,opt,name=fragmented,proto3" json:"fragmented,omitempty"`
+	// frames is a GIF's frame count.
+	Frames int32 `protobuf:"varint,15,opt,name=frames,proto3" json:"frames,omitempty"`
+	// cues is a subtitles file's cue count.
+	Cues int32 `protobuf:"varint,16,opt,name=cues,proto3" json:"cues,omitempty"`
+	// violations are the rules the media breaks: the reasons of the refusal
+	// with --media-checks enforce, or what was let through with warn.
+	Violations []*MediaRuleViolation `protobuf:"bytes,17,rep,name=violations,proto3" json:"violations,omitempty"`
+	// enforced is false when the violations were only warned about.
+	Enforced      bool `protobuf:"varint,18,opt,name=enforced,proto3" json:"enforced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaInspection) Reset() {
+	*x = MediaInspection{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaInspection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaInspection) ProtoMessage() {}
+
+func (x *MediaInspection) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaInspection.ProtoReflect.Descriptor instead.
+func (*MediaInspection) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MediaInspection) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *MediaInspection) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *MediaInspection) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *MediaInspection) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *MediaInspection) GetVideoCodec() string {
+	if x != nil {
+		return x.VideoCodec
+	}
+	return ""
+}
+
+func (x *MediaInspection) GetVideoProfile() string {
+	if x != nil {
+		return x.VideoProfile
+	}
+	return ""
+}
+
+func (x *MediaInspection) GetPixFmt() string {
+	if x != nil {
+		return x.PixFmt
+	}
+	return ""
+}
+
+func (x *MediaInspection) GetFrameRate() float64 {
+	if x != nil {
+		return x.FrameRate
+	}
+	return 0
+}
+
+func (x *MediaInspection) GetSampleAspectRatio() string {
+	if x != nil {
+		return x.SampleAspectRatio
+	}
+	return ""
+}
+
+func (x *MediaInspection) GetAudioCodec() string {
+	if x != nil {
+		return x.AudioCodec
+	}
+	return ""
+}
+
+func (x *MediaInspection) GetAudioProfile() string {
+	if x != nil {
+		return x.AudioProfile
+	}
+	return ""
+}
+
+func (x *MediaInspection) GetAudioChannels() int32 {
+	if x != nil {
+		return x.AudioChannels
+	}
+	return 0
+}
+
+func (x *MediaInspection) GetFaststart() bool {
+	if x != nil {
+		return x.Faststart
+	}
+	return false
+}
+
+func (x *MediaInspection) GetFragmented() bool {
+	if x != nil {
+		return x.Fragmented
+	}
+	return false
+}
+
+func (x *MediaInspection) GetFrames() int32 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+func (x *MediaInspection) GetCues() int32 {
+	if x != nil {
+		return x.Cues
+	}
+	return 0
+}
+
+func (x *MediaInspection) GetViolations() []*MediaRuleViolation {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+func (x *MediaInspection) GetEnforced() bool {
+	if x != nil {
+		return x.Enforced
+	}
+	return false
+}
+
+// MediaRuleViolation is one of X's media rules that the media breaks.
+type MediaRuleViolation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reason names the rule: VIDEO_TOO_LONG, FRAME_RATE_TOO_HIGH,
+	// UNSUPPORTED_CHROMA, GIF_TOO_MANY_FRAMES, ... (the ErrorInfo reason).
+	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// field is the inspected value: duration, frame_rate, chroma_format,
+	// dimensions, frames, ...
+	Field string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	// limit and actual are the rule's value and the media's ("140s",
+	// "150.2s"); limit is empty where the rule has no number.
+	Limit  string `protobuf:"bytes,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	Actual string `protobuf:"bytes,4,opt,name=actual,proto3" json:"actual,omitempty"`
+	// description says what to change, in one sentence.
+	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaRuleViolation) Reset() {
+	*x = MediaRuleViolation{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaRuleViolation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaRuleViolation) ProtoMessage() {}
+
+func (x *MediaRuleViolation) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaRuleViolation.ProtoReflect.Descriptor instead.
+func (*MediaRuleViolation) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MediaRuleViolation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MediaRuleViolation) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *MediaRuleViolation) GetLimit() string {
+	if x != nil {
+		return x.Limit
+	}
+	return ""
+}
+
+func (x *MediaRuleViolation) GetActual() string {
+	if x != nil {
+		return x.Actual
+	}
+	return ""
+}
+
+func (x *MediaRuleViolation) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 var File_mediagw_v1_media_proto protoreflect.FileDescriptor
 
 const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\n" +
 	"\x16mediagw/v1/media.proto\x12\n" +
-	"mediagw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n" +
+	"mediagw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n" +
 	"\rUploadRequest\x12/\n" +
 	"\x05start\x18\x01 \x01(\v2\x17.mediagw.v1.UploadStartH\x00R\x05start\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
@@ -1033,7 +1349,7 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\x12(\n" +
 	"\rresume_offset\x18\b \x01(\x03H\x00R\fresumeOffset\x88\x01\x01\x12\x18\n" +
 	"\aaccount\x18\t \x01(\tR\aaccountB\x10\n" +
-	"\x0e_resume_offset\"\xc8\x01\n" +
+	"\x0e_resume_offset\"\x85\x02\n" +
 	"\x0eUploadResponse\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x12\x1b\n" +
 	"\tmedia_key\x18\x02 \x01(\tR\bmediaKey\x12\x12\n" +
@@ -1041,13 +1357,16 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x12expires_after_secs\x18\x04 \x01(\x03R\x10expiresAfterSecs\x12<\n" +
 	"\n" +
 	"processing\x18\x05 \x01(\v2\x1c.mediagw.v1.ProcessingStatusR\n" +
-	"processing\"-\n" +
+	"processing\x12;\n" +
+	"\n" +
+	"inspection\x18( \x01(\v2\x1b.mediagw.v1.MediaInspectionR\n" +
+	"inspection\"-\n" +
 	"\x10GetStatusRequest\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\"/\n" +
 	"\x12WatchStatusRequest\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\";\n" +
 	"\x10GetUploadRequest\x12'\n" +
-	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\"\x88\x04\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\"\xc5\x04\n" +
 	"\vUploadState\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12-\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x17.mediagw.v1.UploadPhaseR\x05phase\x12'\n" +
@@ -1064,20 +1383,57 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x0emedia_category\x18\n" +
 	" \x01(\x0e2\x19.mediagw.v1.MediaCategoryR\rmediaCategory\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\";\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12;\n" +
+	"\n" +
+	"inspection\x18( \x01(\v2\x1b.mediagw.v1.MediaInspectionR\n" +
+	"inspection\";\n" +
 	"\vUploadError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xe8\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xa6\x02\n" +
 	"\x10ProcessingStatus\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x121\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1b.mediagw.v1.ProcessingStateR\x05state\x12)\n" +
 	"\x10progress_percent\x18\x03 \x01(\x05R\x0fprogressPercent\x12(\n" +
 	"\x10check_after_secs\x18\x04 \x01(\x05R\x0echeckAfterSecs\x121\n" +
-	"\x05error\x18\x05 \x01(\v2\x1b.mediagw.v1.ProcessingErrorR\x05error\"S\n" +
+	"\x05error\x18\x05 \x01(\v2\x1b.mediagw.v1.ProcessingErrorR\x05error\x12<\n" +
+	"\tviolation\x18( \x01(\v2\x1e.mediagw.v1.MediaRuleViolationR\tviolation\"S\n" +
 	"\x0fProcessingError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage*\xb7\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xef\x04\n" +
+	"\x0fMediaInspection\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\x125\n" +
+	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\x12\x1f\n" +
+	"\vvideo_codec\x18\x05 \x01(\tR\n" +
+	"videoCodec\x12#\n" +
+	"\rvideo_profile\x18\x06 \x01(\tR\fvideoProfile\x12\x17\n" +
+	"\apix_fmt\x18\a \x01(\tR\x06pixFmt\x12\x1d\n" +
+	"\n" +
+	"frame_rate\x18\b \x01(\x01R\tframeRate\x12.\n" +
+	"\x13sample_aspect_ratio\x18\t \x01(\tR\x11sampleAspectRatio\x12\x1f\n" +
+	"\vaudio_codec\x18\n" +
+	" \x01(\tR\n" +
+	"audioCodec\x12#\n" +
+	"\raudio_profile\x18\v \x01(\tR\faudioProfile\x12%\n" +
+	"\x0eaudio_channels\x18\f \x01(\x05R\raudioChannels\x12\x1c\n" +
+	"\tfaststart\x18\r \x01(\bR\tfaststart\x12\x1e\n" +
+	"\n" +
+	"fragmented\x18\x0e \x01(\bR\n" +
+	"fragmented\x12\x16\n" +
+	"\x06frames\x18\x0f \x01(\x05R\x06frames\x12\x12\n" +
+	"\x04cues\x18\x10 \x01(\x05R\x04cues\x12>\n" +
+	"\n" +
+	"violations\x18\x11 \x03(\v2\x1e.mediagw.v1.MediaRuleViolationR\n" +
+	"violations\x12\x1a\n" +
+	"\benforced\x18\x12 \x01(\bR\benforced\"\x92\x01\n" +
+	"\x12MediaRuleViolation\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05field\x18\x02 \x01(\tR\x05field\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\tR\x05limit\x12\x16\n" +
+	"\x06actual\x18\x04 \x01(\tR\x06actual\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription*\xb7\x01\n" +
 	"\vUploadPhase\x12\x1c\n" +
 	"\x18UPLOAD_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16UPLOAD_PHASE_RECEIVING\x10\x01\x12\x1c\n" +
@@ -1124,7 +1480,7 @@ func file_mediagw_v1_media_proto_rawDescGZIP() []byte {
 }
 
 var file_mediagw_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_mediagw_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_mediagw_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_mediagw_v1_media_proto_goTypes = []any{
 	(UploadPhase)(0),              // 0: mediagw.v1.UploadPhase
 	(MediaCategory)(0),            // 1: mediagw.v1.MediaCategory
@@ -1139,33 +1495,41 @@ var file_mediagw_v1_media_proto_goTypes = []any{
 	(*UploadError)(nil),           // 10: mediagw.v1.UploadError
 	(*ProcessingStatus)(nil),      // 11: mediagw.v1.ProcessingStatus
 	(*ProcessingError)(nil),       // 12: mediagw.v1.ProcessingError
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*MediaInspection)(nil),       // 13: mediagw.v1.MediaInspection
+	(*MediaRuleViolation)(nil),    // 14: mediagw.v1.MediaRuleViolation
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
 }
 var file_mediagw_v1_media_proto_depIdxs = []int32{
 	4,  // 0: mediagw.v1.UploadRequest.start:type_name -> mediagw.v1.UploadStart
 	1,  // 1: mediagw.v1.UploadStart.media_category:type_name -> mediagw.v1.MediaCategory
 	11, // 2: mediagw.v1.UploadResponse.processing:type_name -> mediagw.v1.ProcessingStatus
-	0,  // 3: mediagw.v1.UploadState.phase:type_name -> mediagw.v1.UploadPhase
-	13, // 4: mediagw.v1.UploadState.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 5: mediagw.v1.UploadState.response:type_name -> mediagw.v1.UploadResponse
-	10, // 6: mediagw.v1.UploadState.error:type_name -> mediagw.v1.UploadError
-	1,  // 7: mediagw.v1.UploadState.media_category:type_name -> mediagw.v1.MediaCategory
-	13, // 8: mediagw.v1.UploadState.updated_at:type_name -> google.protobuf.Timestamp
-	2,  // 9: mediagw.v1.ProcessingStatus.state:type_name -> mediagw.v1.ProcessingState
-	12, // 10: mediagw.v1.ProcessingStatus.error:type_name -> mediagw.v1.ProcessingError
-	3,  // 11: mediagw.v1.MediaUploadService.Upload:input_type -> mediagw.v1.UploadRequest
-	6,  // 12: mediagw.v1.MediaUploadService.GetStatus:input_type -> mediagw.v1.GetStatusRequest
-	7,  // 13: mediagw.v1.MediaUploadService.WatchStatus:input_type -> mediagw.v1.WatchStatusRequest
-	8,  // 14: mediagw.v1.MediaUploadService.GetUpload:input_type -> mediagw.v1.GetUploadRequest
-	5,  // 15: mediagw.v1.MediaUploadService.Upload:output_type -> mediagw.v1.UploadResponse
-	11, // 16: mediagw.v1.MediaUploadService.GetStatus:output_type -> mediagw.v1.ProcessingStatus
-	11, // 17: mediagw.v1.MediaUploadService.WatchStatus:output_type -> mediagw.v1.ProcessingStatus
-	9,  // 18: mediagw.v1.MediaUploadService.GetUpload:output_type -> mediagw.v1.UploadState
-	15, // [15:19] is the sub-list for method output_type
-	11, // [11:15] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 3: mediagw.v1.UploadResponse.inspection:type_name -> mediagw.v1.MediaInspection
+	0,  // 4: mediagw.v1.UploadState.phase:type_name -> mediagw.v1.UploadPhase
+	15, // 5: mediagw.v1.UploadState.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 6: mediagw.v1.UploadState.response:type_name -> mediagw.v1.UploadResponse
+	10, // 7: mediagw.v1.UploadState.error:type_name -> mediagw.v1.UploadError
+	1,  // 8: mediagw.v1.UploadState.media_category:type_name -> mediagw.v1.MediaCategory
+	15, // 9: mediagw.v1.UploadState.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 10: mediagw.v1.UploadState.inspection:type_name -> mediagw.v1.MediaInspection
+	2,  // 11: mediagw.v1.ProcessingStatus.state:type_name -> mediagw.v1.ProcessingState
+	12, // 12: mediagw.v1.ProcessingStatus.error:type_name -> mediagw.v1.ProcessingError
+	14, // 13: mediagw.v1.ProcessingStatus.violation:type_name -> mediagw.v1.MediaRuleViolation
+	16, // 14: mediagw.v1.MediaInspection.duration:type_name -> google.protobuf.Duration
+	14, // 15: mediagw.v1.MediaInspection.violations:type_name -> mediagw.v1.MediaRuleViolation
+	3,  // 16: mediagw.v1.MediaUploadService.Upload:input_type -> mediagw.v1.UploadRequest
+	6,  // 17: mediagw.v1.MediaUploadService.GetStatus:input_type -> mediagw.v1.GetStatusRequest
+	7,  // 18: mediagw.v1.MediaUploadService.WatchStatus:input_type -> mediagw.v1.WatchStatusRequest
+	8,  // 19: mediagw.v1.MediaUploadService.GetUpload:input_type -> mediagw.v1.GetUploadRequest
+	5,  // 20: mediagw.v1.MediaUploadService.Upload:output_type -> mediagw.v1.UploadResponse
+	11, // 21: mediagw.v1.MediaUploadService.GetStatus:output_type -> mediagw.v1.ProcessingStatus
+	11, // 22: mediagw.v1.MediaUploadService.WatchStatus:output_type -> mediagw.v1.ProcessingStatus
+	9,  // 23: mediagw.v1.MediaUploadService.GetUpload:output_type -> mediagw.v1.UploadState
+	20, // [20:24] is the sub-list for method output_type
+	16, // [16:20] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_mediagw_v1_media_proto_init() }
@@ -1184,7 +1548,7 @@ func file_mediagw_v1_media_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mediagw_v1_media_proto_rawDesc), len(file_mediagw_v1_media_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

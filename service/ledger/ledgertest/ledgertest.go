@@ -35,6 +35,8 @@ func entry(k string) *ledger.Entry {
 		MediaID: "1912475018862166016", MediaKey: "7_1912475018862166016", Expires: now.Add(time.Hour),
 		SegmentSize: 4 << 20, Segments: 3, Committed: 4 << 20, HashState: []byte{1, 2, 3},
 		Trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Created: now, Updated: now,
+		Verdict: &ledger.Verdict{Inspection: []byte(`{"format":"mp4"}`), Enforced: true,
+			Violations: []ledger.Violation{{Reason: "VIDEO_TOO_LONG", Field: "duration", Limit: "140s", Actual: "150s", Description: "Trim it."}}},
 	}
 	e.Acked = []byte{0b101}
 	return e
