@@ -72,6 +72,9 @@ type Config struct {
 	// upload may take to finish (their bytes are all there) before they
 	// are cancelled; default 10s.
 	InterruptWait time.Duration
+	// Actions, when set, applies UploadStart.metadata and subtitles once
+	// the media is usable; nil refuses uploads that name them.
+	Actions Actions
 	// Logger receives one line per upload; default slog.Default(). Tokens
 	// and media bytes are never logged.
 	Logger *slog.Logger
@@ -187,5 +190,9 @@ func (e *Engine) GetUpload(ctx context.Context, c backend.Caller, key string) (*
 	if err != nil {
 		return nil, ledgerError(err)
 	}
-	return stateOf(en), nil
+	st := stateOf(en)
+	if e.cfg.Actions != nil {
+		st.Actions = e.cfg.Actions.Proto(en.Actions)
+	}
+	return st, nil
 }

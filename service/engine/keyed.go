@@ -104,6 +104,7 @@ func (u *upload) openKey(ctx context.Context, start *mediagwv1.UploadStart) (k *
 	}
 	u.keyed = true
 	scoped := scope(u.caller, key)
+	u.entryKey = scoped
 	resume := start.ResumeOffset != nil
 	// Finished keys answer without a lease.
 	if e, err := l.Get(ctx, scoped); err == nil && (e.Phase == ledger.PhaseCompleted || e.Phase == ledger.PhaseFailed) {
@@ -181,7 +182,8 @@ func (u *upload) sessionContext(ctx context.Context) (context.Context, context.C
 func (k *keyedRun) beginNew(ctx, sctx context.Context, u *upload, start *mediagwv1.UploadStart) (backend.Session, error) {
 	now := time.Now()
 	// The entry holds the real size, also of a spooled upload.
-	e := &ledger.Entry{Key: k.key, Phase: ledger.PhaseReceiving, Start: ledgerStart(u.spec, start), Created: now, Updated: now, Trace: traceparent(ctx)}
+	e := &ledger.Entry{Key: k.key, Phase: ledger.PhaseReceiving, Start: ledgerStart(u.spec, start), Created: now, Updated: now, Trace: traceparent(ctx),
+		Actions: u.actions}
 	rec := newRecord(k.lease, e)
 	u.rec = rec
 	spec := u.spec

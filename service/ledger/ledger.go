@@ -96,6 +96,9 @@ type Entry struct {
 	Response []byte `json:"response,omitempty"`
 	// Error is the upload's error once FAILED, or why it was interrupted.
 	Error *Error `json:"error,omitempty"`
+	// Actions are the metadata and subtitles to apply once the media is
+	// usable, and their state; nil when the upload named none.
+	Actions *Actions `json:"actions,omitempty"`
 	// Trace is the W3C traceparent of the trace that started the upload.
 	Trace   string    `json:"trace,omitempty"`
 	Created time.Time `json:"created"`
