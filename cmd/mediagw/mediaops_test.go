@@ -57,7 +57,12 @@ func TestImageAltTextGRPCEveryDialect(t *testing.T) {
 				if status.Code(err) != codes.Unimplemented || !strings.Contains(status.Convert(err).Message(), "v1.1") {
 					t.Fatalf("GetMedia on v1.1: %v, want Unimplemented naming v1.1", err)
 				}
-				return // the built-in emulator's counts are not reachable from here
+				var m xfake.MediaInfo
+				builtin(t, e, "/_xfake/media/"+resp.GetMediaId(), &m)
+				if m.MetadataRequests != 1 || m.Metadata == nil || m.Metadata.AltText == nil || m.Metadata.AltText.Text != alt {
+					t.Fatalf("emulator holds %d metadata calls, %+v; want 1 with the alt text", m.MetadataRequests, m.Metadata)
+				}
+				return
 			}
 			if err != nil || gm.GetAltText() != alt || gm.GetType() != "photo" {
 				t.Fatalf("GetMedia: %v %v", gm, err)

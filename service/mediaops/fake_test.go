@@ -25,13 +25,13 @@ type fakeX struct {
 	state    string // STATUS state of every media: pending, succeeded, failed
 	// pendingFor is how many STATUS calls answer in_progress first.
 	pendingFor int
-	setErr   []error
-	alt      map[string]string // by media key
-	sets     int
-	attaches int
-	lookups  int
-	statuses int
-	called   chan string // "metadata", "subtitles" after each call
+	setErr     []error
+	alt        map[string]string // by media key
+	sets       int
+	attaches   int
+	lookups    int
+	statuses   int
+	called     chan string // "metadata", "subtitles" after each call
 }
 
 func newFakeX() *fakeX {
@@ -68,7 +68,9 @@ func (f *fakeX) AttachSubtitles(context.Context, backend.Auth, string, string, b
 	return nil
 }
 
-func (f *fakeX) DetachSubtitles(context.Context, backend.Auth, string, string, string) error { return nil }
+func (f *fakeX) DetachSubtitles(context.Context, backend.Auth, string, string, string) error {
+	return nil
+}
 
 func (f *fakeX) LookupMedia(_ context.Context, _ backend.Auth, key string) (backend.MediaDetails, error) {
 	f.mu.Lock()
@@ -103,9 +105,9 @@ func (f *fakeX) counts() (sets, attaches, lookups int) {
 // was sent).
 type unknownErr struct{}
 
-func (unknownErr) Error() string         { return "X answered HTTP 503" }
-func (unknownErr) OutcomeUnknown() bool  { return true }
-func (unknownErr) StatusCode() int       { return 503 }
+func (unknownErr) Error() string        { return "X answered HTTP 503" }
+func (unknownErr) OutcomeUnknown() bool { return true }
+func (unknownErr) StatusCode() int      { return 503 }
 
 type env struct {
 	x   *fakeX
