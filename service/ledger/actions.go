@@ -68,7 +68,8 @@ func (a *Actions) Open() bool {
 // ledgers are): mediagw finds the uploads whose actions are still open
 // after a restart or a replica's death with it.
 type Scanner interface {
-	// Scan calls fn with every entry, in no particular order, until fn
+	// Scan calls fn with every entry and the key it is stored under (not
+	// Entry.Key, the caller's key), in no particular order, until fn
 	// returns false.
-	Scan(ctx context.Context, fn func(*Entry) bool) error
+	Scan(ctx context.Context, fn func(key string, e *Entry) bool) error
 }

@@ -152,10 +152,16 @@ func (e *env) completed(t *testing.T, c backend.Caller, key, id, category string
 	return e.ops.Completed(context.Background(), c, key, category, resp)
 }
 
-func (e *env) put(t *testing.T, en *ledger.Entry) {
+// put stores en under its Key, or under key when given (as the engine
+// stores entries under the caller's scoped key).
+func (e *env) put(t *testing.T, en *ledger.Entry, key ...string) {
 	t.Helper()
 	ctx := context.Background()
-	lease, _, err := e.l.Acquire(ctx, en.Key, false)
+	k := en.Key
+	if len(key) > 0 {
+		k = key[0]
+	}
+	lease, _, err := e.l.Acquire(ctx, k, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,21 +121,22 @@ func (o *Ops) Close() {
 
 // scan takes up every completed upload whose actions are still open.
 func (o *Ops) scan(sc ledger.Scanner) {
-	var open []*ledger.Entry
-	err := sc.Scan(o.ctx, func(e *ledger.Entry) bool {
+	type found struct{ key, mediaID string }
+	var open []found
+	err := sc.Scan(o.ctx, func(key string, e *ledger.Entry) bool {
 		if e.Phase == ledger.PhaseCompleted && e.Actions.Open() {
-			open = append(open, e)
+			open = append(open, found{key, e.MediaID})
 		}
 		return o.ctx.Err() == nil
 	})
 	if err != nil && o.ctx.Err() == nil {
 		o.log.Warn("mediaops: scanning the ledger failed", "error", err.Error())
 	}
-	for _, e := range open {
-		if o.isWatched(e.Key) {
+	for _, f := range open {
+		if o.isWatched(f.key) {
 			continue
 		}
-		o.take(e.Key, e.MediaID, nil)
+		_, _ = o.take(f.key, f.mediaID, nil)
 	}
 }
 

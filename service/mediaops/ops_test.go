@@ -99,8 +99,8 @@ func sending(t *testing.T, e *env, key, id, alt string) {
 	b, _ := protojson.Marshal(&mediagwv1.MediaMetadata{AltText: ptr(alt)})
 	a := &ledger.Actions{Metadata: b, MetaSt: ledger.ActionState{Step: ledger.StepSending, Attempts: 1}, Account: "main"}
 	resp, _ := protojson.Marshal(&mediagwv1.UploadResponse{MediaId: id, MediaKey: "7_" + id})
-	e.put(t, &ledger.Entry{Key: key, Phase: ledger.PhaseCompleted, MediaID: id, MediaKey: "7_" + id, Response: resp,
-		Start: ledger.Start{Category: "tweet_image"}, Actions: a})
+	e.put(t, &ledger.Entry{Key: "caller's " + key, Phase: ledger.PhaseCompleted, MediaID: id, MediaKey: "7_" + id, Response: resp,
+		Start: ledger.Start{Category: "tweet_image"}, Actions: a}, key)
 }
 
 func TestSendingIsCheckedWithLookupBeforeAnyResend(t *testing.T) {

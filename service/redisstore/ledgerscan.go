@@ -16,7 +16,7 @@ const scanBatch = 100
 
 // Scan implements ledger.Scanner over the ledger's expiry index (every
 // stored entry is in it), reading the entries in batches.
-func (l Ledger) Scan(ctx context.Context, fn func(*ledger.Entry) bool) error {
+func (l Ledger) Scan(ctx context.Context, fn func(string, *ledger.Entry) bool) error {
 	keys, err := l.s.rdb.ZRange(ctx, l.expiries(), 0, -1).Result()
 	if err != nil {
 		return err
@@ -42,7 +42,7 @@ func (l Ledger) Scan(ctx context.Context, fn func(*ledger.Entry) bool) error {
 			if err != nil {
 				return err
 			}
-			if !fn(e) {
+			if !fn(batch[i], e) {
 				return nil
 			}
 		}
