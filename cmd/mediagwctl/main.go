@@ -55,6 +55,10 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		fn = runWatch
 	case "uploads":
 		fn = runUploads
+	case "media":
+		fn = runMedia // mediacmd.go
+	case "subtitles":
+		fn = runSubtitles
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -77,6 +81,8 @@ Usage:
   mediagwctl status MEDIA_ID                           X's processing state of a media id
   mediagwctl watch MEDIA_ID                            follow processing to its end
   mediagwctl uploads KEY                               what mediagw knows of an upload (GetUpload)
+  mediagwctl media get|set-alt-text MEDIA_ID [TEXT]    X's lookup of a media; set its alt text
+  mediagwctl subtitles attach|detach VIDEO_ID ...      attach or detach a subtitles track
   mediagwctl version                                   the build's version
 
 Run "mediagwctl COMMAND --help" for a command's flags and an example.

@@ -119,6 +119,7 @@ func (c *restClient) Upload(ctx context.Context, start *mediagwv1.UploadStart, b
 	if start.ResumeOffset != nil {
 		q.Set("resume_offset", strconv.FormatInt(start.GetResumeOffset(), 10))
 	}
+	actionQuery(q, start) // media.go
 	cr := &countingReader{r: body, sent: sent}
 	req, err := c.newRequest(ctx, http.MethodPost, "/v1/media:upload", q, cr)
 	if err != nil {

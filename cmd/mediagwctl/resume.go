@@ -31,6 +31,8 @@ type uploader struct {
 	notify func(format string, args ...any)
 	// backoff returns the delays between retries.
 	backoff func() backoff.BackOff
+	// actions adds the metadata and subtitles to every start (media.go).
+	actions *uploadActions
 }
 
 // progress is told where an attempt starts and of every chunk sent.
@@ -200,6 +202,7 @@ func (u *uploader) attempt(ctx context.Context, m *mediaFile, offset int64, resu
 		IdempotencyKey: m.key,
 		Account:        u.account,
 	}
+	u.actions.decorate(start) // media.go
 	if resume {
 		// A resume continues the key's upload (and takes it over from a
 		// stream that still drives it); a plain start of a key that was
