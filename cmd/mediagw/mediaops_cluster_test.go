@@ -2,17 +2,25 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/upstream/xfake"
+	"github.com/mediagw/mediagw/upstream/xfake/xfaketest"
 )
+
+func xfaketestServer(t *testing.T) *xfaketest.Server {
+	return xfaketest.New(t, xfake.Options{Tokens: []string{testToken}, ProcessingTime: time.Second, Seed: 80})
+}
 
 // gate stands between one replica and xfake: it passes every request on,
 // except that while armed it holds the first metadata call (and tells
@@ -215,5 +223,48 @@ func waitForLong(t *testing.T, d time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %s", d)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestActionsAfterRestart: one mediagw on its bbolt ledger is killed with
+// -9 after recording its metadata call SENDING, before X has it; the next
+// start finds the open action, checks X's lookup and applies it once.
+func TestActionsAfterRestart(t *testing.T) {
+	t.Parallel()
+	x := xfaketestServer(t)
+	calls := &gateCalls{held: make(chan heldCall, 1), metadata: map[int]int{}, lookups: map[int]int{}, armed: true}
+	g := newGate(t, 0, x.URL, calls)
+	args := []string{"--x-api-url=" + g.srv.URL, "--x-token=" + testToken, "--segment-size=64KiB", "--actions-scan=200ms",
+		"--ledger=" + filepath.Join(t.TempDir(), "ledger.db")}
+	p := startProc(t, args...)
+	data := media("video/mp4", 200<<10, 81)
+	alt := "A lighthouse, after a restart"
+	resp, err := uploadVia(context.Background(), p.client, &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(data)),
+		IdempotencyKey: "restart-1", Metadata: &mediagwv1.MediaMetadata{AltText: &alt}}, data, fixed(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h heldCall
+	select {
+	case h = <-calls.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no metadata call within 30s")
+	}
+	p.kill()
+	h.release <- false // X never gets it
+	if m := x.Media(t, resp.GetMediaId()); m.MetadataRequests != 0 {
+		t.Fatalf("X holds %d metadata calls before the restart", m.MetadataRequests)
+	}
+	p = startProc(t, args...)
+	waitFor(t, func() bool {
+		st, err := p.client.GetUpload(context.Background(), &mediagwv1.GetUploadRequest{IdempotencyKey: "restart-1"})
+		return err == nil && st.GetActions().GetMetadata().GetState() == mediagwv1.ActionState_ACTION_STATE_APPLIED
+	})
+	m := x.Media(t, resp.GetMediaId())
+	calls.mu.Lock()
+	lookups := calls.lookups[0]
+	calls.mu.Unlock()
+	if m.MetadataRequests != 1 || m.Metadata.AltText.Text != alt || lookups == 0 {
+		t.Fatalf("X holds %d metadata calls (%+v) after %d lookups; want 1 after a lookup", m.MetadataRequests, m.Metadata, lookups)
 	}
 }
