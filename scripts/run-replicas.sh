@@ -9,7 +9,7 @@
 # A replica that exits (try kill -9 on it) is started again 2 s later, as
 # an orchestrator would. Ctrl-C stops everything. Files and logs go to
 # $MEDIAGW_REPLICAS_DIR (default /tmp/mediagw-replicas); each run starts
-# with an empty Redis (the emulator forgets its media too). The README's
+# with an empty Redis (the emulator forgets its media too). docs/operations.md's
 # "Running several replicas" has commands to try.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -75,7 +75,7 @@ mediagw replicas on one Redis (127.0.0.1:$redis_port) and one X emulator (http:/
   replica 3  REST http://127.0.0.1:8083  gRPC 127.0.0.1:9083  admin http://127.0.0.1:9183  pid ${pid[replica-3]}
 Readiness: curl http://127.0.0.1:9181/readyz   Logs: $state/replica-N.log
 Kill one (kill -9 \$(cat $state/replica-1.pid)): it is started again 2 s later.
-The README's "Running several replicas" has a resume across replicas to try. Ctrl-C stops all.
+docs/operations.md's "Running several replicas" has a resume across replicas to try. Ctrl-C stops all.
 EOT
 
 while sleep 1; do

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -209,7 +210,7 @@ func (c *Client) call(ctx context.Context, creds Credentials, r *request, o call
 					msg: scrub(sanitizeTransportErr(aerr), creds.secrets())}
 			}
 			if !outcome.retry {
-				return nil, false, aerr
+				return nil, false, withoutURL(aerr)
 			}
 			last = aerr
 			c.logRetry(r, attempts, scrub(sanitizeTransportErr(aerr), creds.secrets()))
@@ -355,14 +356,37 @@ func (c *Client) classify(r *request, resp *response, err error, creds Credentia
 // and connection errors are retried; bad parameters and refused token
 // refreshes are not.
 func retryableErr(err error) bool {
-	var tre *TokenRefreshError
+	var (
+		tre *TokenRefreshError
+		rae *ReauthError
+	)
 	switch {
-	case errors.Is(err, ErrInvalidParams):
+	case errors.Is(err, ErrInvalidParams), errors.As(err, &rae):
 		return false
 	case errors.As(err, &tre):
 		return tre.StatusCode() >= 500
 	}
 	return true
+}
+
+// withoutURL returns the error an http.Client wrapped in a *url.Error
+// when it is one of this package's (a refused refresh, an account that
+// must be authorized again, bad credentials): the caller reads its one
+// sentence, not the request's method and URL.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	var (
+		tre *TokenRefreshError
+		rae *ReauthError
+		se  *StoreError
+	)
+	if errors.As(ue.Err, &tre) || errors.As(ue.Err, &rae) || errors.As(ue.Err, &se) || errors.Is(ue.Err, ErrInvalidParams) {
+		return ue.Err
+	}
+	return err
 }
 
 // jitter returns a uniform delay in [0, d] ("full jitter").

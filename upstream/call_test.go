@@ -238,6 +238,9 @@ func TestOAuth2RefreshFailureIsFinal(t *testing.T) {
 	if strings.Contains(err.Error(), "rt-secret") || strings.Contains(err.Error(), "csecret") {
 		t.Fatalf("secret in error: %v", err)
 	}
+	if strings.Contains(err.Error(), srv.URL) || strings.Contains(err.Error(), "http://") {
+		t.Fatalf("URL in error: %v", err)
+	}
 	if n.Load() != 1 {
 		t.Fatalf("%d token requests", n.Load())
 	}

@@ -192,7 +192,11 @@ func (e *TokenRefreshError) StatusCode() int {
 // Unwrap returns the transport error, if any (context errors stay visible).
 func (e *TokenRefreshError) Unwrap() error { return e.transport }
 
-func (r *refreshing) refreshError(err error) error {
+func (r *refreshing) refreshError(err error) error { return refreshError(err) }
+
+// refreshError turns an error of golang.org/x/oauth2 into a
+// TokenRefreshError holding only the endpoint's status and error code.
+func refreshError(err error) *TokenRefreshError {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		out := &TokenRefreshError{ErrorCode: re.ErrorCode}

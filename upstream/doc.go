@@ -119,6 +119,23 @@
 // with STATUS. An OAuth 2.0 access token rejected with 401 is refreshed
 // once.
 //
+// # Stored OAuth 2.0 accounts
+//
+// X's refresh tokens are single-use: a refresh spends the old one. [OAuth2]
+// keeps the rotated pair in memory only; [StoredOAuth2] keeps it in a
+// [TokenStore] shared by restarts and replicas. The store is read first, the
+// configured token only for an account it has never seen. A refresh takes
+// the account's lease, re-reads the store, refreshes only if the stored
+// token is still the one that needed it, and stores the new pair before it
+// is used; other processes wait on the lease and use the stored result. A
+// refresh X refuses makes the store be read again (another process may have
+// rotated) before the account is declared reauth_required; from then on
+// uploads fail before INIT with a [*ReauthError] naming the account and
+// `mediagwctl accounts login`, until a new pair appears in the store.
+// Transient failures (X or the store unreachable, 5xx) are retried with
+// backoff (refresh_failing). A token without media.write is refused when
+// obtained. [Account.Health] reports the state without secrets.
+//
 // # Rate limits
 //
 // X sends x-rate-limit-limit, -remaining and -reset (epoch seconds) per user
@@ -202,8 +219,10 @@
 // media id, attempts, X's fields, the transport's own text), so a logger
 // given the error records all of it.
 //
-// [*APIError], [*RateLimitError], [*TransportError] and
-// [*TokenRefreshError] have StatusCode() int, and the first two
+// [*APIError], [*RateLimitError], [*TransportError],
+// [*TokenRefreshError], [*ReauthError] (412: the account must be authorized
+// again; it also has ReauthRequired() bool) and [*StoreError] (503) have
+// StatusCode() int, and the first two
 // RetryDelay() time.Duration, so callers that cannot import this package
 // can classify them with small interfaces of their own. Sentinels caused by
 // the caller's input ([ErrTooManyBytes], [ErrShortUpload],

@@ -268,7 +268,11 @@ func (c *Client) reclaim(waiter *Upload) bool {
 		return false
 	}
 	if err := oldest.spillLocked(); err != nil {
-		c.log.Warn("upstream: spilling a slow segment failed", "error", err.Error())
+		// Not tried again for this segment (its next one may be): a full
+		// disk costs one attempt and one log line per segment, not one
+		// per tick of every waiter.
+		oldest.spillable = false
+		c.log.Warn("upstream: spilling a slow segment failed; it stays in memory", "error", err.Error())
 		return false
 	}
 	return true

@@ -99,6 +99,12 @@ func (c *Client) Begin(ctx context.Context, creds Credentials, p InitParams, opt
 	if err != nil {
 		return nil, err
 	}
+	// An account known to need authorizing again fails here, before INIT.
+	if pf, ok := creds.(interface{ preflight(context.Context) error }); ok {
+		if err := pf.preflight(ctx); err != nil {
+			return nil, err
+		}
+	}
 	m, _, err := c.call(ctx, creds, r, callOpts{})
 	if err != nil {
 		return nil, err

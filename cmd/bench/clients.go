@@ -72,6 +72,8 @@ func setKeyed(c uploader, args []string) {
 		c.keyed = on
 	case *restClient:
 		c.keyed = on
+	case *goClient:
+		c.keyed = on
 	}
 }
 

@@ -78,7 +78,7 @@ func parseConfig(args []string) (config, error) {
 	fs.BoolVar(&c.jsonOut, "json", false, "print the report as JSON instead of markdown")
 	fs.StringVar(&c.jsonFile, "json-file", "", "also write the report as JSON to this file")
 	fs.IntVar(&c.runs, "runs", 5, "runs per scenario and path (the median is reported; -quick: 3)")
-	fs.StringVar(&modes, "modes", "baseline,grpc,rest,relay,hop,grpc-hop", "upload paths to measure (relay: single uploads only; hop, grpc-hop: single uploads without latency)")
+	fs.StringVar(&modes, "modes", "baseline,grpc,rest,relay,hop,grpc-hop", "upload paths to measure (relay: single uploads only; hop, grpc-hop: single uploads without latency; go-client: the gRPC path through service/client, not in the default)")
 	fs.StringVar(&run, "run", "", "only scenarios whose name matches this regexp (e.g. 'lat0/', '1x480MiB', '^adv/')")
 	fs.StringVar(&c.x, "x", xSink, "X server: sink (the minimal X) or emulator (cmd/xfake)")
 	fs.StringVar(&c.sinkDigest, "sink-digest", digestXXH64, "digest the sink checks uploads with: xxh64 (cheap) or sha256 (about 1 CPU s/GiB more in the sink)")
@@ -99,6 +99,7 @@ func parseConfig(args []string) (config, error) {
 		return nil
 	})
 	fs.BoolVar(&keyed, "keyed", false, "every grpc and rest upload carries a fresh idempotency key (recorded in mediagw's ledger; compare -variants with --ledger)")
+	fs.BoolVar(&goClientSHA256, "go-client-sha256", false, "go-client: hash the bytes with SHA-256 as they are sent (service/client's default for a plain io.Reader)")
 	fs.StringVar(&logDir, "log-dir", "", "keep the output of every child process in this directory")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "longest time one run of one path may take")
 	fs.BoolVar(&c.adversarial, "adversarial", false, "also run the adversarial rows (adv/starvation, adv/memory-*, adv/faults)")
@@ -140,8 +141,8 @@ func parseConfig(args []string) (config, error) {
 	}
 	c.modes = splitList(modes)
 	for _, m := range c.modes {
-		if !slices.Contains([]string{modeBaseline, modeGRPC, modeREST, modeRelay, modeHop, modeGRPCHop}, m) {
-			return c, fmt.Errorf("-modes: unknown path %q (want baseline, grpc, rest, relay, hop)", m)
+		if !slices.Contains([]string{modeBaseline, modeGRPC, modeREST, modeRelay, modeHop, modeGRPCHop, modeGoClient}, m) {
+			return c, fmt.Errorf("-modes: unknown path %q (want baseline, grpc, rest, relay, hop, grpc-hop, go-client)", m)
 		}
 	}
 	if c.filter, err = regexp.Compile(run); err != nil {
@@ -256,7 +257,7 @@ func (c config) paths(sc scenario) []pathSpec {
 	var out []pathSpec
 	for _, m := range c.modes {
 		switch {
-		case m == modeGRPC || m == modeREST:
+		case m == modeGRPC || m == modeREST || m == modeGoClient:
 			for _, v := range c.variants {
 				out = append(out, pathSpec{mode: m, variant: v})
 			}
@@ -276,7 +277,9 @@ type pathSpec struct {
 
 func (p pathSpec) name() string { return p.mode + p.variant.suffix() }
 
-func (p pathSpec) mediagw() bool { return p.mode == modeGRPC || p.mode == modeREST }
+func (p pathSpec) mediagw() bool {
+	return p.mode == modeGRPC || p.mode == modeREST || p.mode == modeGoClient
+}
 
 func splitList(s string) []string {
 	var out []string

@@ -141,12 +141,18 @@ func (b *bench) startPath(ctx context.Context, spec pathSpec, x *xServer, size i
 		if p.proc, grpcAddr, httpAddr, err = b.startMediagw(ctx, x.url, size, spec.variant); err != nil {
 			return nil, err
 		}
-		if spec.mode == modeGRPC {
+		switch spec.mode {
+		case modeGRPC:
 			if p.client, err = newGRPCClient(grpcAddr, b.cfg.grpcChunk); err != nil {
 				p.proc.stop()
 				return nil, err
 			}
-		} else {
+		case modeGoClient:
+			if p.client, err = newGoClient(grpcAddr, b.cfg.grpcChunk); err != nil {
+				p.proc.stop()
+				return nil, err
+			}
+		default:
 			p.client = &restClient{url: "http://" + httpAddr, path: "/v1/media:upload", hc: newHTTPClient()}
 		}
 		setKeyed(p.client, spec.variant.Args)
@@ -156,8 +162,11 @@ func (b *bench) startPath(ctx context.Context, spec pathSpec, x *xServer, size i
 }
 
 func (p *pathRun) close() {
-	if g, ok := p.client.(*grpcClient); ok {
-		_ = g.conn.Close()
+	switch c := p.client.(type) {
+	case *grpcClient:
+		_ = c.conn.Close()
+	case *goClient:
+		_ = c.c.Close()
 	}
 	if p.proc != nil {
 		p.proc.stop()

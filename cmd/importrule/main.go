@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"service/apierr":         {"gen/..."},
 	"service/backend":        nil,
 	"service/bytesize":       nil,
+	"service/buildinfo":      nil,
 	"service/ledger":         nil,
 	"service/ledger/...":     {"service/ledger/..."},
 	"service/auth":           {"service/apierr"},

@@ -34,7 +34,7 @@ func credentialsOf(a policy.Account, xURL string) upstream.Credentials {
 		}
 		oc := &oauth2.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret,
 			Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
-		return upstream.OAuth2(oc, &oauth2.Token{AccessToken: o.AccessToken, RefreshToken: o.RefreshToken})
+		return newOAuth2Spec(oc, &oauth2.Token{AccessToken: o.AccessToken, RefreshToken: o.RefreshToken})
 	case a.OAuth1 != nil:
 		o := a.OAuth1
 		return upstream.OAuth1(o.ConsumerKey, o.ConsumerSecret, o.Token, o.TokenSecret)

@@ -5,14 +5,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"time"
 )
 
 // startAdmin serves what operators and their tools read, apart from the
 // public ports and without authentication: /metrics (Prometheus text),
 // /healthz (the process is up), /readyz (it takes calls: not while
-// starting or draining, nor while the shared state is unreachable) and
-// /debug/pprof/.
+// starting or draining, nor while the shared state is unreachable) and,
+// with --pprof, /debug/pprof/.
 func (a *app) startAdmin(addr string, metrics http.Handler) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -23,14 +25,25 @@ func (a *app) startAdmin(addr string, metrics http.Handler) error {
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.adminAccounts(mux)
+	if a.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		// The command line may hold secrets given as flags: only the
+		// program's name is shown.
+		mux.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = w.Write([]byte(filepath.Base(os.Args[0])))
+		})
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	a.adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := a.adminTLS(); err != nil {
+		return err
+	}
 	if !isLoopback(l.Addr()) {
-		a.log.Warn("the admin endpoints (metrics, health, pprof) have no authentication and listen on a non-loopback address; keep that address off the public network",
+		a.log.Warn("the admin endpoints (metrics, health and, with --pprof, pprof) have no authentication and listen on a non-loopback address; keep that address off the public network",
 			"admin_addr", l.Addr().String())
 	}
 	return nil

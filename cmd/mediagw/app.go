@@ -95,6 +95,9 @@ type app struct {
 	emulator                   *http.Server
 	xURL                       string
 	accounts                   map[string]upstream.Credentials
+	accountSet                 *accountSet // what the backend reads: accounts, replaced on SIGHUP
+	tokens                     *tokenStore // nil without --secrets-key-file
+	defaultCreds               upstream.Credentials
 	ledger                     ledger.Ledger
 	shared                     *redisstore.Store // nil without a Redis ledger
 	ops                        *mediaops.Ops     // metadata, subtitles, lookup
@@ -140,6 +143,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err := a.openLedger(ctx); err != nil {
 		return nil, err
 	}
+	if creds, err = a.storeTokens(creds, tel.mp); err != nil {
+		return nil, err
+	}
+	a.accountSet = newAccountSet(a.accounts)
 	segDir := filepath.Join(a.spoolDir, "segments")
 	if err := os.MkdirAll(segDir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool directory: %w", err)
@@ -179,10 +186,11 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
-	xb := xBackend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accounts}
+	xb := xBackend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accountSet}
 	if a.relay, err = relay.New(relay.Config{
 		Backend:       xb,
 		Store:         a.statusStore(),
+		Owners:        a.owners(),
 		WatchTimeout:  cfg.WatchTimeout,
 		Logger:        log,
 		MeterProvider: tel.mp,
@@ -238,7 +246,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	// caller it refuses.
 	grpcOpts := grpcapi.ServerOptions(authn.ServerOptions()...)
 	if a.tls != nil {
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(a.tls.Config("h2"))))
+		grpcOpts = append(grpcOpts, grpc.Creds(authn.TransportCredentials(credentials.NewTLS(a.tls.Config("h2")))))
 	}
 	a.grpcSrv = grpc.NewServer(append(grpcOpts, grpc.MaxRecvMsgSize(maxRecvMsg(int(cfg.MaxMessage))),
 		// Connections idle this long are closed (keep-alive pings do not
@@ -403,6 +411,10 @@ func (a *app) closeAll() {
 	if a.ledger != nil {
 		_ = a.ledger.Close()
 		a.ledger = nil
+	}
+	if a.tokens != nil {
+		_ = a.tokens.close()
+		a.tokens = nil
 	}
 	if a.emulator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -33,6 +33,7 @@ func (a *app) setupAuth(tel *telemetry) (*auth.Authenticator, error) {
 		if a.jwt, err = auth.NewJWTVerifier(ctx, c.AuthJWKS, c.AuthIssuer, c.AuthAudience, a.log.With("component", "auth")); err != nil {
 			return nil, err
 		}
+		a.jwt.SetType(c.AuthJWTType)
 		ac.Tokens = a.jwt
 	}
 	return auth.New(ac)
@@ -89,6 +90,11 @@ func (a *app) reload() error {
 	}
 	if a.jwt != nil {
 		a.jwt.Reload()
+	}
+	if err := a.reloadAccounts(); err != nil {
+		a.log.Error("accounts file not reloaded; the previous accounts stay", "error", err.Error())
+	} else if a.cfg.AccountsFile != "" {
+		a.log.Info("accounts file reloaded", "accounts", policy.AccountNames(a.accounts))
 	}
 	if a.cfg.CallersFile == "" {
 		return nil

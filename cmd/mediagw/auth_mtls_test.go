@@ -117,6 +117,13 @@ func TestMTLSRefusals(t *testing.T) {
 	if n := e.xCalls(); n != 0 {
 		t.Fatalf("X received %d requests from refused callers", n)
 	}
+	// The gRPC listener's refused handshakes are logged (with the peer)
+	// and counted, as refused calls are.
+	waitLog(t, e, `"method":"TLS handshake"`)
+	waitFor(t, func() bool {
+		v, _ := metricValue(scrape(t, e), "mediagw_auth_refused_total", `upload_transport="grpc"`, `reason="CLIENT_CERTIFICATE"`)
+		return v >= float64(len(cases))
+	})
 }
 
 // TestMTLSHealth: the gRPC health service needs a client certificate too.

@@ -19,7 +19,7 @@ type xBackend struct {
 	hasDefault  bool
 	parallelism int
 	// accounts are the named X accounts (--accounts), by name.
-	accounts map[string]upstream.Credentials
+	accounts *accountSet
 }
 
 var _ backend.Backend = xBackend{}
@@ -38,7 +38,7 @@ func (b xBackend) creds(a backend.Auth) (upstream.Credentials, error) {
 		return upstream.BearerToken(a.Token), nil
 	}
 	if a.Account != "" {
-		if c, ok := b.accounts[a.Account]; ok {
+		if c, ok := b.accounts.get(a.Account); ok {
 			return c, nil
 		}
 		// The callers policy names only configured accounts.

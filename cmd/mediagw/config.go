@@ -64,14 +64,19 @@ type config struct {
 
 	LogFormat string
 	LogLevel  string
-	// AdminAddr serves /metrics, /healthz, /readyz and pprof; empty: off.
+	// AdminAddr serves /metrics, /healthz, /readyz (and pprof with Pprof);
+	// empty: off.
 	AdminAddr string
+	// Pprof serves /debug/pprof/ on the admin port.
+	Pprof bool
 
 	// TLS for both listeners; TLSClientCA turns on mTLS.
 	TLSCert, TLSKey, TLSClientCA string
 	// JWT bearer tokens: the JWKS (a file or an https URL), and the iss
 	// and aud every token must carry.
 	AuthJWKS, AuthIssuer, AuthAudience string
+	// AuthJWTType, when set, is the typ every bearer token must carry.
+	AuthJWTType string
 	// InsecureNoAuth lets mediagw serve non-loopback addresses without
 	// authentication.
 	InsecureNoAuth bool
@@ -82,9 +87,15 @@ type config struct {
 	// secretFlags are secrets given as command-line flags, which ps shows.
 	secretFlags []string
 
+	// Secrets: stored OAuth 2.0 tokens and the admin token (tokenstore.go).
+	Secrets secretsConfig
+
 	// Emulator settings, used only with Emulator.
 	EmulatorLatency        time.Duration
 	EmulatorProcessingTime time.Duration
+
+	// ShowVersion prints the build's version and exits (--version).
+	ShowVersion bool
 }
 
 // sizeFlag is a byte count written as 4MiB, 40MB or 1048576.
@@ -150,24 +161,31 @@ func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
 	fs.Var(&c.MaxSpoolBytes, "max-spool-bytes", "bound of the spool, per upload and in total (e.g. 1GiB)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9091", "serve /metrics, /healthz, /readyz and /debug/pprof/ on this address (no authentication); empty: off")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9091", "serve /metrics, /healthz and /readyz (and /debug/pprof/ with --pprof) on this address (no authentication); empty: off")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin port (profiles show what the process holds; /debug/pprof/cmdline shows the program name only)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate (PEM) of both listeners; reloaded when it changes or on SIGHUP")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key (PEM) of --tls-cert")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "require client certificates chained to this CA (PEM): mTLS; the caller is the certificate's first URI SAN, else its CN")
 	fs.StringVar(&c.AuthJWKS, "auth-jwks", "", "require JWT bearer tokens verified with this JWKS: a file, or an https URL fetched and refreshed")
 	fs.StringVar(&c.AuthIssuer, "auth-issuer", "", "the iss every bearer token must carry")
 	fs.StringVar(&c.AuthAudience, "auth-audience", "", "the aud every bearer token must include")
+	fs.StringVar(&c.AuthJWTType, "auth-jwt-type", "", "the typ header every bearer token must carry (e.g. JWT); empty: any")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "serve non-loopback addresses without authentication (anyone who reaches the ports uploads with mediagw's X accounts)")
 	fs.StringVar(&c.CallersFile, "callers", "", "per-caller policy (YAML): accounts, own X tokens, quotas; reloaded on SIGHUP")
-	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=")
+	fs.StringVar(&c.AccountsFile, "accounts", "", "named X accounts (YAML), chosen per upload with account=; reloaded on SIGHUP")
+	c.Secrets.register(fs)
 	fs.DurationVar(&c.EmulatorLatency, "emulator-latency", 0, "built-in emulator: latency added per request")
 	fs.DurationVar(&c.EmulatorProcessingTime, "emulator-processing-time", 5*time.Second, "built-in emulator: how long video processing takes")
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version, commit and build date, and exit")
 	return c, fs
 }
 
 // finish checks what the flags left and reads the environment twins of
 // the flags not given.
 func (c *config) finish(fs *flag.FlagSet, getenv func(string) string) (*config, error) {
+	if c.ShowVersion {
+		return c, nil
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
@@ -181,7 +199,7 @@ func (c *config) finish(fs *flag.FlagSet, getenv func(string) string) (*config, 
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := envName(f.Name)
-		if v := getenv(name); v != "" && !given[f.Name] && err == nil {
+		if v := getenv(name); v != "" && !given[f.Name] && err == nil && f.Name != "version" {
 			if serr := f.Value.Set(v); serr != nil {
 				err = fmt.Errorf("%s: %w", name, serr)
 			}

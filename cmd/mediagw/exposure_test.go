@@ -138,7 +138,7 @@ func TestAdminPort(t *testing.T) {
 	for !e.app.ready.Load() {
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/debug/pprof/"} {
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
 		if code := get(e.adminURL + path); code != http.StatusOK {
 			t.Errorf("admin %s: HTTP %d", path, code)
 		}
@@ -166,6 +166,34 @@ func TestAdminPort(t *testing.T) {
 		t.Fatalf("the upload in flight during the drain: %v", err)
 	}
 	e.waitServed("mediagw did not stop")
+}
+
+// TestPprofOnlyWhenAsked: pprof is off by default; with --pprof it is on
+// the admin port, and its cmdline never shows a flag's value.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	off := newEnv(t, xfake.Options{})
+	res, err := http.Get(off.adminURL + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("pprof without --pprof: HTTP %d", res.StatusCode)
+	}
+	on := newEnv(t, xfake.Options{}, "--pprof", "--x-client-secret=flag-secret-value")
+	for path, must := range map[string]string{"/debug/pprof/": "goroutine", "/debug/pprof/cmdline": ""} {
+		res, err := http.Get(on.adminURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(b), must) || strings.Contains(string(b), "flag-secret-value") ||
+			strings.Contains(string(b), "--") {
+			t.Fatalf("%s with --pprof: HTTP %d %.200s", path, res.StatusCode, b)
+		}
+	}
 }
 
 // TestSecretFlagWarning: a secret given as a flag is warned about by

@@ -31,14 +31,14 @@ func TestLoadAccounts(t *testing.T) {
 		t.Fatalf("names %s", got)
 	}
 	for name, c := range map[string]string{
-		"an unset variable":      "accounts:\n  a:\n    token: {env: TEST_UNSET_VARIABLE_X}\n",
-		"a missing file":         "accounts:\n  a:\n    token: {file: /nonexistent/token}\n",
-		"the default name":       "accounts:\n  default:\n    token: t\n",
-		"two kinds":              "accounts:\n  a:\n    token: t\n    oauth1: {consumer_key: ck, consumer_secret: cs, token: at, token_secret: ts}\n",
-		"an incomplete oauth1":   "accounts:\n  a:\n    oauth1: {consumer_key: ck}\n",
-		"oauth2 without refresh": "accounts:\n  a:\n    oauth2: {client_id: app}\n",
-		"an unknown key":         "accounts:\n  a:\n    tokn: t\n",
-		"a bad name":             "accounts:\n  a b:\n    token: t\n",
+		"an unset variable":     "accounts:\n  a:\n    token: {env: TEST_UNSET_VARIABLE_X}\n",
+		"a missing file":        "accounts:\n  a:\n    token: {file: /nonexistent/token}\n",
+		"the default name":      "accounts:\n  default:\n    token: t\n",
+		"two kinds":             "accounts:\n  a:\n    token: t\n    oauth1: {consumer_key: ck, consumer_secret: cs, token: at, token_secret: ts}\n",
+		"an incomplete oauth1":  "accounts:\n  a:\n    oauth1: {consumer_key: ck}\n",
+		"oauth2 without client": "accounts:\n  a:\n    oauth2: {refresh_token: rt}\n",
+		"an unknown key":        "accounts:\n  a:\n    tokn: t\n",
+		"a bad name":            "accounts:\n  a b:\n    token: t\n",
 	} {
 		if _, err := loadAccounts(writeFile(t, "bad.yaml", []byte(c)), "http://x.test"); err == nil {
 			t.Errorf("%s: loaded", name)

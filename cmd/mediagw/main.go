@@ -2,9 +2,12 @@
 // REST gateway in front of it) that streams media bytes into X's
 // INIT/APPEND/FINALIZE calls and relays X's processing status.
 //
-// Without --x-api-url it runs on a built-in X emulator, so it works with no
-// X account. Run `mediagw -h` for the flags; each has an environment twin
-// (--x-token is MEDIAGW_X_TOKEN).
+// It talks to the X API at --x-api-url, or, with --emulator, to a built-in
+// X emulator (demos and tests: no X account needed, media ids are fake);
+// with neither it refuses to start. The package holds the flags, the
+// wiring of the packages under service/ and upstream/, and the signal
+// handling. Run `mediagw -h` for the flags; each has an environment twin
+// (--x-token is MEDIAGW_X_TOKEN); docs/configuration.md lists them.
 package main
 
 import (
@@ -21,6 +24,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/grpclog"
+
+	"github.com/mediagw/mediagw/service/buildinfo"
 )
 
 func main() {
@@ -39,6 +44,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if cfg.ShowVersion {
+		_, err := fmt.Fprintln(stdout, "mediagw", buildinfo.String())
 		return err
 	}
 	log, err := newLogger(cfg, stdout)

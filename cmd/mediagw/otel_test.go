@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/buildinfo"
 	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
@@ -144,6 +145,7 @@ type traceReceiver struct {
 	mu    sync.Mutex
 	names []string
 	svc   string
+	ver   string
 }
 
 func (r *traceReceiver) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
@@ -153,6 +155,9 @@ func (r *traceReceiver) Export(_ context.Context, req *collectortrace.ExportTrac
 		for _, kv := range rs.GetResource().GetAttributes() {
 			if kv.GetKey() == "service.name" {
 				r.svc = kv.GetValue().GetStringValue()
+			}
+			if kv.GetKey() == "service.version" {
+				r.ver = kv.GetValue().GetStringValue()
 			}
 		}
 		for _, ss := range rs.GetScopeSpans() {
@@ -208,6 +213,9 @@ func TestOTLPExport(t *testing.T) {
 	}
 	if recv.svc != "mediagw-otlp-test" {
 		t.Fatalf("service.name %q, want OTEL_SERVICE_NAME", recv.svc)
+	}
+	if want := buildinfo.Get().Version; recv.ver != want || want == "" {
+		t.Fatalf("service.version %q, want the build's %q", recv.ver, want)
 	}
 }
 

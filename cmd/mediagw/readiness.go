@@ -5,6 +5,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/mediagw/mediagw/service/ledger/boltledger"
 	"github.com/mediagw/mediagw/service/relay"
 	"github.com/mediagw/mediagw/upstream"
 )
@@ -63,6 +64,20 @@ func (a *app) statusStore() relay.StatusStore {
 		return nil
 	}
 	return a.shared.Status()
+}
+
+// owners is where the status relay keeps who uploaded which media: Redis
+// when shared, else the bbolt ledger's file, else (--ledger off) the
+// relay's in-process default.
+func (a *app) owners() relay.OwnerStore {
+	switch l := a.ledger.(type) {
+	case *boltledger.Ledger:
+		return l.Owners()
+	}
+	if a.shared != nil {
+		return a.shared.Status()
+	}
+	return nil
 }
 
 // budgets is the rate-limit budget store: Redis's when shared, else the

@@ -20,6 +20,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/mediagw/mediagw/service/buildinfo"
 )
 
 // telemetry is mediagw's OpenTelemetry setup: the providers every layer
@@ -40,8 +42,9 @@ type telemetry struct {
 // tracing costs next to nothing; metrics are always served as Prometheus
 // text on /metrics.
 func setupTelemetry(ctx context.Context, getenv func(string) string) (*telemetry, error) {
+	build := buildinfo.Get()
 	res, err := resource.New(ctx,
-		resource.WithAttributes(attribute.String("service.name", "mediagw")),
+		resource.WithAttributes(attribute.String("service.name", "mediagw"), attribute.String("service.version", build.Version)),
 		resource.WithFromEnv(), resource.WithTelemetrySDK())
 	if err != nil {
 		return nil, fmt.Errorf("telemetry resource: %w", err)
@@ -63,6 +66,14 @@ func setupTelemetry(ctx context.Context, getenv func(string) string) (*telemetry
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// mediagw_build_info: 1, labelled with the running build (dashboards
+	// and alerts join on it to tell which version a pod runs).
+	buildGauge := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "mediagw_build_info", Help: "The running build of mediagw: always 1, labelled with its version, commit and Go version.",
+		ConstLabels: prometheus.Labels{"version": build.Version, "commit": build.Commit, "go_version": build.GoVersion},
+	})
+	buildGauge.Set(1)
+	reg.MustRegister(buildGauge)
 	prom, err := otelprom.New(otelprom.WithRegisterer(reg))
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)

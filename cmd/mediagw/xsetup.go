@@ -48,7 +48,7 @@ func (a *app) credentials() (upstream.Credentials, bool, error) {
 	switch {
 	case c.XConsumerKey != "":
 		return upstream.OAuth1(c.XConsumerKey, c.XConsumerSecret, c.XOAuth1Token, c.XOAuth1TokenSecret), true, nil
-	case c.XRefreshToken != "":
+	case c.XRefreshToken != "" || (c.XClientID != "" && c.Secrets.KeyFile != ""): // stored: login may give the first pair
 		tokenURL := c.XTokenURL
 		if tokenURL == "" {
 			tokenURL = strings.TrimRight(a.xURL, "/") + "/2/oauth2/token"
@@ -58,7 +58,7 @@ func (a *app) credentials() (upstream.Credentials, bool, error) {
 			ClientSecret: c.XClientSecret,
 			Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader},
 		}
-		return upstream.OAuth2(oc, &oauth2.Token{AccessToken: c.XToken, RefreshToken: c.XRefreshToken}), true, nil
+		return newOAuth2Spec(oc, &oauth2.Token{AccessToken: c.XToken, RefreshToken: c.XRefreshToken}), true, nil
 	case c.XToken != "":
 		return upstream.BearerToken(c.XToken), true, nil
 	case a.emulator != nil && c.XDialect == "v1.1":

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/client"
 )
 
 const statusHelp = `Usage: mediagwctl status MEDIA_ID [flags]
@@ -50,9 +51,10 @@ Exit codes: 0 found, 1 the call failed (unknown key: NotFound), 2 usage.
 `
 
 // oneArgCommand parses the flags of a command that takes one argument
-// and connects. It returns the argument, the client and the options, or
-// a nil client and the exit code (--help: 0, usage errors: 2).
-func oneArgCommand(name, help string, args []string, getenv env, stderr io.Writer, extra func(*flag.FlagSet)) (string, client, *connOptions, int) {
+// and connects (notify, if not nil, is told of retries). It returns the
+// argument, the client and the options, or a nil client and the exit code
+// (--help: 0, usage errors: 2).
+func oneArgCommand(name, help string, args []string, getenv env, stderr io.Writer, extra func(*flag.FlagSet), notify func(client.Retry)) (string, *client.Client, *connOptions, int) {
 	o := &connOptions{}
 	fs := newFlagSet(name, help, stderr)
 	o.register(fs)
@@ -70,9 +72,9 @@ func oneArgCommand(name, help string, args []string, getenv env, stderr io.Write
 	if err == nil && len(pos) != 1 {
 		err = fmt.Errorf("want exactly one argument, got %d (see mediagwctl %s --help)", len(pos), name)
 	}
-	var c client
+	var c *client.Client
 	if err == nil {
-		c, err = newClient(o)
+		c, err = newClient(o, notify)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mediagwctl %s: %v\n", name, err)
@@ -82,12 +84,12 @@ func oneArgCommand(name, help string, args []string, getenv env, stderr io.Write
 }
 
 func runStatus(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
-	id, c, _, code := oneArgCommand("status", statusHelp, args, getenv, stderr, nil)
+	id, c, o, code := oneArgCommand("status", statusHelp, args, getenv, stderr, nil, nil)
 	if c == nil {
 		return code
 	}
 	defer c.Close()
-	st, err := c.GetStatus(ctx, id)
+	st, err := c.GetStatus(withXToken(ctx, o), id)
 	if err != nil {
 		fmt.Fprintf(stderr, "mediagwctl status: %s\n", describe(err))
 		return exitFailed
@@ -98,9 +100,12 @@ func runStatus(ctx context.Context, args []string, getenv env, stdout, stderr io
 
 func runWatch(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
 	progress := "auto"
+	var disp *display
+	var retries int
+	notify := func(r client.Retry) { watchNotice(disp.notify, retries)(r) }
 	id, c, o, code := oneArgCommand("watch", watchHelp, args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always or never")
-	})
+	}, notify)
 	if c == nil {
 		return code
 	}
@@ -109,10 +114,9 @@ func runWatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		fmt.Fprintf(stderr, "mediagwctl watch: --progress must be auto, always or never, not %q\n", progress)
 		return exitUsage
 	}
-	disp := newDisplay(stderr, progress)
-	u := &uploader{c: c, retries: o.Retries, notify: disp.notify, backoff: defaultBackoff}
+	disp, retries = newDisplay(stderr, progress), o.Retries
 	bar := disp.watcher(id)
-	st, err := u.watch(ctx, id, func(st *mediagwv1.ProcessingStatus) {
+	st, err := c.Watch(withXToken(ctx, o), id, func(st *mediagwv1.ProcessingStatus) {
 		bar.processing(st)
 		printProto(stdout, st)
 	})
@@ -131,12 +135,12 @@ func runWatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 }
 
 func runUploads(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
-	key, c, _, code := oneArgCommand("uploads", uploadsHelp, args, getenv, stderr, nil)
+	key, c, o, code := oneArgCommand("uploads", uploadsHelp, args, getenv, stderr, nil, nil)
 	if c == nil {
 		return code
 	}
 	defer c.Close()
-	st, err := c.GetUpload(ctx, key)
+	st, err := c.GetUpload(withXToken(ctx, o), key)
 	if err != nil {
 		fmt.Fprintf(stderr, "mediagwctl uploads: %s\n", describe(err))
 		return exitFailed

@@ -7,11 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/client"
 	"github.com/mediagw/mediagw/service/engine"
 )
 
@@ -26,9 +25,6 @@ var byExtension = map[string]string{
 	".glb": "model/gltf-binary", ".usdz": "model/vnd.usdz+zip",
 }
 
-// keyPattern is the idempotency key syntax mediagw accepts.
-var keyPattern = regexp.MustCompile(`^[A-Za-z0-9._~:-]{1,128}$`)
-
 // mediaFile is one file to upload, with what it declares.
 type mediaFile struct {
 	path      string
@@ -40,9 +36,10 @@ type mediaFile struct {
 }
 
 // inspect opens path, detects its media type (unless mediaType is
-// given), hashes it and derives its idempotency key (unless key is
-// given). It reads the file once, in bounded blocks.
-func inspect(path, mediaType string, category mediagwv1.MediaCategory, account, key string) (*mediaFile, error) {
+// given), hashes it and derives its idempotency key (unless key is given
+// or noKey is set) for the X user of xToken, if any. It reads the file
+// once, in bounded blocks.
+func inspect(path, mediaType string, category mediagwv1.MediaCategory, account, key, xToken string, noKey bool) (*mediaFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -77,8 +74,8 @@ func inspect(path, mediaType string, category mediagwv1.MediaCategory, account, 
 	m := &mediaFile{path: path, size: fi.Size(), mediaType: mediaType, category: category,
 		sha256: hex.EncodeToString(h.Sum(nil))}
 	m.key = key
-	if m.key == "" {
-		m.key = deriveKey(m.sha256, m.size, account, m.mediaType, m.category)
+	if m.key == "" && !noKey {
+		m.key = deriveKeyAs(m.sha256, m.size, account, m.mediaType, m.category, xToken)
 	}
 	return m, nil
 }
@@ -93,16 +90,18 @@ func detectType(path string, head []byte) string {
 	return byExtension[strings.ToLower(filepath.Ext(path))]
 }
 
-// deriveKey is the idempotency key of an upload when none is given: the
-// same bytes uploaded to the same account as the same type and category
-// get the same key, so running a command again resumes or replays the
-// upload instead of repeating it; any other upload gets another.
+// deriveKey is the idempotency key of an upload when none is given and
+// no X user token is passed: see deriveKeyAs.
 func deriveKey(sha256hex string, size int64, account, mediaType string, category mediagwv1.MediaCategory) string {
-	cat := ""
-	if category != mediagwv1.MediaCategory_MEDIA_CATEGORY_UNSPECIFIED {
-		cat = category.String()
-	}
-	in := strings.Join([]string{sha256hex, strconv.FormatInt(size, 10), account, mediaType, cat}, ":")
-	sum := sha256.Sum256([]byte(in))
-	return "ctl-" + hex.EncodeToString(sum[:16])
+	return deriveKeyAs(sha256hex, size, account, mediaType, category, "")
+}
+
+// deriveKeyAs is the client package's derived key with mediagwctl's
+// prefix: the same bytes uploaded to the same account, as the same X user
+// (a hash of xToken), type and category get the same key, so running a
+// command again resumes or replays the upload instead of repeating it;
+// any other upload gets another.
+func deriveKeyAs(sha256hex string, size int64, account, mediaType string, category mediagwv1.MediaCategory, xToken string) string {
+	return client.DeriveKey("ctl-", client.KeyInput{SHA256: sha256hex, Size: size, MediaType: mediaType,
+		Category: category, Account: account, XToken: xToken})
 }

@@ -6,73 +6,36 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
+	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
+	"golang.org/x/oauth2"
 	"google.golang.org/grpc/status"
 
-	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
-	"github.com/mediagw/mediagw/service/grpcapi"
+	"github.com/mediagw/mediagw/service/client"
 )
 
-// chunkSize is the size of the Upload messages: 32 KiB less gRPC's
-// framing (32752 bytes), the size mediagw recommends.
-const chunkSize = 32<<10 - 16
+// fileToken is a token read from a file at every call, so that a rotated
+// token is picked up by the next retry.
+type fileToken struct{ path, flagName string }
 
-// client is mediagw's API as the commands use it, over gRPC or REST. Its
-// errors are gRPC status errors (REST problems are converted), so that
-// one set of rules decides what is retried.
-type client interface {
-	// Upload sends start and then body, the media from start's
-	// resume_offset on; sent is told of every chunk handed to the
-	// transport.
-	Upload(ctx context.Context, start *mediagwv1.UploadStart, body io.Reader, sent func(n int)) (*mediagwv1.UploadResponse, error)
-	GetUpload(ctx context.Context, key string) (*mediagwv1.UploadState, error)
-	GetStatus(ctx context.Context, mediaID string) (*mediagwv1.ProcessingStatus, error)
-	// WatchStatus calls each for every state until the stream ends.
-	WatchStatus(ctx context.Context, mediaID string, each func(*mediagwv1.ProcessingStatus)) error
-	Close() error
-}
-
-// localError is a failure on this side (reading the file): it is never
-// retried.
-type localError struct{ err error }
-
-func (e *localError) Error() string { return e.err.Error() }
-func (e *localError) Unwrap() error { return e.err }
-
-// credentialsFrom reads the bearer token and the X user token. Files are
-// read on every call, so a rotated token is picked up by the next retry.
-type credentialsFrom struct{ o *connOptions }
-
-func (c credentialsFrom) bearer() (string, error) {
-	if c.o.TokenFile != "" {
-		return readToken(c.o.TokenFile, "--token-file")
+func (f fileToken) Token() (*oauth2.Token, error) {
+	t, err := readToken(f.path, f.flagName)
+	if err != nil {
+		return nil, err
 	}
-	return c.o.Token, nil
-}
-
-func (c credentialsFrom) xToken() (string, error) {
-	if c.o.XAccessTokenFile != "" {
-		return readToken(c.o.XAccessTokenFile, "--x-access-token-file")
-	}
-	return "", nil
+	return &oauth2.Token{AccessToken: t}, nil
 }
 
 func readToken(path, flagName string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", &localError{fmt.Errorf("%s: %w", flagName, err)}
+		return "", fmt.Errorf("%s: %w", flagName, err)
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {
-		return "", &localError{fmt.Errorf("%s: %s is empty", flagName, path)}
+		return "", fmt.Errorf("%s: %s is empty", flagName, path)
 	}
 	return t, nil
 }
@@ -102,155 +65,109 @@ func tlsConfig(o *connOptions) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// newClient connects to mediagw as the options say.
-func newClient(o *connOptions) (client, error) {
-	if o.REST {
-		return newRESTClient(o)
+// retryPolicy is the client's policy with --retries: backoff from 0.5 s,
+// ×1.6, up to 30 s, with no overall bound (Ctrl-C ends it).
+func retryPolicy(retries int) client.RetryPolicy {
+	p := client.DefaultRetryPolicy()
+	p.MaxRetries, p.MaxElapsed = retries, 0
+	return p
+}
+
+// newClient connects to mediagw as the options say; notify is told of
+// every retry of a watch.
+func newClient(o *connOptions, notify func(client.Retry)) (*client.Client, error) {
+	opts := []client.Option{client.WithRetry(retryPolicy(o.Retries)), client.WithStallTimeout(o.StallTimeout),
+		client.WithKeyPrefix("ctl-")}
+	if notify != nil {
+		opts = append(opts, client.WithRetryNotify(notify))
 	}
-	creds := insecure.NewCredentials()
-	if o.useTLS() {
+	switch {
+	case o.TokenFile != "":
+		opts = append(opts, client.WithTokenSource(fileToken{o.TokenFile, "--token-file"}))
+	case o.Token != "":
+		opts = append(opts, client.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: o.Token})))
+	}
+	target := o.Server
+	if o.REST {
+		target = ""
+		opts = append(opts, client.WithREST(o.RESTURL))
+	}
+	if (o.REST && strings.HasPrefix(o.RESTURL, "https:")) || (!o.REST && o.useTLS()) {
 		cfg, err := tlsConfig(o)
 		if err != nil {
 			return nil, err
 		}
-		creds = credentials.NewTLS(cfg)
+		opts = append(opts, client.WithTLS(cfg))
+	} else if !o.REST {
+		opts = append(opts, client.WithInsecure())
 	}
-	conn, err := grpc.NewClient(o.Server, grpc.WithTransportCredentials(creds))
+	c, err := client.New(target, opts...)
 	if err != nil {
+		if o.REST {
+			return nil, fmt.Errorf("--rest-url %s: %w", o.RESTURL, err)
+		}
 		return nil, fmt.Errorf("--server %s: %w", o.Server, err)
 	}
-	return &grpcClient{conn: conn, svc: mediagwv1.NewMediaUploadServiceClient(conn), creds: credentialsFrom{o}}, nil
+	return c, nil
 }
 
-type grpcClient struct {
-	conn  *grpc.ClientConn
-	svc   mediagwv1.MediaUploadServiceClient
-	creds credentialsFrom
+// withXToken makes ctx's calls carry the X user token of
+// --x-access-token-file, read at every call.
+func withXToken(ctx context.Context, o *connOptions) context.Context {
+	if o.XAccessTokenFile == "" {
+		return ctx
+	}
+	return client.ContextWithXTokenSource(ctx, fileToken{o.XAccessTokenFile, "--x-access-token-file"})
 }
 
-func (c *grpcClient) Close() error { return c.conn.Close() }
-
-// outgoing adds the caller's tokens to ctx as call metadata.
-func (c *grpcClient) outgoing(ctx context.Context) (context.Context, error) {
-	b, err := c.creds.bearer()
-	if err != nil {
-		return nil, err
-	}
-	x, err := c.creds.xToken()
-	if err != nil {
-		return nil, err
-	}
-	var kv []string
-	if b != "" {
-		kv = append(kv, "authorization", "Bearer "+b)
-	}
-	if x != "" {
-		kv = append(kv, grpcapi.TokenMetadataKey, x)
-	}
-	if len(kv) == 0 {
-		return ctx, nil
-	}
-	return metadata.AppendToOutgoingContext(ctx, kv...), nil
-}
-
-func (c *grpcClient) Upload(ctx context.Context, start *mediagwv1.UploadStart, body io.Reader, sent func(int)) (*mediagwv1.UploadResponse, error) {
-	ctx, err := c.outgoing(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := c.svc.Upload(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := stream.Send(&mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Start{Start: start}}); err != nil {
-		// The server ended the call (or answered at once, as it does for
-		// a completed key): its status or response says which.
-		return stream.CloseAndRecv()
-	}
-	for {
-		// A message must not change after Send: each gets its own buffer.
-		buf := make([]byte, chunkSize)
-		n, rerr := io.ReadFull(body, buf)
-		if n > 0 {
-			if err := stream.Send(&mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Chunk{Chunk: buf[:n]}}); err != nil {
-				return stream.CloseAndRecv()
-			}
-			sent(n)
+// describe renders an error for a person: the client's errors as their
+// code and message (a give-up or a local failure as its message), any
+// other error as its text.
+func describe(err error) string {
+	var e *client.Error
+	if errors.As(err, &e) {
+		switch e.Reason {
+		case client.ReasonGaveUp, client.ReasonLocal:
+			return e.Message
 		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-			break
+		return e.Code.String() + ": " + e.Message
+	}
+	if se, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+		st := se.GRPCStatus()
+		return st.Code().String() + ": " + st.Message()
+	}
+	return err.Error()
+}
+
+// humanBytes renders n in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for v := n / unit; v >= unit; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// barProgress turns the client's progress reports into the bar's
+// starting offsets and increments.
+func barProgress(p progress) func(client.Progress) {
+	last, resumes := int64(-1), -1
+	var lastAt time.Time
+	return func(pr client.Progress) {
+		now := time.Now()
+		if last < 0 || pr.Resumes != resumes || pr.Sent < last {
+			p.at(pr.Sent)
+			last, resumes, lastAt = pr.Sent, pr.Resumes, now
+			return
 		}
-		if rerr != nil {
-			cancel()
-			return nil, &localError{fmt.Errorf("reading the file: %w", rerr)}
+		if pr.Sent > last {
+			p.add(int(pr.Sent-last), now.Sub(lastAt))
+			last, lastAt = pr.Sent, now
 		}
 	}
-	return stream.CloseAndRecv()
-}
-
-func (c *grpcClient) GetUpload(ctx context.Context, key string) (*mediagwv1.UploadState, error) {
-	ctx, err := c.outgoing(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.svc.GetUpload(ctx, &mediagwv1.GetUploadRequest{IdempotencyKey: key})
-}
-
-func (c *grpcClient) GetStatus(ctx context.Context, id string) (*mediagwv1.ProcessingStatus, error) {
-	ctx, err := c.outgoing(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.svc.GetStatus(ctx, &mediagwv1.GetStatusRequest{MediaId: id})
-}
-
-func (c *grpcClient) WatchStatus(ctx context.Context, id string, each func(*mediagwv1.ProcessingStatus)) error {
-	ctx, err := c.outgoing(ctx)
-	if err != nil {
-		return err
-	}
-	stream, err := c.svc.WatchStatus(ctx, &mediagwv1.WatchStatusRequest{MediaId: id})
-	if err != nil {
-		return err
-	}
-	for {
-		st, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		each(st)
-	}
-}
-
-// uploadStateOf returns the UploadState a status error carries as a
-// detail (mediagw attaches it to an interrupted upload and to a
-// resume_offset that is not the committed length).
-func uploadStateOf(err error) (*mediagwv1.UploadState, bool) {
-	st, ok := status.FromError(err)
-	if !ok {
-		return nil, false
-	}
-	for _, d := range st.Details() {
-		if us, ok := d.(*mediagwv1.UploadState); ok {
-			return us, true
-		}
-	}
-	return nil, false
-}
-
-// codeOf returns the gRPC code of err; errors that are not status errors
-// are Unknown, except context errors.
-func codeOf(err error) codes.Code {
-	if errors.Is(err, context.Canceled) {
-		return codes.Canceled
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return codes.DeadlineExceeded
-	}
-	return status.Code(err)
 }

@@ -16,8 +16,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
+
+	"github.com/mediagw/mediagw/service/buildinfo"
 )
 
 // Exit codes.
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		fn = runWatch
 	case "uploads":
 		fn = runUploads
+	case "accounts":
+		fn = runAccounts
 	case "media":
 		fn = runMedia // mediacmd.go
 	case "subtitles":
@@ -81,6 +84,7 @@ Usage:
   mediagwctl status MEDIA_ID                           X's processing state of a media id
   mediagwctl watch MEDIA_ID                            follow processing to its end
   mediagwctl uploads KEY                               what mediagw knows of an upload (GetUpload)
+  mediagwctl accounts list|status|login|logout [NAME]  X accounts: health, OAuth 2.0 login (PKCE)
   mediagwctl media get|set-alt-text MEDIA_ID [TEXT]    X's lookup of a media; set its alt text
   mediagwctl subtitles attach|detach VIDEO_ID ...      attach or detach a subtitles track
   mediagwctl version                                   the build's version
@@ -90,31 +94,7 @@ Exit codes: 0 done, 1 upload or call failed, 2 usage, 3 processing failed.
 `)
 }
 
-func versionString() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "mediagwctl (unknown build)"
-	}
-	v := "mediagwctl " + bi.Main.Version
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = "+dirty"
-			}
-		}
-	}
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		v += " (" + rev + modified + ")"
-	}
-	return v + " " + bi.GoVersion
-}
+func versionString() string { return "mediagwctl " + buildinfo.String() }
 
 // parseArgs parses flags and positional arguments in any order (flags may
 // follow FILE), up to a "--" after which everything is positional. It

@@ -1,25 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/client"
 )
 
 // maxAltText is X's bound on alt text, in characters.
@@ -103,11 +99,11 @@ func validLanguage(s string) bool {
 }
 
 // prepare uploads the subtitles file, when one is given, before the videos.
-func (a *uploadActions) prepare(ctx context.Context, u *uploader, account string) error {
+func (a *uploadActions) prepare(ctx context.Context, u *uploader, account, xToken string) error {
 	if a.subtitles == "" {
 		return nil
 	}
-	m, err := inspect(a.subtitles, "", mediagwv1.MediaCategory_MEDIA_CATEGORY_SUBTITLES, account, "")
+	m, err := inspect(a.subtitles, "", mediagwv1.MediaCategory_MEDIA_CATEGORY_SUBTITLES, account, "", xToken, false)
 	if err != nil {
 		return fmt.Errorf("--subtitles: %w", err)
 	}
@@ -123,7 +119,7 @@ func (a *uploadActions) prepare(ctx context.Context, u *uploader, account string
 // subtitles too, so that the same file with other alt text is another
 // upload. A key given with --idempotency-key stands.
 func (a *uploadActions) rekey(m *mediaFile, given string) {
-	if given != "" || a == nil || a.md == nil && a.track == nil {
+	if given != "" || m.key == "" || a == nil || a.md == nil && a.track == nil {
 		return
 	}
 	b, _ := protojson.Marshal(&mediagwv1.UploadStart{Metadata: a.md, Subtitles: a.tracks()})
@@ -138,23 +134,12 @@ func (a *uploadActions) tracks() []*mediagwv1.SubtitlesTrack {
 	return []*mediagwv1.SubtitlesTrack{a.track}
 }
 
-// decorate adds the metadata and subtitles to a start message.
-func (a *uploadActions) decorate(start *mediagwv1.UploadStart) {
+// decorate adds the metadata and subtitles to an upload's options.
+func (a *uploadActions) decorate(o *client.UploadOptions) {
 	if a == nil {
 		return
 	}
-	start.Metadata, start.Subtitles = a.md, a.tracks()
-}
-
-// actionQuery adds the REST fields of start's metadata and subtitles.
-func actionQuery(q url.Values, start *mediagwv1.UploadStart) {
-	if md := start.GetMetadata(); md != nil {
-		b, _ := protojson.Marshal(md)
-		q.Set("metadata", string(b))
-	}
-	for _, t := range start.GetSubtitles() {
-		q.Add("subtitles", t.GetSubtitlesMediaId()+":"+t.GetLanguageCode()+":"+t.GetDisplayName())
-	}
+	o.Metadata, o.Subtitles = a.md, a.tracks()
 }
 
 // noProgress shows nothing.
@@ -162,85 +147,3 @@ type noProgress struct{}
 
 func (noProgress) at(int64)               {}
 func (noProgress) add(int, time.Duration) {}
-
-// mediaClient is what the media commands need of a transport.
-type mediaClient interface {
-	GetMedia(ctx context.Context, req *mediagwv1.GetMediaRequest) (*mediagwv1.MediaInfo, error)
-	SetMetadata(ctx context.Context, req *mediagwv1.SetMetadataRequest) (*mediagwv1.SetMetadataResponse, error)
-	AttachSubtitles(ctx context.Context, req *mediagwv1.AttachSubtitlesRequest) (*mediagwv1.AttachSubtitlesResponse, error)
-	DetachSubtitles(ctx context.Context, req *mediagwv1.DetachSubtitlesRequest) (*mediagwv1.DetachSubtitlesResponse, error)
-}
-
-var (
-	_ mediaClient = (*grpcClient)(nil)
-	_ mediaClient = (*restClient)(nil)
-)
-
-func (c *grpcClient) GetMedia(ctx context.Context, req *mediagwv1.GetMediaRequest) (*mediagwv1.MediaInfo, error) {
-	ctx, err := c.outgoing(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.svc.GetMedia(ctx, req)
-}
-
-func (c *grpcClient) SetMetadata(ctx context.Context, req *mediagwv1.SetMetadataRequest) (*mediagwv1.SetMetadataResponse, error) {
-	ctx, err := c.outgoing(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.svc.SetMetadata(ctx, req)
-}
-
-func (c *grpcClient) AttachSubtitles(ctx context.Context, req *mediagwv1.AttachSubtitlesRequest) (*mediagwv1.AttachSubtitlesResponse, error) {
-	ctx, err := c.outgoing(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.svc.AttachSubtitles(ctx, req)
-}
-
-func (c *grpcClient) DetachSubtitles(ctx context.Context, req *mediagwv1.DetachSubtitlesRequest) (*mediagwv1.DetachSubtitlesResponse, error) {
-	ctx, err := c.outgoing(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.svc.DetachSubtitles(ctx, req)
-}
-
-func (c *restClient) call(ctx context.Context, method, path string, body []byte, out proto.Message) error {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := c.newRequest(ctx, method, path, nil, r)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return c.do(req, out)
-}
-
-func (c *restClient) GetMedia(ctx context.Context, req *mediagwv1.GetMediaRequest) (*mediagwv1.MediaInfo, error) {
-	out := &mediagwv1.MediaInfo{}
-	return out, c.call(ctx, http.MethodGet, "/v1/media/"+url.PathEscape(req.GetMediaId()), nil, out)
-}
-
-func (c *restClient) SetMetadata(ctx context.Context, req *mediagwv1.SetMetadataRequest) (*mediagwv1.SetMetadataResponse, error) {
-	b, _ := protojson.Marshal(req.GetMetadata())
-	out := &mediagwv1.SetMetadataResponse{}
-	return out, c.call(ctx, http.MethodPost, "/v1/media/"+url.PathEscape(req.GetMediaId())+"/metadata", b, out)
-}
-
-func (c *restClient) AttachSubtitles(ctx context.Context, req *mediagwv1.AttachSubtitlesRequest) (*mediagwv1.AttachSubtitlesResponse, error) {
-	b, _ := protojson.Marshal(req)
-	out := &mediagwv1.AttachSubtitlesResponse{}
-	return out, c.call(ctx, http.MethodPost, "/v1/media/"+url.PathEscape(req.GetVideoMediaId())+"/subtitles", b, out)
-}
-
-func (c *restClient) DetachSubtitles(ctx context.Context, req *mediagwv1.DetachSubtitlesRequest) (*mediagwv1.DetachSubtitlesResponse, error) {
-	out := &mediagwv1.DetachSubtitlesResponse{}
-	return out, c.call(ctx, http.MethodDelete, "/v1/media/"+url.PathEscape(req.GetVideoMediaId())+"/subtitles/"+url.PathEscape(req.GetLanguageCode()), nil, out)
-}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/client"
 )
 
 const mediaHelp = `Usage:
@@ -41,7 +42,7 @@ Exit codes: 0 done, 1 the call failed, 2 usage.
 
 // argsCommand parses the flags of a command that takes n arguments and
 // connects; a nil client comes with the exit code.
-func argsCommand(name, help string, args []string, n int, getenv env, stderr io.Writer, extra func(*flag.FlagSet)) ([]string, client, int) {
+func argsCommand(name, help string, args []string, n int, getenv env, stderr io.Writer, extra func(*flag.FlagSet)) ([]string, *client.Client, *connOptions, int) {
 	o := &connOptions{}
 	fs := newFlagSet(name, help, stderr)
 	o.register(fs)
@@ -50,7 +51,7 @@ func argsCommand(name, help string, args []string, n int, getenv env, stderr io.
 	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return nil, nil, usageExit(err)
+		return nil, nil, nil, usageExit(err)
 	}
 	err = applyEnv(fs, getenv)
 	if err == nil {
@@ -59,15 +60,15 @@ func argsCommand(name, help string, args []string, n int, getenv env, stderr io.
 	if err == nil && len(pos) != n {
 		err = fmt.Errorf("want %d arguments, got %d (see mediagwctl %s --help)", n, len(pos), strings.Fields(name)[0])
 	}
-	var c client
+	var c *client.Client
 	if err == nil {
-		c, err = newClient(o)
+		c, err = newClient(o, nil)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mediagwctl %s: %v\n", name, err)
-		return nil, nil, exitUsage
+		return nil, nil, nil, exitUsage
 	}
-	return pos, c, exitOK
+	return pos, c, o, exitOK
 }
 
 // sub splits "media get ..." into its subcommand and the rest.
@@ -96,12 +97,12 @@ func runMedia(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return code
 	}
 	n := map[string]int{"get": 1, "set-alt-text": 2}[cmd]
-	pos, c, code := argsCommand("media "+cmd, mediaHelp, rest, n, getenv, stderr, nil)
-	if c == nil {
+	pos, mc, o, code := argsCommand("media "+cmd, mediaHelp, rest, n, getenv, stderr, nil)
+	if mc == nil {
 		return code
 	}
-	defer c.Close()
-	mc := c.(mediaClient)
+	defer mc.Close()
+	ctx = withXToken(ctx, o)
 	switch cmd {
 	case "get":
 		info, err := mc.GetMedia(ctx, &mediagwv1.GetMediaRequest{MediaId: pos[0]})
@@ -140,17 +141,17 @@ func runSubtitles(ctx context.Context, args []string, getenv env, stdout, stderr
 		return code
 	}
 	var lang, name string
-	pos, c, code := argsCommand("subtitles "+cmd, subtitlesHelp, rest, 2, getenv, stderr, func(fs *flag.FlagSet) {
+	pos, mc, o, code := argsCommand("subtitles "+cmd, subtitlesHelp, rest, 2, getenv, stderr, func(fs *flag.FlagSet) {
 		if cmd == "attach" {
 			fs.StringVar(&lang, "language", "", "the track's language: two upper-case letters (EN)")
 			fs.StringVar(&name, "name", "", "the track's display name (English)")
 		}
 	})
-	if c == nil {
+	if mc == nil {
 		return code
 	}
-	defer c.Close()
-	mc := c.(mediaClient)
+	defer mc.Close()
+	ctx = withXToken(ctx, o)
 	if cmd == "detach" {
 		lang = pos[1]
 	}

@@ -1,22 +1,14 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/client"
 )
 
 func TestDeriveKey(t *testing.T) {
@@ -26,7 +18,7 @@ func TestDeriveKey(t *testing.T) {
 	if base != deriveKey(sum, 100, "", "video/mp4", 0) {
 		t.Fatal("the key is not deterministic")
 	}
-	if !keyPattern.MatchString(base) || !strings.HasPrefix(base, "ctl-") || len(base) != 36 {
+	if !client.ValidKey(base) || !strings.HasPrefix(base, "ctl-") || len(base) != 36 {
 		t.Fatalf("key %q is not a valid mediagw key", base)
 	}
 	others := []string{
@@ -103,75 +95,6 @@ func TestEnvTwins(t *testing.T) {
 	env["MEDIAGWCTL_RETRIES"] = "many"
 	if err := applyEnv(fs, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "MEDIAGWCTL_RETRIES") {
 		t.Fatalf("a bad variable: %v", err)
-	}
-}
-
-// TestProblemError converts REST problems to the status errors the retry
-// rules read.
-func TestProblemError(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name      string
-		status    int
-		header    http.Header
-		body      string
-		code      codes.Code
-		committed int64 // -1: no UploadState detail
-		retry     time.Duration
-	}{
-		{"invalid", 400, nil, `{"status":400,"detail":"media_type is image/png but the bytes are video/mp4","code":"INVALID_ARGUMENT"}`, codes.InvalidArgument, -1, 0},
-		{"interrupted, number", 503, nil, `{"status":503,"detail":"interrupted","code":"UNAVAILABLE","committed_bytes":4194304}`, codes.Unavailable, 4194304, 0},
-		{"mismatch, string", 409, nil, `{"status":409,"detail":"resume_offset 0 is not 1048576","code":"FAILED_PRECONDITION","committed_bytes":"1048576"}`, codes.FailedPrecondition, 1048576, 0},
-		{"rate limit", 429, http.Header{"Retry-After": {"7"}}, `{"status":429,"detail":"X rate limit","code":"RESOURCE_EXHAUSTED"}`, codes.ResourceExhausted, -1, 7 * time.Second},
-		{"proxy page", 502, nil, `<html>bad gateway</html>`, codes.Unavailable, -1, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := httptest.NewRecorder()
-			for k, v := range tc.header {
-				rec.Header()[k] = v
-			}
-			rec.WriteHeader(tc.status)
-			_, _ = rec.WriteString(tc.body)
-			err := problemError(rec.Result())
-			if got := status.Code(err); got != tc.code {
-				t.Fatalf("code %v, want %v (%v)", got, tc.code, err)
-			}
-			us, ok := uploadStateOf(err)
-			if (tc.committed >= 0) != ok || (ok && us.GetCommittedBytes() != tc.committed) {
-				t.Fatalf("UploadState %v %v, want committed %d", us, ok, tc.committed)
-			}
-			wait, retry := retryable(err)
-			wantRetry := tc.code == codes.Unavailable || tc.committed >= 0 || tc.retry > 0
-			if retry != wantRetry || wait != tc.retry {
-				t.Fatalf("retryable = %v, %v; want %v, %v", wait, retry, wantRetry, tc.retry)
-			}
-		})
-	}
-}
-
-func TestRetryable(t *testing.T) {
-	t.Parallel()
-	withRetry, _ := status.New(codes.ResourceExhausted, "rate limited").
-		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(3 * time.Second)})
-	for _, tc := range []struct {
-		err   error
-		retry bool
-		wait  time.Duration
-	}{
-		{status.Error(codes.Unavailable, "x"), true, 0},
-		{status.Error(codes.Aborted, "x"), true, 0},
-		{status.Error(codes.DeadlineExceeded, "x"), true, 0},
-		{withRetry.Err(), true, 3 * time.Second},
-		{status.Error(codes.ResourceExhausted, "message larger than max"), false, 0},
-		{status.Error(codes.FailedPrecondition, "no detail"), false, 0},
-		{status.Error(codes.InvalidArgument, "x"), false, 0},
-		{status.Error(codes.Unauthenticated, "x"), false, 0},
-		{&localError{errors.New("disk")}, false, 0},
-	} {
-		wait, retry := retryable(tc.err)
-		if retry != tc.retry || wait != tc.wait {
-			t.Errorf("retryable(%v) = %v, %v; want %v, %v", tc.err, wait, retry, tc.wait, tc.retry)
-		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/client"
 	"github.com/mediagw/mediagw/service/engine"
 )
 
@@ -21,10 +22,14 @@ const uploadHelp = `Usage: mediagwctl upload FILE... [flags]
 Uploads each FILE to X through mediagw. The media type is detected from
 the file's bytes (--media-type overrides), the file's SHA-256 is declared
 so mediagw verifies every byte, and an idempotency key is derived from the
-file's hash, size, type, category and --account (--idempotency-key
-overrides): running the same command again after any failure resumes the
-upload, or returns the same media id, instead of uploading twice. A broken
-connection is resumed from the bytes X has committed, with backoff.
+file's hash, size, type, category, --account and a hash of the
+--x-access-token-file token (--idempotency-key overrides; an empty
+--idempotency-key '' sends none, for a mediagw run with --ledger off):
+running the same command again after any failure resumes the upload, or
+returns the same media id, instead of uploading twice. A broken
+connection is resumed from the bytes X has committed, with backoff;
+refusals no retry can change (a TLS handshake refused, Unauthenticated,
+PermissionDenied, InvalidArgument) end at once.
 
 Example:
   mediagwctl upload clip.mp4 --watch
@@ -41,6 +46,7 @@ type uploadOptions struct {
 	mediaType string
 	category  string
 	key       string
+	noKey     bool // --idempotency-key '': send none
 	progress  string
 	actions   uploadActions // --alt-text, --subtitles… (media.go)
 }
@@ -74,29 +80,31 @@ func runUpload(ctx context.Context, args []string, getenv env, stdout, stderr io
 	fs.IntVar(&o.jobs, "j", 4, "files uploaded at once")
 	fs.StringVar(&o.mediaType, "media-type", "", "media type of every FILE (default: detected from the bytes)")
 	fs.StringVar(&o.category, "category", "", "X media category (tweet_video, amplify_video, dm_image…; default: from the type)")
-	fs.StringVar(&o.key, "idempotency-key", "", "idempotency key (one FILE only; default: derived from the file)")
+	fs.StringVar(&o.key, "idempotency-key", "", "idempotency key (one FILE only; default: derived from the file; '' sends none)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress bars on stderr: auto (on a terminal), always or never")
 	o.actions.register(fs)
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return usageExit(err)
 	}
+	fs.Visit(func(f *flag.Flag) { o.noKey = o.noKey || (f.Name == "idempotency-key" && o.key == "") })
 	category, err := o.validate(fs, getenv, files)
 	if err != nil {
 		fmt.Fprintf(stderr, "mediagwctl upload: %v\n", err)
 		return exitUsage
 	}
-	c, err := newClient(&o.conn)
+	var disp *display
+	c, err := newClient(&o.conn, func(r client.Retry) { watchNotice(disp.notify, o.conn.Retries)(r) })
 	if err != nil {
 		fmt.Fprintf(stderr, "mediagwctl upload: %v\n", err)
 		return exitUsage
 	}
 	defer c.Close()
+	ctx = withXToken(ctx, &o.conn)
+	disp = newDisplay(stderr, o.progress)
 
-	disp := newDisplay(stderr, o.progress)
-	u := &uploader{c: c, retries: o.conn.Retries, stall: o.conn.StallTimeout, account: o.conn.Account,
-		notify: disp.notify, backoff: defaultBackoff}
-	if err := o.actions.prepare(ctx, u, o.conn.Account); err != nil {
+	u := &uploader{c: c, retries: o.conn.Retries, account: o.conn.Account, notify: disp.notify}
+	if err := o.actions.prepare(ctx, u, o.conn.Account, ""); err != nil {
 		fmt.Fprintf(stderr, "mediagwctl upload: %v\n", err)
 		return exitFailed
 	}
@@ -134,7 +142,7 @@ func (o *uploadOptions) validate(fs *flag.FlagSet, getenv env, files []string) (
 		return 0, errors.New("-j must be at least 1")
 	case o.key != "" && len(files) > 1:
 		return 0, errors.New("--idempotency-key names one upload: give one FILE")
-	case o.key != "" && !keyPattern.MatchString(o.key):
+	case o.key != "" && !client.ValidKey(o.key):
 		return 0, fmt.Errorf("--idempotency-key %q: up to 128 characters of A-Z a-z 0-9 . _ ~ : -", o.key)
 	case o.progress != "auto" && o.progress != "always" && o.progress != "never":
 		return 0, fmt.Errorf("--progress must be auto, always or never, not %q", o.progress)
@@ -150,7 +158,17 @@ func (o *uploadOptions) validate(fs *flag.FlagSet, getenv env, files []string) (
 // uploadFile uploads one file and, with --watch, follows its processing.
 func (o *uploadOptions) uploadFile(ctx context.Context, u *uploader, disp *display, order int, path string, category mediagwv1.MediaCategory) result {
 	r := result{File: path}
-	m, err := inspect(path, o.mediaType, category, o.conn.Account, o.key)
+	xToken := ""
+	if o.conn.XAccessTokenFile != "" && !o.noKey && o.key == "" {
+		// The derived key covers the X user (a hash of the token).
+		t, err := readToken(o.conn.XAccessTokenFile, "--x-access-token-file")
+		if err != nil {
+			r.Error, r.code = err.Error(), exitFailed
+			return r
+		}
+		xToken = t
+	}
+	m, err := inspect(path, o.mediaType, category, o.conn.Account, o.key, xToken, o.noKey)
 	if err != nil {
 		r.Error, r.code = err.Error(), exitFailed
 		return r
@@ -162,7 +180,10 @@ func (o *uploadOptions) uploadFile(ctx context.Context, u *uploader, disp *displ
 	resp, err := u.upload(ctx, m, bar)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			err = fmt.Errorf("interrupted; run the same command again to resume (idempotency key %s)", m.key)
+			err = errors.New("interrupted; run the same command again to resume")
+			if m.key != "" {
+				err = fmt.Errorf("interrupted; run the same command again to resume (idempotency key %s)", m.key)
+			}
 		}
 		r.Error, r.code = describe(err), exitFailed
 		return r
@@ -175,8 +196,8 @@ func (o *uploadOptions) uploadFile(ctx context.Context, u *uploader, disp *displ
 	st := resp.GetProcessing()
 	if o.watch {
 		bar.processing(st)
-		if !terminal(st) {
-			st, err = u.watch(ctx, resp.GetMediaId(), bar.processing)
+		if !client.Terminal(st) {
+			st, err = u.c.Watch(ctx, resp.GetMediaId(), bar.processing)
 			if err != nil {
 				r.State = st.GetState().String()
 				r.Error, r.code = "watching the processing: "+describe(err), exitFailed

@@ -54,6 +54,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		cfg                     config
 		o                       = &cfg.opts
 		tokens, refresh, limits listFlag
+		redirects               listFlag
 		kinds                   listFlag
 		ck, cs, at, ats         string
 		logFormat, logLevel     string
@@ -80,6 +81,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&o.ClientSecret, "client-secret", "", "OAuth 2.0 client secret")
 	fs.Var(&refresh, "refresh-token", "accepted refresh token (repeatable; none = any unused one)")
 	fs.DurationVar(&o.AccessTokenTTL, "access-token-ttl", 2*time.Hour, "lifetime of minted access tokens")
+	fs.Var(&redirects, "redirect-uri", "registered OAuth 2.0 callback URL (repeatable; none = any http(s) URL)")
+	fs.BoolVar(&o.RevokeFamilyOnReuse, "revoke-family-on-reuse", false,
+		"a spent refresh token presented again revokes every token of its authorization")
 	fs.DurationVar(&o.SessionTTL, "session-ttl", 24*time.Hour, "upload session lifetime (INIT expires_after_secs)")
 	fs.DurationVar(&o.MediaTTL, "media-ttl", 24*time.Hour, "media lifetime after FINALIZE")
 	fs.StringVar(&o.SpillDir, "spill-dir", "", "directory for spilled segments (default the system temp dir)")
@@ -91,7 +95,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	o.Tokens, o.RefreshTokens = tokens, refresh
+	o.Tokens, o.RefreshTokens, o.RedirectURIs = tokens, refresh, redirects
 	if o.FaultRate < 0 || o.FaultRate > 1 {
 		return cfg, fmt.Errorf("--fault-rate %v: want 0..1", o.FaultRate)
 	}

@@ -247,8 +247,12 @@ func TestFlags(t *testing.T) {
 	if o.RateLimits["append"] != (xfake.RateLimit{Limit: 5, Window: time.Minute}) || o.RateLimits["init"].Limit != 0 {
 		t.Errorf("rate limits %v", o.RateLimits)
 	}
+	oa, err := parseFlags([]string{"--redirect-uri", "http://127.0.0.1:7777/callback", "--revoke-family-on-reuse"}, io.Discard)
+	if err != nil || !oa.opts.RevokeFamilyOnReuse || strings.Join(oa.opts.RedirectURIs, ",") != "http://127.0.0.1:7777/callback" {
+		t.Errorf("OAuth 2.0 flags: %+v %v", oa.opts, err)
+	}
 	def, err := parseFlags(nil, io.Discard)
-	if err != nil || def.opts.MaxSegment != 5<<20 || def.opts.Bandwidth != 0 || def.opts.RateLimits != nil {
+	if err != nil || def.opts.MaxSegment != 5<<20 || def.opts.Bandwidth != 0 || def.opts.RateLimits != nil || def.opts.RevokeFamilyOnReuse {
 		t.Errorf("defaults %+v %v", def.opts, err)
 	}
 	for _, bad := range [][]string{{"--bandwidth", "40XB"}, {"--fault-rate", "2"}, {"--rate-limit", "x"},

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -40,9 +41,29 @@ type Error struct {
 	// Resumable marks refusals that interrupt an upload with an
 	// idempotency key instead of failing it (the stream ended short).
 	Resumable bool
+	// Cause is what went wrong in mediagw's own words, for its log: it
+	// may name files, addresses and hosts, and never reaches the caller.
+	Cause error
 }
 
 func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// LogValue is what mediagw's log says of the error: its cause, when it
+// has one.
+func (e *Error) LogValue() slog.Value {
+	if e.Cause != nil {
+		return slog.StringValue(e.Cause.Error())
+	}
+	return slog.StringValue(e.Msg)
+}
+
+// Unavailable is an Unavailable error whose cause stays in the log.
+func Unavailable(cause error, format string, args ...any) error {
+	return &Error{Code: codes.Unavailable, Msg: fmt.Sprintf(format, args...), Cause: cause}
+}
 
 // Domain is the ErrorInfo domain of mediagw's reasons.
 const Domain = "mediagw"

@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -97,7 +100,20 @@ type Authenticator struct {
 	cfg     Config
 	log     *slog.Logger
 	refused metric.Int64Counter
+
+	// logs samples the refusal log lines: every refusal is counted, but a
+	// flood of them (a scanner, a misconfigured client) writes a bounded
+	// number of lines, each saying how many were left out before it.
+	logs       *rate.Limiter
+	suppressed atomic.Int64
 }
+
+// refusalLogs bounds the refusal log lines: this many a second, in bursts
+// of refusalBurst.
+const (
+	refusalLogs  = 5
+	refusalBurst = 20
+)
 
 // New returns an Authenticator for cfg.
 func New(cfg Config) (*Authenticator, error) {
@@ -119,7 +135,7 @@ func New(cfg Config) (*Authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Authenticator{cfg: cfg, log: cfg.Logger, refused: refused}, nil
+	return &Authenticator{cfg: cfg, log: cfg.Logger, refused: refused, logs: rate.NewLimiter(refusalLogs, refusalBurst)}, nil
 }
 
 // maxAuthorization bounds an Authorization value (service-account tokens
@@ -191,15 +207,52 @@ func bearerToken(values []string) (string, error) {
 
 // refuse records a refused call: a metric and one log line, with the
 // reason and never the credential.
-func (a *Authenticator) refuse(ctx context.Context, transport, method string, err error) {
+func (a *Authenticator) refuse(ctx context.Context, transport, method, peerAddr string, err error) {
 	reason := "UNKNOWN"
 	var in *apierr.Error
 	if errors.As(err, &in) && in.Reason != "" {
 		reason = in.Reason
 	}
 	a.refused.Add(ctx, 1, metric.WithAttributes(attribute.String("upload.transport", transport), attribute.String("reason", reason)))
-	a.log.LogAttrs(ctx, slog.LevelInfo, "call refused", slog.String("transport", transport),
-		slog.String("method", method), slog.String("reason", reason), slog.String("error", err.Error()))
+	if !a.logs.Allow() {
+		a.suppressed.Add(1)
+		return
+	}
+	attrs := []slog.Attr{slog.String("transport", transport), slog.String("method", method), slog.String("peer", peerAddr),
+		slog.String("reason", reason), slog.String("error", err.Error())}
+	if n := a.suppressed.Swap(0); n > 0 {
+		attrs = append(attrs, slog.Int64("refusals_not_logged", n))
+	}
+	a.log.LogAttrs(ctx, slog.LevelInfo, "call refused", attrs...)
+}
+
+// TransportCredentials wraps the gRPC listener's TLS credentials so that
+// a refused handshake (under mTLS: no client certificate, or one the
+// client CA did not issue) is counted and logged like a refused call;
+// gRPC itself only drops the connection.
+func (a *Authenticator) TransportCredentials(c credentials.TransportCredentials) credentials.TransportCredentials {
+	if a == nil {
+		return c
+	}
+	return refusingCreds{TransportCredentials: c, a: a}
+}
+
+type refusingCreds struct {
+	credentials.TransportCredentials
+	a *Authenticator
+}
+
+func (c refusingCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	out, info, err := c.TransportCredentials.ServerHandshake(conn)
+	if err != nil {
+		c.a.refuse(context.Background(), "grpc", "TLS handshake", conn.RemoteAddr().String(),
+			apierr.Unauthenticated("CLIENT_CERTIFICATE", "TLS handshake refused: "+err.Error()))
+	}
+	return out, info, err
+}
+
+func (c refusingCreds) Clone() credentials.TransportCredentials {
+	return refusingCreds{TransportCredentials: c.TransportCredentials.Clone(), a: c.a}
 }
 
 // ServerOptions are the gRPC interceptors that authenticate every call;
@@ -220,7 +273,11 @@ func (a *Authenticator) ServerOptions() []grpc.ServerOption {
 		tokens := !strings.HasPrefix(method, healthPrefix)
 		id, err := a.authenticate(ctx, state, metadata.ValueFromIncomingContext(ctx, "authorization"), tokens)
 		if err != nil {
-			a.refuse(ctx, "grpc", method, err)
+			peerAddr := ""
+			if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+				peerAddr = p.Addr.String()
+			}
+			a.refuse(ctx, "grpc", method, peerAddr, err)
 			return nil, apierr.ToStatus(err)
 		}
 		return WithIdentity(ctx, id), nil
@@ -241,7 +298,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := a.authenticate(r.Context(), r.TLS, r.Header.Values("Authorization"), true)
 		if err != nil {
-			a.refuse(r.Context(), "rest", r.Method+" "+a.cfg.Route(r.URL.Path), err)
+			a.refuse(r.Context(), "rest", r.Method+" "+a.cfg.Route(r.URL.Path), r.RemoteAddr, err)
 			w.Header().Set("WWW-Authenticate", challenge(err))
 			apierr.WriteProblem(w, err)
 			return

@@ -1,7 +1,10 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +26,14 @@ import (
 // jwtAlgorithms are the signatures a bearer token may carry: asymmetric
 // only, so a public key can never serve as an HMAC secret, and never none.
 var jwtAlgorithms = []string{"RS256", "ES256", "EdDSA"}
+
+// unknownKIDRefresh is how often at most a token with a key id the JWKS
+// does not have fetches the JWKS again (a key rotation): a new key is
+// accepted within this long of its first use.
+const unknownKIDRefresh = 5 * time.Second
+
+// unknownKIDWait bounds the JWKS fetch a token with an unknown kid makes.
+const unknownKIDWait = 3 * time.Second
 
 // jwtLeeway is the clock skew allowed on exp and nbf.
 const jwtLeeway = 30 * time.Second
@@ -37,6 +49,10 @@ type JWTVerifier struct {
 	log      *slog.Logger
 
 	keys atomic.Pointer[keyfunc.Keyfunc]
+
+	// typ, when set, is the typ every token must have (lower case,
+	// without an application/ prefix).
+	typ string
 
 	// file source only
 	path  string
@@ -61,9 +77,12 @@ func NewJWTVerifier(ctx context.Context, source, issuer, audience string, log *s
 			Client:            &http.Client{Timeout: 10 * time.Second},
 			HTTPTimeout:       10 * time.Second,
 			RefreshInterval:   time.Hour,
-			RefreshUnknownKID: rate.NewLimiter(rate.Every(30*time.Second), 1),
-			// A token with an unknown kid never waits for the limiter.
-			RateLimitWaitMax: time.Millisecond,
+			RefreshUnknownKID: rate.NewLimiter(rate.Every(unknownKIDRefresh), 1),
+			// Bounds both the wait for the limiter (a token with an
+			// unknown kid soon after a fetch is refused at once: the next
+			// fetch is further away than this) and the fetch it allows,
+			// which must have time to reach the JWKS server.
+			RateLimitWaitMax: unknownKIDWait,
 			RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 				return func(ctx context.Context, err error) {
 					log.ErrorContext(ctx, "JWKS fetch failed", "auth_jwks", u, "error", err.Error())
@@ -127,6 +146,76 @@ func (v *JWTVerifier) keyfunc() keyfunc.Keyfunc {
 		v.Reload()
 	}
 	return *v.keys.Load()
+}
+
+// SetType makes Verify require the token's typ header to be typ (compared
+// without case and without an "application/" prefix, RFC 8725 §3.11);
+// empty accepts any.
+func (v *JWTVerifier) SetType(typ string) {
+	v.typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+}
+
+// checkShape refuses what golang-jwt lets through but mediagw does not
+// take: a crit header (no extension is understood, RFC 7515 §4.1.11), a
+// typ other than the configured one, and exp or nbf that are not numbers.
+func (v *JWTVerifier) checkShape(raw string) error {
+	te := func(reason, format string, args ...any) error {
+		return &TokenError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+	}
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return te("MALFORMED", "the token is not a well-formed JWT")
+	}
+	var hdr struct {
+		Crit json.RawMessage `json:"crit"`
+		Typ  *string         `json:"typ"`
+	}
+	var claims struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+	}
+	for i, dst := range []any{&hdr, &claims} {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil || json.Unmarshal(b, dst) != nil {
+			return te("MALFORMED", "the token is not a well-formed JWT")
+		}
+	}
+	if hdr.Crit != nil {
+		return te("CLAIMS", "the token's header lists crit extensions, which mediagw does not understand")
+	}
+	if v.typ != "" {
+		got := ""
+		if hdr.Typ != nil {
+			got = strings.TrimPrefix(strings.ToLower(*hdr.Typ), "application/")
+		}
+		if got != v.typ {
+			return te("TYPE", "the token's typ is %q, not %q", truncate(got, 32), v.typ)
+		}
+	}
+	for name, c := range map[string]json.RawMessage{"exp": claims.Exp, "nbf": claims.Nbf} {
+		if c != nil && !isJSONNumber(c) {
+			return te("CLAIMS", "the token's %s is not a number of seconds", name)
+		}
+	}
+	return nil
+}
+
+func isJSONNumber(b json.RawMessage) bool {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return false
+	}
+	_, ok := v.(json.Number)
+	return ok
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // Verify implements TokenVerifier: the caller is the token's sub.

@@ -42,6 +42,9 @@ func (e *Engine) StatusAccess(c backend.Caller, mediaID string) (backend.Auth, e
 	if err := e.cfg.Policies.Authorize(&c, "", false); err != nil {
 		return backend.Auth{}, err
 	}
+	if err := e.cfg.Policies.AllowStatus(c); err != nil {
+		return backend.Auth{}, err
+	}
 	return e.cfg.Relay.Access(c, mediaID)
 }
 

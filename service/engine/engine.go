@@ -188,7 +188,7 @@ func (e *Engine) GetUpload(ctx context.Context, c backend.Caller, key string) (*
 		return nil, apierr.ToStatus(apierr.NotFoundf("no upload with idempotency key %s", apierr.Quote(key)))
 	}
 	if err != nil {
-		return nil, ledgerError(err)
+		return nil, apierr.ToStatus(ledgerError(err))
 	}
 	st := stateOf(en)
 	if e.cfg.Actions != nil {

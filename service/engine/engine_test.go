@@ -172,6 +172,7 @@ func TestRefusals(t *testing.T) {
 		{"key dot-dot", pngStart(3000, withKey("..")), m, nil, codes.InvalidArgument, "is not a key", 0},
 		{"resume without key", pngStart(3000, withResume(0)), m, nil, codes.InvalidArgument, "required with resume_offset", 0},
 		{"resume unknown key", pngStart(3000, withKey("nope"), withResume(0)), m, nil, codes.NotFound, "no upload with idempotency key", 0},
+		{"negative resume offset", pngStart(3000, withKey("k"), withResume(-1)), m, nil, codes.InvalidArgument, "resume_offset -1 is not a byte offset", 0},
 	}
 	for _, c := range cases {
 		for _, stream := range []bool{true, false} {

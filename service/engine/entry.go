@@ -41,7 +41,7 @@ func mergeStart(e *ledger.Entry, st *mediagwv1.UploadStart) (*mediagwv1.UploadSt
 		return nil, differ("media_category", categoryNames[c], o.Category)
 	}
 	if v := st.GetAdditionalOwners(); len(v) > 0 && !slices.Equal(v, o.AdditionalOwners) {
-		return nil, differ("additional_owners", v, o.AdditionalOwners)
+		return nil, differ("additional_owners", apierr.Quote(fmt.Sprint(v)), apierr.Quote(fmt.Sprint(o.AdditionalOwners)))
 	}
 	if st.GetShared() && !o.Shared {
 		return nil, differ("shared", true, false)
@@ -95,7 +95,7 @@ func ledgerError(err error) error {
 	if errors.Is(err, ledger.ErrLeaseLost) {
 		return status.Error(codes.Aborted, "this stream lost the upload to another one (its ledger lease was taken over)")
 	}
-	return status.Errorf(codes.Unavailable, "mediagw's upload ledger is unavailable: %v", err)
+	return apierr.Unavailable(err, "mediagw's upload ledger is unavailable; try again shortly")
 }
 
 // storedError is a FAILED entry's error.

@@ -92,6 +92,9 @@ type keyedRun struct {
 // another stream (or the lease lost) stops.
 func (u *upload) openKey(ctx context.Context, start *mediagwv1.UploadStart) (k *keyedRun, resp *mediagwv1.UploadResponse, done bool, err error) {
 	key := start.GetIdempotencyKey()
+	if start.ResumeOffset != nil && start.GetResumeOffset() < 0 {
+		return nil, nil, false, apierr.Invalidf("resume_offset %d is not a byte offset", start.GetResumeOffset())
+	}
 	if key == "" {
 		return nil, nil, false, apierr.Invalidf("idempotency_key is required with resume_offset")
 	}
@@ -107,10 +110,18 @@ func (u *upload) openKey(ctx context.Context, start *mediagwv1.UploadStart) (k *
 	u.entryKey = scoped
 	resume := start.ResumeOffset != nil
 	// Finished keys answer without a lease.
-	if e, err := l.Get(ctx, scoped); err == nil && (e.Phase == ledger.PhaseCompleted || e.Phase == ledger.PhaseFailed) {
+	e, err := l.Get(ctx, scoped)
+	switch {
+	case err == nil && (e.Phase == ledger.PhaseCompleted || e.Phase == ledger.PhaseFailed):
 		resp, err := u.replay(ctx, e, start)
 		return nil, resp, true, err
-	} else if err != nil && !errors.Is(err, ledger.ErrNoEntry) {
+	case errors.Is(err, ledger.ErrNoEntry) && !resume:
+		// A key the ledger does not hold yet will cost an entry: it is
+		// charged to the caller (a resume or a takeover is not new).
+		if err := u.e.cfg.Policies.AllowKey(u.caller); err != nil {
+			return nil, nil, false, err
+		}
+	case err != nil && !errors.Is(err, ledger.ErrNoEntry):
 		return nil, nil, false, ledgerError(err)
 	}
 	lease, e, err := l.Acquire(ctx, scoped, resume)

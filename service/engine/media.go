@@ -60,7 +60,7 @@ func ParseCategory(s string) (mediagwv1.MediaCategory, error) {
 			return c, nil
 		}
 	}
-	return 0, apierr.Invalidf("media_category %q is not one of X's categories (tweet_image, tweet_gif, tweet_video, amplify_video, dm_image, dm_gif, dm_video, subtitles)", s)
+	return 0, apierr.Invalidf("media_category %s is not one of X's categories (tweet_image, tweet_gif, tweet_video, amplify_video, dm_image, dm_gif, dm_video, subtitles)", apierr.Quote(s))
 }
 
 // deriveCategory picks X's category for a media type, as documented on
@@ -120,7 +120,7 @@ func (e *Engine) validateStart(st *mediagwv1.UploadStart) (backend.Spec, error) 
 		return backend.Spec{}, apierr.Invalidf("media_type is required")
 	}
 	if !mediaTypes[mt] {
-		return backend.Spec{}, apierr.Invalidf("media_type %q is not one of X's media types", st.GetMediaType())
+		return backend.Spec{}, apierr.Invalidf("media_type %s is not one of X's media types", apierr.Quote(st.GetMediaType()))
 	}
 	cat := st.GetMediaCategory()
 	if _, known := categoryNames[cat]; !known && cat != mediagwv1.MediaCategory_MEDIA_CATEGORY_UNSPECIFIED {
@@ -147,7 +147,7 @@ func (e *Engine) validateStart(st *mediagwv1.UploadStart) (backend.Spec, error) 
 	}
 	for _, o := range st.GetAdditionalOwners() {
 		if _, err := strconv.ParseUint(o, 10, 64); err != nil {
-			return backend.Spec{}, apierr.Invalidf("additional_owners entry %q is not an X user id", o)
+			return backend.Spec{}, apierr.Invalidf("additional_owners entry %s is not an X user id", apierr.Quote(o))
 		}
 	}
 	return backend.Spec{

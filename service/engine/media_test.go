@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -146,5 +147,25 @@ func TestDetectMediaType(t *testing.T) {
 		if got := DetectMediaType([]byte(head)); got != want {
 			t.Errorf("DetectMediaType(%q) = %q, want %q", head, got, want)
 		}
+	}
+}
+
+// TestEchoIsBounded: no refusal repeats more than a bounded part of what
+// the caller sent, however long.
+func TestEchoIsBounded(t *testing.T) {
+	t.Parallel()
+	e := testServer(t)
+	long := strings.Repeat("x", 900<<10)
+	for _, st := range []*mediagwv1.UploadStart{
+		{MediaType: long, TotalBytes: 1},
+		{MediaType: "image/png", TotalBytes: 1, AdditionalOwners: []string{long}},
+	} {
+		_, err := e.validateStart(st)
+		if err == nil || len(err.Error()) > 400 {
+			t.Fatalf("refusal of %d bytes: %.100s", len(fmt.Sprint(err)), err)
+		}
+	}
+	if _, err := ParseCategory(long); err == nil || len(err.Error()) > 400 {
+		t.Fatalf("category refusal of %d bytes", len(fmt.Sprint(err)))
 	}
 }

@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/mediagw/mediagw/service/apierr"
 	"google.golang.org/grpc/codes"
@@ -85,7 +88,7 @@ func (s *spooled) Close() error {
 func (sp *spool) take(body io.Reader, limit int64) (*spooled, error) {
 	f, err := os.CreateTemp(sp.dir, spoolPrefix+"*")
 	if err != nil {
-		return nil, &apierr.Error{Code: codes.Unavailable, Msg: fmt.Sprintf("mediagw cannot spool the upload: %v", err)}
+		return nil, spoolError(err)
 	}
 	s := &spooled{sp: sp, f: f}
 	w := &spoolWriter{s: s, limit: limit}
@@ -130,5 +133,26 @@ func (w *spoolWriter) Write(p []byte) (int, error) {
 	}
 	n, err := s.f.Write(p)
 	s.size += int64(n)
-	return n, err
+	if err != nil {
+		w.err = spoolError(err)
+		return n, w.err
+	}
+	return n, nil
+}
+
+// spoolRetry is the retry delay of an upload the spool's disk had no room
+// for.
+const spoolRetry = 30 * time.Second
+
+// spoolError is the caller's error of a spool file that could not be
+// made or written: a full disk is ResourceExhausted (waiting may help,
+// and so does sending total_bytes, which needs no spool), anything else
+// Unavailable. Neither names the file: paths stay in mediagw's log.
+func spoolError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &apierr.Error{Code: codes.ResourceExhausted, Retry: spoolRetry, Cause: err,
+			Msg: "mediagw's spool for uploads of unknown size has no room left on its disk; send total_bytes, or try again later"}
+	}
+	return &apierr.Error{Code: codes.Unavailable, Retry: spoolRetry, Cause: err,
+		Msg: "mediagw cannot spool the upload of unknown size; send total_bytes, or try again later"}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,13 +24,19 @@ func ClaimSpoolDir(parent string) (dir string, release func(), err error) {
 	}
 	old, _ := filepath.Glob(filepath.Join(parent, "p*"))
 	for _, d := range old {
+		// A directory made in the last minute may be one whose process has
+		// not locked it yet.
+		if fi, err := os.Stat(d); err != nil || time.Since(fi.ModTime()) < time.Minute {
+			continue
+		}
 		if f, ok := lockDir(d); ok {
 			_ = os.RemoveAll(d)
 			_ = f.Close()
 		}
 	}
-	dir = filepath.Join(parent, "p"+strconv.Itoa(os.Getpid()))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Several mediagws may run in one process (tests): each gets its own.
+	dir, err = os.MkdirTemp(parent, "p"+strconv.Itoa(os.Getpid())+"-")
+	if err != nil {
 		return "", nil, fmt.Errorf("spool directory: %w", err)
 	}
 	f, ok := lockDir(dir)

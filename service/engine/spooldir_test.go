@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestClaimSpoolDir: a directory whose process is gone (here: a lock file
@@ -25,9 +26,23 @@ func TestClaimSpoolDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Older than a minute: a claim in progress is younger.
+	old := time.Now().Add(-2 * time.Minute)
+	young := filepath.Join(parent, "p999999998")
+	for _, d := range []string{dead, young} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(dead, old, old); err != nil {
+		t.Fatal(err)
+	}
 	// A live process's directory: its lock held by a child process.
 	live := filepath.Join(parent, "p1")
 	if err := os.MkdirAll(live, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(live, old, old); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := exec.LookPath("flock"); err != nil {
@@ -55,6 +70,9 @@ func TestClaimSpoolDir(t *testing.T) {
 	}
 	if _, err := os.Stat(live); err != nil {
 		t.Fatalf("the live process's spool was removed: %v", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Fatalf("a spool made a moment ago was removed: %v", err)
 	}
 	if filepath.Dir(dir) != parent {
 		t.Fatalf("claimed %s, not under %s", dir, parent)

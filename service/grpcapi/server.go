@@ -93,5 +93,6 @@ func (s *Server) GetUpload(ctx context.Context, req *mediagwv1.GetUploadRequest)
 	if err != nil {
 		return nil, apierr.ToStatus(err)
 	}
-	return s.engine.GetUpload(ctx, c, req.GetIdempotencyKey())
+	st, err := s.engine.GetUpload(ctx, c, req.GetIdempotencyKey())
+	return st, apierr.ToStatus(err)
 }

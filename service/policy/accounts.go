@@ -153,8 +153,8 @@ func (a accountSpec) account() (Account, error) {
 	switch {
 	case a.OAuth2 != nil:
 		o := a.OAuth2
-		if o.ClientID == "" || o.RefreshToken == "" {
-			return Account{}, errors.New("oauth2 needs client_id and refresh_token")
+		if o.ClientID == "" {
+			return Account{}, errors.New("oauth2 needs client_id (and refresh_token, unless its tokens are stored: --secrets-key-file and mediagwctl accounts login)")
 		}
 		return Account{OAuth2: &OAuth2Account{ClientID: o.ClientID, ClientSecret: string(o.ClientSecret),
 			RefreshToken: string(o.RefreshToken), AccessToken: string(o.AccessToken), TokenURL: o.TokenURL}}, nil

@@ -25,6 +25,8 @@ import (
 //	    max_file_bytes: 512MiB
 //	    bytes_per_hour: 2GiB
 //	    bytes_per_day: 20GiB
+//	    status_per_second: 10       # GetStatus/WatchStatus calls (default 10, -1: no limit)
+//	    keys_per_hour: 10000        # new idempotency keys (default 10000, -1: no limit)
 //	others:                         # any other authenticated caller
 //	  accounts: [default]
 //	  max_concurrent_uploads: 1
@@ -42,6 +44,8 @@ type callerSpec struct {
 	MaxFileBytes         yamlSize `yaml:"max_file_bytes"`
 	BytesPerHour         yamlSize `yaml:"bytes_per_hour"`
 	BytesPerDay          yamlSize `yaml:"bytes_per_day"`
+	StatusPerSecond      float64  `yaml:"status_per_second"`
+	KeysPerHour          int      `yaml:"keys_per_hour"`
 }
 
 // yamlSize is a byte count written as 512MiB, 2GB or 1048576.
@@ -60,7 +64,7 @@ func (c callerSpec) policy() CallerPolicy {
 	return CallerPolicy{
 		Name: c.Name, Accounts: c.Accounts, DefaultAccount: c.DefaultAccount, UserTokens: c.UserTokens,
 		MaxConcurrentUploads: c.MaxConcurrentUploads, MaxFileBytes: int64(c.MaxFileBytes),
-		BytesPerHour: int64(c.BytesPerHour), BytesPerDay: int64(c.BytesPerDay),
+		BytesPerHour: int64(c.BytesPerHour), BytesPerDay: int64(c.BytesPerDay), StatusPerSecond: c.StatusPerSecond, KeysPerHour: c.KeysPerHour,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
+	"golang.org/x/time/rate"
 )
 
 // Policy says which callers may use which X accounts, whether they may
@@ -56,7 +57,28 @@ type CallerPolicy struct {
 	// start (so a file that would not fit is refused before X sees it),
 	// and one that fails gives back the bytes that never reached X.
 	BytesPerHour, BytesPerDay int64
+	// StatusPerSecond bounds the caller's GetStatus and WatchStatus calls
+	// (each may cost a STATUS call at X, whose budget the callers of an
+	// account share), with bursts of twice as many; 0 is
+	// DefaultStatusPerSecond, a negative value no limit.
+	StatusPerSecond float64
+	// KeysPerHour bounds the new idempotency keys (keyed uploads, each a
+	// ledger entry that lives as long as its media) the caller starts per
+	// hour, with bursts of as many; resumes and replays are not counted.
+	// 0 is DefaultKeysPerHour, a negative value no limit.
+	KeysPerHour int
 }
+
+// DefaultKeysPerHour is a caller's new idempotency keys per hour when its
+// rule says none: with about 2 KB per ledger entry, a day at this rate
+// costs the ledger some 500 MB at most.
+const DefaultKeysPerHour = 10_000
+
+// DefaultStatusPerSecond is a caller's status calls per second when its
+// rule says none: far above what watching its own uploads takes, far
+// below what would spend an X account's STATUS window (1,000 per 15
+// minutes per user) in a moment.
+const DefaultStatusPerSecond = 10
 
 // openRule applies when no policy is set.
 var openRule = CallerPolicy{Accounts: []string{DefaultAccount}, DefaultAccount: DefaultAccount, UserTokens: true}
@@ -135,12 +157,22 @@ type Policies struct {
 	p         *Policy
 	use       map[string]*usage
 	lastSweep time.Time
+	// status and keys hold each caller's limiters of status calls and of
+	// new idempotency keys.
+	status map[string]*statusLimit
+	keys   map[string]*statusLimit
+}
+
+type statusLimit struct {
+	l    *rate.Limiter
+	rate float64
+	last time.Time
 }
 
 // New returns the policies of a mediagw; anonymous when it runs without
 // authentication (every caller is the same, and no policy may be set).
 func New(anonymous bool) *Policies {
-	return &Policies{anonymous: anonymous, now: time.Now, use: map[string]*usage{}}
+	return &Policies{anonymous: anonymous, now: time.Now, use: map[string]*usage{}, status: map[string]*statusLimit{}, keys: map[string]*statusLimit{}}
 }
 
 // Set replaces the callers policy (nil: every caller may use the
@@ -285,6 +317,13 @@ func (ps *Policies) sweepLocked(now time.Time) {
 	for id, u := range ps.use {
 		if u.prune(now); u.inFlight == 0 && len(u.charges) == 0 {
 			delete(ps.use, id)
+		}
+	}
+	for _, limits := range []map[string]*statusLimit{ps.status, ps.keys} {
+		for id, sl := range limits {
+			if now.Sub(sl.last) > time.Hour {
+				delete(limits, id)
+			}
 		}
 	}
 }

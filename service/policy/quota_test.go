@@ -109,3 +109,75 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("after a day: %+v", u.charges)
 	}
 }
+
+// TestStatusRate: a caller's status calls beyond its rate (and a burst of
+// twice as many) are ResourceExhausted with when to retry; the window
+// refills with time; other callers are not charged.
+func TestStatusRate(t *testing.T) {
+	ps, c := quotaPolicies(t, CallerPolicy{StatusPerSecond: 5})
+	ps.p.Others = &CallerPolicy{}
+	svc := backend.Caller{ID: "svc"}
+	for i := range 10 {
+		if err := ps.AllowStatus(svc); err != nil {
+			t.Fatalf("call %d within the burst: %v", i, err)
+		}
+	}
+	err := ps.AllowStatus(svc)
+	if status.Code(apierr.ToStatus(err)) != codes.ResourceExhausted || retryOf(err) <= 0 {
+		t.Fatalf("past the burst: %v (retry %v)", err, retryOf(err))
+	}
+	if err := ps.AllowStatus(backend.Caller{ID: "other"}); err != nil {
+		t.Fatalf("another caller: %v", err)
+	}
+	c.t = c.t.Add(time.Second)
+	for i := range 5 {
+		if err := ps.AllowStatus(svc); err != nil {
+			t.Fatalf("call %d a second later: %v", i, err)
+		}
+	}
+	if err := ps.AllowStatus(svc); err == nil {
+		t.Fatal("a sixth call in that second went through")
+	}
+}
+
+// TestKeysPerHour: a caller's new idempotency keys past its hourly bound
+// are ResourceExhausted with when to retry; an hour refills them.
+func TestKeysPerHour(t *testing.T) {
+	ps, c := quotaPolicies(t, CallerPolicy{KeysPerHour: 3})
+	svc := backend.Caller{ID: "svc"}
+	for i := range 3 {
+		if err := ps.AllowKey(svc); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+	}
+	err := ps.AllowKey(svc)
+	if status.Code(apierr.ToStatus(err)) != codes.ResourceExhausted || retryOf(err) < 10*time.Minute {
+		t.Fatalf("the fourth key: %v (retry %v)", err, retryOf(err))
+	}
+	c.t = c.t.Add(time.Hour)
+	if err := ps.AllowKey(svc); err != nil {
+		t.Fatalf("an hour later: %v", err)
+	}
+}
+
+// TestOthersArePerIdentity: the others rule bounds each unlisted identity
+// on its own.
+func TestOthersArePerIdentity(t *testing.T) {
+	ps, _ := quotaPolicies(t, CallerPolicy{})
+	ps.p.Others = &CallerPolicy{Accounts: []string{DefaultAccount}, MaxConcurrentUploads: 1}
+	a, b := backend.Caller{ID: "a"}, backend.Caller{ID: "b"}
+	ta, err := ps.Admit(&a, "", backend.Spec{TotalBytes: 10}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.Admit(&b, "", backend.Spec{TotalBytes: 10}, 0); err != nil {
+		t.Fatalf("another unlisted caller: %v", err)
+	}
+	if _, err := ps.Admit(&a, "", backend.Spec{TotalBytes: 10}, 0); status.Code(apierr.ToStatus(err)) != codes.ResourceExhausted {
+		t.Fatalf("the same unlisted caller's second upload: %v", err)
+	}
+	ta.Done(0)
+	if _, err := ps.Admit(&a, "", backend.Spec{TotalBytes: 10}, 0); err != nil {
+		t.Fatalf("after its first ended: %v", err)
+	}
+}

@@ -15,12 +15,24 @@ import (
 // Ledger scripts.
 var (
 	// putScript stores an entry while the lease holds the writer's token,
-	// and keeps its expiry in the sorted set Sweep reads.
-	// KEYS: lease, entry, expiries. ARGV: token, entry, key, expiry (ms; 0: none).
+	// and keeps its expiry in the sorted set Sweep reads. Every key gets a
+	// TTL: the entry lives until its expiry and a grace (ARGV[5] ms; an
+	// entry without an expiry yet, ARGV[6] ms from now), the sorted set
+	// until its last member's.
+	// KEYS: lease, entry, expiries. ARGV: token, entry, key, expiry (ms;
+	// 0: none), grace (ms), TTL without an expiry (ms).
 	putScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-if tonumber(ARGV[4]) > 0 then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) else redis.call('ZREM', KEYS[3], ARGV[3]) end
+local exp = tonumber(ARGV[4])
+if exp > 0 then
+  local until_ms = exp + tonumber(ARGV[5])
+  redis.call('SET', KEYS[2], ARGV[2], 'PXAT', until_ms)
+  redis.call('ZADD', KEYS[3], exp, ARGV[3])
+  if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], until_ms) else redis.call('PEXPIREAT', KEYS[3], until_ms, 'GT') end
+else
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[6])
+  redis.call('ZREM', KEYS[3], ARGV[3])
+end
 return 1`)
 	// sweepScript removes an entry expired before ARGV[2] that no holder
 	// has. KEYS: lease, entry, expiries. ARGV: key, now (ms).
@@ -31,6 +43,15 @@ if (not at) or tonumber(at) >= tonumber(ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return 1`)
+)
+
+// entryGrace is how long an entry outlives its expiry in Redis (Sweep
+// removes it before then; the TTL is the bound when no sweep runs), and
+// unexpiringTTL the TTL of an entry whose upload has no expiry yet (before
+// X's INIT answered).
+const (
+	entryGrace    = time.Hour
+	unexpiringTTL = 24 * time.Hour
 )
 
 // Ledger is the ledger.Ledger in Redis. Closing it closes its Store.
@@ -138,7 +159,8 @@ func (p *ledgerLease) Put(ctx context.Context, e *ledger.Entry) error {
 	if !e.Expires.IsZero() {
 		exp = e.Expires.UnixMilli()
 	}
-	n, err := putScript.Run(ctx, p.s.rdb, []string{p.key, p.l.entryKey(p.name), p.l.expiries()}, p.token, v, p.name, exp).Int()
+	n, err := putScript.Run(ctx, p.s.rdb, []string{p.key, p.l.entryKey(p.name), p.l.expiries()}, p.token, v, p.name, exp,
+		entryGrace.Milliseconds(), unexpiringTTL.Milliseconds()).Int()
 	if err != nil {
 		return err
 	}

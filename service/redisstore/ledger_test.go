@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/mediagw/mediagw/service/ledger/ledgertest"
 	"github.com/mediagw/mediagw/service/redisstore"
 	"github.com/mediagw/mediagw/service/redisstore/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
@@ -57,4 +59,47 @@ func TestLedgerConformance(t *testing.T) {
 		},
 		LeaseTTL: leaseTTL,
 	})
+}
+
+// TestEveryKeyHasATTL: whatever mediagw writes to Redis expires by itself
+// (a noeviction Redis must not fill up with what no sweep removed).
+func TestEveryKeyHasATTL(t *testing.T) {
+	prefix := redistest.Prefix(t)
+	st, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.Options{Prefix: prefix, LeaseTTL: leaseTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	for i, exp := range []time.Time{{}, time.Now().Add(time.Hour)} {
+		key := fmt.Sprintf("k%d", i)
+		lease, _, err := st.Ledger().Acquire(ctx, key, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lease.Put(ctx, &ledger.Entry{Key: key, Phase: ledger.PhaseReceiving, Expires: exp}); err != nil {
+			t.Fatal(err)
+		}
+		_ = lease.Release(ctx)
+	}
+	if err := st.Status().Put(ctx, "known/x/1", []byte("{}"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Status().PutOwner(ctx, "1", "svc", []byte("{}"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Addr(t)})
+	defer rdb.Close()
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 4 {
+		t.Fatalf("only %d keys under %s: %v", len(keys), prefix, keys)
+	}
+	for _, k := range keys {
+		if ttl, err := rdb.PTTL(ctx, k).Result(); err != nil || ttl < 0 {
+			t.Errorf("key %s has no TTL (%v, %v)", k, ttl, err)
+		}
+	}
 }

@@ -36,6 +36,23 @@ func (st Status) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, err
 }
 
+// PutOwner implements relay.OwnerStore: the record lives as long as the
+// media (a Redis TTL).
+func (st Status) PutOwner(ctx context.Context, mediaID, _ string, owner []byte, ttl time.Duration) error {
+	return st.Put(ctx, "owner/"+mediaID, owner, ttl)
+}
+
+// GetOwner implements relay.OwnerStore.
+func (st Status) GetOwner(ctx context.Context, mediaID string) ([]byte, bool, error) {
+	b, err := st.Get(ctx, "owner/"+mediaID)
+	if errors.Is(err, relay.ErrNoEntry) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
+}
+
+var _ relay.OwnerStore = Status{}
+
 // AcquirePoll implements relay.StatusStore.
 func (st Status) AcquirePoll(ctx context.Context, key string) (relay.PollLease, error) {
 	l, err := st.s.acquire(ctx, st.s.prefix+"poll-lease:"+key, false)

@@ -12,12 +12,12 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/codes"
-	grpcstatus "google.golang.org/grpc/status"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
+	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
 )
 
@@ -42,6 +42,8 @@ type Hub struct {
 
 	mu    sync.Mutex
 	polls map[statusKey]*poll
+	// flight joins concurrent GetStatus calls of one key into one STATUS.
+	flight singleflight.Group
 }
 
 // statusKey identifies media as seen with one credential; the token itself
@@ -55,7 +57,10 @@ type statusKey struct {
 // its poller saw, and its poll lease and channel.
 func (k statusKey) known() string  { return "known/" + k.who + "/" + k.mediaID }
 func (k statusKey) latest() string { return "latest/" + k.who + "/" + k.mediaID }
-func (k statusKey) poll() string   { return k.who + "/" + k.mediaID }
+
+// missing is where X's "unknown media id" is kept for MissingTTL.
+func (k statusKey) missing() string { return "missing/" + k.who + "/" + k.mediaID }
+func (k statusKey) poll() string    { return k.who + "/" + k.mediaID }
 
 // poll is the process's follower or poller of one key. cur is replaced,
 // never modified, so watchers may read and send it without copying.
@@ -88,6 +93,13 @@ type Config struct {
 	// StatusTTL is how long a terminal state is remembered when X did not
 	// say how long the media id lives; default 24h.
 	StatusTTL time.Duration
+	// Owners keeps who uploaded each media id; default NewMemoryOwners.
+	// Give the ledger's (bbolt, Redis) so that the records outlive the
+	// process.
+	Owners OwnerStore
+	// MissingTTL is how long X's answer that it does not know a media id
+	// is kept, so that asking for random ids costs X nothing; default 1m.
+	MissingTTL time.Duration
 	// Logger defaults to slog.Default(), MeterProvider to the otel global.
 	Logger        *slog.Logger
 	MeterProvider metric.MeterProvider
@@ -109,6 +121,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.StatusTTL <= 0 {
 		cfg.StatusTTL = 24 * time.Hour
+	}
+	if cfg.Owners == nil {
+		cfg.Owners = NewMemoryOwners(0)
+	}
+	if cfg.MissingTTL <= 0 {
+		cfg.MissingTTL = time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -140,7 +158,7 @@ func keyFor(a backend.Auth, mediaID string) statusKey {
 
 // storeError is the caller's error when the status store cannot be read.
 func storeError(err error) error {
-	return grpcstatus.Errorf(codes.Unavailable, "mediagw's status store is unavailable: %v", err)
+	return apierr.Unavailable(err, "mediagw's status store is unavailable; try again shortly")
 }
 
 // Remember records who uploaded m, and the terminal state the upload
@@ -194,48 +212,6 @@ func (h *Hub) read(ctx context.Context, key string) (*mediagwv1.ProcessingStatus
 	st := &mediagwv1.ProcessingStatus{}
 	if err := protojson.Unmarshal(b, st); err != nil {
 		return nil, fmt.Errorf("the status stored under %s is unreadable: %w", key, err)
-	}
-	return st, nil
-}
-
-// Get answers GetStatus: a terminal state from the store, the state a
-// running poller saw last (in the process or on another replica), or else
-// one STATUS call.
-func (h *Hub) Get(ctx context.Context, a backend.Auth, mediaID string) (*mediagwv1.ProcessingStatus, error) {
-	k := keyFor(a, mediaID)
-	st, err := h.read(ctx, k.known())
-	if err != nil {
-		return nil, storeError(err)
-	}
-	if st != nil {
-		return st, nil
-	}
-	h.mu.Lock()
-	if p := h.polls[k]; p != nil {
-		p.mu.Lock()
-		st = p.cur
-		p.mu.Unlock()
-	}
-	h.mu.Unlock()
-	if st != nil {
-		return st, nil
-	}
-	if st, err = h.read(ctx, k.latest()); err != nil {
-		return nil, storeError(err)
-	}
-	if st != nil {
-		return st, nil
-	}
-	m, err := h.cfg.Backend.Status(ctx, a, mediaID)
-	if err != nil {
-		return nil, statusError(mediaID, err)
-	}
-	m.ID = mediaID
-	st = ToProto(m)
-	if Terminal(st) {
-		if err := h.putKnown(ctx, k, st, h.ttl(m)); err != nil {
-			h.log.WarnContext(ctx, "status store: remembering a terminal state failed", "media_id", mediaID, "error", err.Error())
-		}
 	}
 	return st, nil
 }
@@ -379,4 +355,11 @@ func ToProto(m backend.Media) *mediagwv1.ProcessingStatus {
 		st.Error = &mediagwv1.ProcessingError{Code: int32(e.Code), Name: e.Name, Message: e.Message}
 	}
 	return st
+}
+
+// hasState reports whether the poll has a state for its watchers.
+func (p *poll) hasState() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur != nil
 }

@@ -129,6 +129,24 @@ func (h *Hub) lead(ctx context.Context, k statusKey, a backend.Auth, p *poll, le
 				continue // reported by wait
 			}
 			code := grpcstatus.Code(apierr.ToStatus(err))
+			if code == codes.ResourceExhausted && !p.hasState() {
+				// X's rate limit outlasted the upstream client's wait
+				// (--rate-limit-wait) before this watch had a state to
+				// send: it answers now, with the last state another poller
+				// kept, or else with the refusal and when to try again,
+				// instead of leaving its watchers without a word until the
+				// window resets.
+				if st, rerr := h.read(ctx, k.latest()); rerr == nil && st != nil {
+					b, _ := protojson.Marshal(st)
+					if p.set(st) {
+						h.publish(ctx, k, statusEvent{Status: b})
+					}
+				} else {
+					err = apierr.ToStatus(err)
+					h.finish(k, p, err)
+					return true
+				}
+			}
 			if code == codes.Unavailable || code == codes.ResourceExhausted {
 				failures++
 				delay = h.retryDelay(err, failures)
@@ -256,7 +274,11 @@ func (h *Hub) retryDelay(err error, failures int) time.Duration {
 // "BadRequest: Not found", or 404) into NotFound.
 func statusError(mediaID string, err error) error {
 	if c := apierr.XStatus(err); c == http.StatusBadRequest || c == http.StatusNotFound {
-		return apierr.NotFoundf("media %s has no processing status at X (unknown, expired, or never processed)", mediaID)
+		return unknownAtX(mediaID)
 	}
 	return err
+}
+
+func unknownAtX(mediaID string) error {
+	return apierr.NotFoundf("media %s has no processing status at X (unknown, expired, or never processed)", mediaID)
 }

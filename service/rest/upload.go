@@ -241,8 +241,10 @@ func (b *restBody) readError(err error) error {
 		return apierr.Invalidf("the request body is larger than %d bytes", mbe.Limit)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return &apierr.Error{Code: grpccodes.InvalidArgument, Resumable: true,
-			Msg: fmt.Sprintf("the request body ended before its declared length (after %d bytes)", b.n)}
+		// The connection ended mid-body: what a gRPC caller's lost stream
+		// is (Canceled), and resumable.
+		return &apierr.Error{Code: grpccodes.Canceled, Resumable: true,
+			Msg: fmt.Sprintf("the caller's connection ended before the body's declared length (after %d bytes)", b.n)}
 	}
 	return &apierr.Error{Code: grpccodes.Canceled, Msg: fmt.Sprintf("reading the request body: %v", err)}
 }

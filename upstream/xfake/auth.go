@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -28,62 +29,45 @@ const (
 type identity struct {
 	scheme authScheme
 	token  string
+	scope  string // OAuth 2.0 scopes of a bearer token
 	// user is who the emulator takes the caller to be, the owner of the
 	// media it uploads: the bearer token or oauth_token itself, and for an
-	// access token minted by the token endpoint the refresh token it
-	// descends from, so that a refreshed token stays the same user.
+	// access token minted by the token endpoint its token family (the
+	// authorization it descends from), so that a refreshed token stays the
+	// same user.
 	user string
 }
 
-// tokens holds the accepted bearer tokens and the OAuth 2.0 tokens minted by
-// the token endpoint.
+// tokens holds the accepted bearer tokens and the OAuth 2.0 state of the
+// token and authorize endpoints: minted access tokens, refresh tokens,
+// authorization codes, and token families (every token descending from one
+// authorization, revoked together).
 type tokens struct {
 	static map[string]bool // Options.Tokens; empty accepts any
 	now    func() time.Time
 
-	mu      sync.Mutex
-	minted  map[string]time.Time // access token -> expiry
-	refresh map[string]bool      // refresh token -> still usable
-	root    map[string]string    // minted access or refresh token -> first refresh token of its chain
-	anyRT   bool                 // Options.RefreshTokens was empty
+	mu       sync.Mutex
+	minted   map[string]minted       // access token -> expiry, scope, family
+	refresh  map[string]refreshState // refresh token -> still usable, scope, family
+	codes    map[string]authCode     // authorization code -> its request
+	revoked  map[uint64]bool         // revoked families
+	families uint64                  // last family number handed out
+	reuses   int64                   // spent refresh tokens presented again with revocation on
+	anyRT    bool                    // Options.RefreshTokens was empty
 }
 
 func newTokens(o Options) *tokens {
-	t := &tokens{static: map[string]bool{}, now: o.Now, minted: map[string]time.Time{},
-		refresh: map[string]bool{}, root: map[string]string{}, anyRT: len(o.RefreshTokens) == 0}
+	t := &tokens{static: map[string]bool{}, now: o.Now, minted: map[string]minted{},
+		refresh: map[string]refreshState{}, codes: map[string]authCode{}, revoked: map[uint64]bool{},
+		anyRT: len(o.RefreshTokens) == 0}
 	for _, tok := range o.Tokens {
 		t.static[tok] = true
 	}
 	for _, rt := range o.RefreshTokens {
-		t.refresh[rt] = true
+		t.families++
+		t.refresh[rt] = refreshState{usable: true, scope: tokenScope, family: t.families}
 	}
 	return t
-}
-
-// bearerOK reports whether tok is an accepted bearer token. A minted token is
-// accepted until it expires, even when Options.Tokens is empty.
-func (t *tokens) bearerOK(tok string) bool {
-	if tok == "" {
-		return false
-	}
-	t.mu.Lock()
-	exp, minted := t.minted[tok]
-	t.mu.Unlock()
-	if minted {
-		return t.now().Before(exp)
-	}
-	return len(t.static) == 0 || t.static[tok]
-}
-
-// userOf is the user a bearer token acts for: the token itself, or the
-// refresh-token chain a minted token came from.
-func (t *tokens) userOf(tok string) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if r, ok := t.root[tok]; ok {
-		return "oauth2:" + r
-	}
-	return "bearer:" + tok
 }
 
 // authenticate checks the Authorization header. It returns authNone when the
@@ -94,8 +78,8 @@ func (s *Server) authenticate(r *http.Request) identity {
 	switch strings.ToLower(scheme) {
 	case "bearer":
 		tok := strings.TrimSpace(rest)
-		if s.tokens.bearerOK(tok) {
-			return identity{scheme: authBearer, token: tok, user: s.tokens.userOf(tok)}
+		if ok, scope := s.tokens.access(tok); ok {
+			return identity{scheme: authBearer, token: tok, scope: scope, user: s.tokens.userOf(tok)}
 		}
 		// An invalid bearer is still a bearer: v1.1 answers it 403, not 401.
 		return identity{scheme: authBearer}
@@ -107,6 +91,18 @@ func (s *Server) authenticate(r *http.Request) identity {
 		return identity{scheme: authOAuth1, token: p["oauth_token"], user: "oauth1:" + p["oauth_token"]}
 	}
 	return identity{}
+}
+
+// userOf is the user a bearer token acts for: the token itself, or the
+// family of a minted token (every token of one authorization, through its
+// refreshes).
+func (t *tokens) userOf(tok string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m, ok := t.minted[tok]; ok {
+		return fmt.Sprintf("oauth2:%d", m.family)
+	}
+	return "bearer:" + tok
 }
 
 // oauthRequired are the parameters every OAuth 1.0a header must carry.

@@ -92,9 +92,29 @@
 // the earlier track. These wordings, codes and the merge are the
 // emulator's choices where X documents none.
 //
-// OAuth 2.0: POST /2/oauth2/token with grant_type=refresh_token, the client
-// authenticated by HTTP Basic. Refresh tokens rotate; minted access tokens
-// work until expires_in passes, then 401.
+// OAuth 2.0 Authorization Code with PKCE, as X documents it:
+//
+//	GET  /i/oauth2/authorize    response_type=code, client_id, redirect_uri, scope, state,
+//	                            code_challenge, code_challenge_method=S256 (or plain);
+//	                            the test user approves at once: 302 to redirect_uri with
+//	                            code and state (error=invalid_request when a parameter is
+//	                            missing; a bad client_id or redirect_uri is a 400 page)
+//	POST /2/oauth2/token        grant_type=authorization_code with code, redirect_uri,
+//	                            code_verifier (checked against the challenge); or
+//	                            grant_type=refresh_token with refresh_token
+//
+// The client authenticates by HTTP Basic, or by client_id in the form when it
+// has no secret. Codes are single-use and live AuthCodeTTL (30s). The answer
+// carries the granted scope; a refresh token only when the scope has
+// offline.access. Refresh tokens are single-use: each refresh spends the old
+// one and returns a new pair with the same scope. A spent or unknown token is
+// 400 {"error":"invalid_request","error_description":"Value passed for the
+// token was invalid."}; with RevokeFamilyOnReuse, a spent refresh token
+// presented again also revokes every token of its family (the same
+// authorization). Minted access tokens work until expires_in passes, then 401;
+// one without media.write is 403 (v2_08) on the v2 upload endpoints.
+// [Server.RevokeAuthorizations] revokes every issued token, as a user
+// revoking the app's access in X's settings does.
 //
 // # Errors
 //
@@ -256,6 +276,7 @@
 // --addr, --token, --latency, --bandwidth, --fault-rate, --fault-kinds,
 // --stall-for, --processing-time, --max-segment, --seed, --rate-limit,
 // --consumer-key, --consumer-secret, --access-token, --access-token-secret,
-// --client-id, --client-secret, --refresh-token, --session-ttl, --media-ttl,
+// --client-id, --client-secret, --refresh-token, --access-token-ttl,
+// --redirect-uri, --revoke-family-on-reuse, --session-ttl, --media-ttl,
 // --spill-dir, --log-format, --log-level. Sizes use [ParseSize].
 package xfake

@@ -57,7 +57,7 @@ type Stats struct {
 	// Requests counts requests by endpoint key: init, append, finalize,
 	// status, upload, metadata, subtitles, lookup, v1.1-init, v1.1-append,
 	// v1.1-finalize, v1.1-status, v1.1-upload, v1.1-metadata,
-	// v1.1-subtitles, token;
+	// v1.1-subtitles, token (both grants), authorize;
 	// command-style requests whose command was never read count under
 	// v2-command or v1.1.
 	Requests map[string]int64 `json:"requests"`
@@ -69,6 +69,9 @@ type Stats struct {
 	FaultsInjected int64               `json:"faults_injected"`
 	// RateLimited counts requests answered 429.
 	RateLimited int64 `json:"rate_limited"`
+	// RefreshReuses counts spent refresh tokens presented again while
+	// Options.RevokeFamilyOnReuse was on; each revoked its token family.
+	RefreshReuses int64 `json:"refresh_reuses"`
 }
 
 // Media returns what the emulator knows about the live media with id.
@@ -103,6 +106,9 @@ func (s *Server) Stats() Stats {
 	for _, n := range s.faults {
 		st.FaultsInjected += n
 	}
+	s.tokens.mu.Lock()
+	st.RefreshReuses = s.tokens.reuses
+	s.tokens.mu.Unlock()
 	if s.store != nil {
 		st.MaxConcurrentAppends = s.store.maxActive.Load()
 	}

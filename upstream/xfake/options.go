@@ -29,6 +29,18 @@ type Options struct {
 	RefreshTokens []string
 	// AccessTokenTTL is expires_in of minted access tokens (default 2h).
 	AccessTokenTTL time.Duration
+	// RedirectURIs are the callback URLs registered for the app: the
+	// authorize endpoint takes only these as redirect_uri, compared exactly.
+	// Empty accepts any absolute http or https URL.
+	RedirectURIs []string
+	// AuthCodeTTL is how long an authorization code can be exchanged
+	// (default 30s, X's documented lifetime).
+	AuthCodeTTL time.Duration
+	// RevokeFamilyOnReuse makes a spent refresh token presented again revoke
+	// its whole token family: every access and refresh token descending from
+	// the same authorization stops working, as X may do when a refresh token
+	// is reused. Off, the reused token alone is refused.
+	RevokeFamilyOnReuse bool
 	// Latency is added to every upload, status and token request before it is
 	// handled. Inspection endpoints are not delayed.
 	Latency time.Duration
@@ -191,6 +203,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.AccessTokenTTL, 2*time.Hour)
+	def(&o.AuthCodeTTL, 30*time.Second)
 	def(&o.StallFor, 30*time.Second)
 	def(&o.ProcessingTime, 5*time.Second)
 	def(&o.SessionTTL, 24*time.Hour)

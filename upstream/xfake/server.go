@@ -78,6 +78,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /1.1/media/subtitles/create.json", s.upload(dialV11, keyV11Subtitles, s.v11SubtitlesCreate))
 	s.mux.Handle("POST /1.1/media/subtitles/delete.json", s.upload(dialV11, keyV11Subtitles, s.v11SubtitlesDelete))
 	s.mux.HandleFunc("POST /2/oauth2/token", s.handleToken)
+	s.mux.HandleFunc("GET /i/oauth2/authorize", s.handleAuthorize)
 	s.mux.HandleFunc("GET /_xfake/media/{id}", s.handleInspect)
 	s.mux.HandleFunc("GET /_xfake/stats", s.handleStats)
 }
@@ -216,6 +217,9 @@ func (x *exchange) authFailure() *response {
 	}
 	if x.id.token == "" {
 		return problemResponse(http.StatusUnauthorized)
+	}
+	if x.id.scheme == authBearer && !hasScope(x.id.scope, scopeMediaWrite) {
+		return problemResponse(http.StatusForbidden) // v2_08: a user token without media.write
 	}
 	return nil
 }

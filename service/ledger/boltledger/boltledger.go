@@ -219,8 +219,9 @@ func (l *Ledger) Sweep(_ context.Context, now time.Time) (int, error) {
 				return err
 			}
 		}
-		n = len(gone)
-		return nil
+		owners, err := sweepOwners(tx, now)
+		n = len(gone) + owners
+		return err
 	})
 	return n, err
 }
