@@ -175,6 +175,15 @@ func TestVideoActionsAfterCallerLeft(t *testing.T) {
 	if err != nil || gs.GetActions().GetMetadata().GetState() != mediagwv1.ActionState_ACTION_STATE_APPLIED {
 		t.Fatalf("GetStatus: %v %v", gs, err)
 	}
+	ws, err := cc.WatchStatus(context.Background(), &mediagwv1.WatchStatusRequest{MediaId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := ws.Recv()
+	if err != nil || last.GetState() != mediagwv1.ProcessingState_PROCESSING_STATE_SUCCEEDED ||
+		last.GetActions().GetSubtitles()[0].GetStatus().GetState() != mediagwv1.ActionState_ACTION_STATE_APPLIED {
+		t.Fatalf("WatchStatus: %v %v", last, err)
+	}
 	if m := e.x.Media(t, id); m.MetadataRequests != 1 || m.SubtitlesCreateRequests != 1 {
 		t.Fatalf("emulator: %d metadata, %d subtitles calls; want 1 and 1", m.MetadataRequests, m.SubtitlesCreateRequests)
 	}
