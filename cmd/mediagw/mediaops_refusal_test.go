@@ -113,6 +113,10 @@ func TestMediaActionRefusals(t *testing.T) {
 			_, err := e.client.SetMetadata(alice, &mediagwv1.SetMetadataRequest{MediaId: failed.GetMediaId(), Metadata: &mediagwv1.MediaMetadata{AltText: strp("x")}})
 			return err
 		}, "FailedPrecondition", "failed processing"},
+		{"a replay of a key with other metadata", func() error {
+			_, err := up(alice, &mediagwv1.UploadStart{MediaType: "image/png", IdempotencyKey: "img", Metadata: &mediagwv1.MediaMetadata{AltText: strp("late")}}, img)
+			return err
+		}, "InvalidArgument", "differ from those the upload of this idempotency key"},
 		{"metadata at upload without an idempotency key", func() error {
 			_, err := up(alice, &mediagwv1.UploadStart{MediaType: "image/png", Metadata: &mediagwv1.MediaMetadata{AltText: strp("x")}}, img)
 			return err

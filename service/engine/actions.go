@@ -26,6 +26,9 @@ type Actions interface {
 	Completed(ctx context.Context, c backend.Caller, entry, category string, resp *mediagwv1.UploadResponse) *mediagwv1.MediaActions
 	// Proto is the caller's view of a ledger entry's actions.
 	Proto(a *ledger.Actions) *mediagwv1.MediaActions
+	// Same refuses a resume or replay whose start names other metadata or
+	// subtitles than the entry's upload (naming none is allowed).
+	Same(a *ledger.Actions, start *mediagwv1.UploadStart) error
 }
 
 // errNoActions refuses metadata and subtitles when nothing applies them.
@@ -42,6 +45,15 @@ func (u *upload) plan(ctx context.Context, start *mediagwv1.UploadStart) error {
 	var err error
 	u.actions, err = u.e.cfg.Actions.Plan(ctx, u.caller, start, u.spec.Category, u.keyed)
 	return err
+}
+
+// sameActions checks a resume's or replay's metadata and subtitles
+// against the entry's.
+func (u *upload) sameActions(e *ledger.Entry, start *mediagwv1.UploadStart) error {
+	if u.e.cfg.Actions == nil {
+		return nil
+	}
+	return u.e.cfg.Actions.Same(e.Actions, start)
 }
 
 // completed hands an accepted upload to the actions.

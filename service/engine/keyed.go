@@ -169,6 +169,9 @@ func (k *keyedRun) resumable(u *upload, start *mediagwv1.UploadStart) (*mediagwv
 	if err != nil {
 		return nil, err
 	}
+	if err := u.sameActions(e, start); err != nil { // actions.go
+		return nil, err
+	}
 	if off := start.GetResumeOffset(); off != e.Committed {
 		return nil, resumeMismatch(e, off)
 	}
@@ -344,6 +347,9 @@ func stopCause(l ledger.Lease) error {
 // to X, or its error.
 func (u *upload) replay(ctx context.Context, e *ledger.Entry, start *mediagwv1.UploadStart) (*mediagwv1.UploadResponse, error) {
 	if _, err := mergeStart(e, start); err != nil {
+		return nil, err
+	}
+	if err := u.sameActions(e, start); err != nil { // actions.go
 		return nil, err
 	}
 	// No quota is used (X is not called), but the caller must still be

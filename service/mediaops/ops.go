@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/service/apierr"
@@ -304,6 +305,41 @@ func (o *Ops) Completed(ctx context.Context, c backend.Caller, entry, category s
 		return Proto(got.Actions)
 	}
 	return Proto(e.Actions)
+}
+
+// Same refuses a resume or replay of an upload whose start names other
+// metadata or subtitles than the upload's first start; a start naming
+// none continues the upload with its own (as other omitted fields do).
+func (o *Ops) Same(a *ledger.Actions, start *mediagwv1.UploadStart) error {
+	md, subs := start.GetMetadata(), start.GetSubtitles()
+	if md == nil && len(subs) == 0 {
+		return nil
+	}
+	differ := apierr.Invalidf("metadata and subtitles differ from those the upload of this idempotency key was started with; " +
+		"another upload needs another key")
+	if a == nil {
+		return differ
+	}
+	if md != nil {
+		if a.Metadata == nil {
+			return differ
+		}
+		if had, err := metadataOf(a); err != nil || !proto.Equal(had, md) {
+			return differ
+		}
+	} else if a.Metadata != nil {
+		return differ
+	}
+	if len(subs) != len(a.Subtitles) {
+		return differ
+	}
+	for i, s := range subs {
+		h := a.Subtitles[i]
+		if s.GetSubtitlesMediaId() != h.MediaID || s.GetLanguageCode() != h.LanguageCode || s.GetDisplayName() != h.DisplayName {
+			return differ
+		}
+	}
+	return nil
 }
 
 // Proto is the caller's view of an entry's actions (see [Proto]).

@@ -210,3 +210,29 @@ func TestPlanRefusals(t *testing.T) {
 		t.Fatalf("%d X calls, want 0", sets+attaches+lookups)
 	}
 }
+
+func TestSameRefusesOtherActions(t *testing.T) {
+	e := newEnv(t, newFakeX(), "v2")
+	e.completed(t, alice, "sub", "700", "subtitles", nil, nil)
+	start := &mediagwv1.UploadStart{Metadata: &mediagwv1.MediaMetadata{AltText: ptr("one")},
+		Subtitles: []*mediagwv1.SubtitlesTrack{{SubtitlesMediaId: "700", LanguageCode: "EN"}}}
+	a := plan(t, e, alice, start, "tweet_video")
+	if err := e.ops.Same(a, start); err != nil {
+		t.Fatalf("the same start: %v", err)
+	}
+	if err := e.ops.Same(a, &mediagwv1.UploadStart{}); err != nil {
+		t.Fatalf("a start naming none: %v", err)
+	}
+	for _, other := range []*mediagwv1.UploadStart{
+		{Metadata: &mediagwv1.MediaMetadata{AltText: ptr("two")}, Subtitles: start.Subtitles},
+		{Metadata: start.Metadata},
+		{Metadata: start.Metadata, Subtitles: []*mediagwv1.SubtitlesTrack{{SubtitlesMediaId: "700", LanguageCode: "FR"}}},
+	} {
+		if err := e.ops.Same(a, other); status.Code(apierr.ToStatus(err)) != codes.InvalidArgument {
+			t.Errorf("Same(%v): %v, want InvalidArgument", other, err)
+		}
+	}
+	if err := e.ops.Same(nil, start); status.Code(apierr.ToStatus(err)) != codes.InvalidArgument {
+		t.Errorf("actions on an upload that had none: %v, want InvalidArgument", err)
+	}
+}
