@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"service/ledger/...":     {"service/ledger/..."},
 	"service/auth":           {"service/apierr"},
 	"service/policy":         {"service/apierr", "service/backend", "service/bytesize", "service/inspect/..."},
+	"service/mediaops":       {"gen/...", "service/apierr", "service/backend", "service/ledger", "service/relay"},
 	"service/relay":          {"gen/...", "service/apierr", "service/backend"},
 	"service/relay/...":      {"service/relay"},
 	"service/redisstore":     {"service/ledger", "service/relay"},
@@ -41,7 +42,7 @@ var allowed = map[string][]string{
 		"service/policy", "service/relay", "service/inspect/..."},
 	// The transports are adapters onto the engine; neither imports the
 	// other.
-	"service/grpcapi": {"gen/...", "service/apierr", "service/backend", "service/engine", "service/relay"},
+	"service/grpcapi": {"gen/...", "service/apierr", "service/backend", "service/engine", "service/relay", "service/mediaops"},
 	"service/rest":    {"gen/...", "service/apierr", "service/backend", "service/engine", "service/relay"},
 	"service/client":  {"gen/...", "service/apierr"},
 }

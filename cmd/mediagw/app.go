@@ -32,6 +32,7 @@ import (
 	"github.com/mediagw/mediagw/service/grpcapi"
 	"github.com/mediagw/mediagw/service/inspect/rules"
 	"github.com/mediagw/mediagw/service/ledger"
+	"github.com/mediagw/mediagw/service/mediaops"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/redisstore"
 	"github.com/mediagw/mediagw/service/relay"
@@ -101,6 +102,7 @@ type app struct {
 	mediaRules                 map[string]rules.Profile // of the accounts that change them
 	ledger                     ledger.Ledger
 	shared                     *redisstore.Store // nil without a Redis ledger
+	ops                        *mediaops.Ops     // metadata, subtitles, lookup
 	spoolDir                   string
 	sweepStop                  chan struct{}
 
@@ -203,6 +205,12 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	}); err != nil {
 		return nil, err
 	}
+	if a.ops, err = mediaops.New(mediaops.Config{
+		X: xActions{xBackend: xb, dialect: cfg.XDialect}, Dialect: cfg.XDialect, Relay: a.relay,
+		Store: a.statusStore(), Ledger: a.ledger, ScanEvery: cfg.ActionsScan, Logger: log,
+	}); err != nil {
+		return nil, err
+	}
 	a.policies = policy.New(authn == nil)
 	checks, _ := engine.ParseMediaChecks(cfg.MediaChecks) // validated with the flags
 	if a.engine, err = engine.New(engine.Config{
@@ -213,6 +221,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		Policies:       a.policies,
 		Authenticated:  authn != nil,
 		Ledger:         a.ledger,
+		Actions:        a.ops,
 		Ready:          a.sharedReady,
 		MaxUploads:     cfg.MaxUploads,
 		AdmissionWait:  cfg.BufferWait,
@@ -263,7 +272,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		// comes from the caller, and no metric label may take its value
 		// from unauthenticated input.
 		grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelOpts, otelgrpc.WithFilter(knownMethod))...)))...)
-	api := grpcapi.New(a.engine, a.relay)
+	api := grpcapi.New(a.engine, a.relay).WithMediaOps(a.ops)
 	api.Register(a.grpcSrv)
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	reflection.Register(a.grpcSrv)
@@ -298,6 +307,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 // in-flight calls finish within the drain timeout, and cancels the rest.
 func (a *app) serve(ctx context.Context) error {
 	errc := make(chan error, 3)
+	a.ops.Start()
 	go func() { errc <- a.grpcSrv.Serve(a.grpcLis) }()
 	go func() {
 		if a.tls != nil {
@@ -335,6 +345,9 @@ func (a *app) drain() {
 	a.health.Shutdown()
 	// Status watches could stay open for --watch-timeout: end them now
 	// (Unavailable, "shutting down"), so the drain waits for uploads only.
+	// The metadata and subtitles still waiting are left to the ledger scan
+	// of the next start (or of another replica).
+	a.ops.Close()
 	a.relay.Close()
 	// Past the drain timeout the uploads still running are stopped: each
 	// caller gets Unavailable, and an upload with an idempotency key is
@@ -382,6 +395,9 @@ const interruptWait = 10 * time.Second
 
 // closeAll releases what newApp opened; safe on a partly built app.
 func (a *app) closeAll() {
+	if a.ops != nil {
+		a.ops.Close()
+	}
 	if a.relay != nil {
 		a.relay.Close()
 	}

@@ -34,6 +34,10 @@ type cluster struct {
 	xURL     string
 	leaseTTL time.Duration
 	reps     []*replica
+	// extra are flags every replica gets after the defaults; flagsFor,
+	// when set, adds flags of one replica after them.
+	extra    []string
+	flagsFor func(r *replica) []string
 }
 
 // replica is one mediagw process; it keeps its ports across restarts.
@@ -114,9 +118,19 @@ func freeAddr(t *testing.T) string {
 // xfake with xargs, and n mediagw replicas.
 func newCluster(t *testing.T, n int, leaseTTL time.Duration, xargs ...string) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, leaseTTL, nil, xargs...)
+}
+
+// newClusterWith is newCluster with setup called before the replicas start
+// (to set extra flags, or put something between them and xfake).
+func newClusterWith(t *testing.T, n int, leaseTTL time.Duration, setup func(*cluster), xargs ...string) *cluster {
+	t.Helper()
 	bin, xbin := binaries(t)
 	c := &cluster{t: t, bin: bin, redis: redistest.Start(t, true), leaseTTL: leaseTTL}
 	c.xURL = startXfake(t, xbin, xargs...)
+	if setup != nil {
+		setup(c)
+	}
 	for i := range n {
 		r := &replica{name: fmt.Sprintf("replica-%c", 'a'+i), grpc: freeAddr(t), http: freeAddr(t), admin: freeAddr(t)}
 		c.reps = append(c.reps, r)
@@ -146,6 +160,10 @@ func (c *cluster) start(r *replica) {
 		"--x-api-url="+c.xURL, "--x-token="+testToken, "--segment-size=64KiB",
 		"--ledger=redis://"+c.redis.Addr+"/0", "--lease-ttl="+c.leaseTTL.String(),
 		"--rate-limit-wait=30s", "--log-level=debug", "--drain-timeout=2s")
+	r.cmd.Args = append(r.cmd.Args, c.extra...)
+	if c.flagsFor != nil {
+		r.cmd.Args = append(r.cmd.Args, c.flagsFor(r)...)
+	}
 	if r.logs == nil {
 		r.logs = &syncBuffer{}
 	}

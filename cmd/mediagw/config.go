@@ -49,6 +49,7 @@ type config struct {
 	RateLimitWait time.Duration
 	DrainTimeout  time.Duration
 	WatchTimeout  time.Duration
+	ActionsScan   time.Duration
 	IdleTimeout   time.Duration
 
 	// Ledger is the upload ledger: a bbolt file path, a redis:// or
@@ -155,6 +156,7 @@ func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
 	fs.DurationVar(&c.RateLimitWait, "rate-limit-wait", time.Minute, "longest wait for an X rate-limit reset before ResourceExhausted")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight uploads may take before they are cancelled")
 	fs.DurationVar(&c.WatchTimeout, "watch-timeout", 30*time.Minute, "how long one media id is polled for STATUS")
+	fs.DurationVar(&c.ActionsScan, "actions-scan", 30*time.Second, "how often the ledger is scanned for uploads whose metadata or subtitles are still to apply (after a restart or another replica's death)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "fail an upload whose caller sends nothing for this long, releasing its buffer")
 	fs.StringVar(&c.Ledger, "ledger", "", "upload ledger: a file path (embedded bbolt), redis://[user:password@]host:port/db or rediss://… (shared by replicas: ledger, status, rate limits), or off; default mediagw/ledger.db under $XDG_STATE_HOME or ~/.local/state")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 10*time.Second, "with a Redis ledger: how long a replica's lease on an upload or a STATUS poll outlives it")

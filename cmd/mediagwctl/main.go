@@ -58,6 +58,10 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		fn = runUploads
 	case "accounts":
 		fn = runAccounts
+	case "media":
+		fn = runMedia // mediacmd.go
+	case "subtitles":
+		fn = runSubtitles
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -81,6 +85,8 @@ Usage:
   mediagwctl watch MEDIA_ID                            follow processing to its end
   mediagwctl uploads KEY                               what mediagw knows of an upload (GetUpload)
   mediagwctl accounts list|status|login|logout [NAME]  X accounts: health, OAuth 2.0 login (PKCE)
+  mediagwctl media get|set-alt-text MEDIA_ID [TEXT]    X's lookup of a media; set its alt text
+  mediagwctl subtitles attach|detach VIDEO_ID ...      attach or detach a subtitles track
   mediagwctl version                                   the build's version
 
 Run "mediagwctl COMMAND --help" for a command's flags and an example.

@@ -21,6 +21,8 @@ type uploader struct {
 	// notify reports a retry (a line above the progress bars, or on
 	// stderr).
 	notify func(format string, args ...any)
+	// actions adds the metadata and subtitles to every upload (media.go).
+	actions *uploadActions
 }
 
 // progress is told where an attempt starts and of every chunk sent.
@@ -37,6 +39,7 @@ func (u *uploader) upload(ctx context.Context, m *mediaFile, p progress) (*media
 			u.notify("%s: %s; resuming at %s in %s (retry %d of %d)", m.path, describe(r.Err),
 				humanBytes(r.Offset), r.Wait.Round(time.Millisecond), r.Failures, u.retries)
 		}}
+	u.actions.decorate(&o) // media.go
 	res, err := u.c.Upload(ctx, client.File(m.path), o)
 	var e *client.Error
 	if errors.As(err, &e) && e.Reason == client.ReasonGaveUp && m.key != "" {

@@ -48,6 +48,7 @@ type uploadOptions struct {
 	key       string
 	noKey     bool // --idempotency-key '': send none
 	progress  string
+	actions   uploadActions // --alt-text, --subtitles… (media.go)
 }
 
 // result is the outcome of one file, printed with --json.
@@ -81,6 +82,7 @@ func runUpload(ctx context.Context, args []string, getenv env, stdout, stderr io
 	fs.StringVar(&o.category, "category", "", "X media category (tweet_video, amplify_video, dm_image…; default: from the type)")
 	fs.StringVar(&o.key, "idempotency-key", "", "idempotency key (one FILE only; default: derived from the file; '' sends none)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress bars on stderr: auto (on a terminal), always or never")
+	o.actions.register(fs)
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return usageExit(err)
@@ -102,6 +104,11 @@ func runUpload(ctx context.Context, args []string, getenv env, stdout, stderr io
 	disp = newDisplay(stderr, o.progress)
 
 	u := &uploader{c: c, retries: o.conn.Retries, account: o.conn.Account, notify: disp.notify}
+	if err := o.actions.prepare(ctx, u, o.conn.Account, ""); err != nil {
+		fmt.Fprintf(stderr, "mediagwctl upload: %v\n", err)
+		return exitFailed
+	}
+	u.actions = &o.actions
 	results := make([]result, len(files))
 	g := errgroup.Group{}
 	g.SetLimit(o.jobs)
@@ -123,6 +130,9 @@ func (o *uploadOptions) validate(fs *flag.FlagSet, getenv env, files []string) (
 		return 0, err
 	}
 	if err := o.conn.validate(); err != nil {
+		return 0, err
+	}
+	if err := o.actions.validate(); err != nil {
 		return 0, err
 	}
 	switch {
@@ -163,6 +173,7 @@ func (o *uploadOptions) uploadFile(ctx context.Context, u *uploader, disp *displ
 		r.Error, r.code = err.Error(), exitFailed
 		return r
 	}
+	o.actions.rekey(m, o.key)
 	r.Size, r.SHA256, r.IdempotencyKey = m.size, m.sha256, m.key
 	bar := disp.file(order, path, m.size)
 	defer bar.finish()

@@ -134,7 +134,8 @@ func (s *syncBuffer) String() string {
 // them) and waits for its "mediagw serving" line. With t, it is killed
 // when the test ends.
 func startMediagw(t *testing.T, args ...string) (*proc, error) {
-	full := []string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0"}
+	// The tests upload made-up bytes of the right type: media checks off.
+	full := []string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--media-checks=off"}
 	p := &proc{args: append(full, args...)}
 	err := p.start(mediagwBin, func(line string) bool {
 		var m map[string]any

@@ -140,6 +140,7 @@ func (c *restTransport) upload(ctx context.Context, start *mediagwv1.UploadStart
 	if start.ResumeOffset != nil {
 		q.Set("resume_offset", strconv.FormatInt(start.GetResumeOffset(), 10))
 	}
+	actionQuery(q, start) // media.go
 	req, err := c.newRequest(ctx, http.MethodPost, "/v1/media:upload", q, &sentReader{r: body, sent: sent})
 	if err != nil {
 		return nil, err

@@ -36,6 +36,12 @@ type UploadOptions struct {
 	// File or ReaderAt a key is derived (see DeriveKey); a Reader gets
 	// none.
 	IdempotencyKey string
+	// Metadata and Subtitles are applied by mediagw once the media is
+	// usable, exactly once (they need an idempotency key); see
+	// docs/media-actions.md. A derived key does not cover them: give a key
+	// of their own when the same bytes may be sent with other ones.
+	Metadata  *mediagwv1.MediaMetadata
+	Subtitles []*mediagwv1.SubtitlesTrack
 	// NoIdempotencyKey sends no key even for a File or ReaderAt: the
 	// upload is then all or nothing (for a mediagw run with --ledger off).
 	NoIdempotencyKey bool
@@ -423,6 +429,8 @@ func (u *upload) attempt(ctx context.Context, offset int64, resume bool) (*media
 		Sha256:           u.o.SHA256,
 		IdempotencyKey:   u.key,
 		Account:          u.o.Account,
+		Metadata:         u.o.Metadata,
+		Subtitles:        u.o.Subtitles,
 	}
 	if resume && u.key != "" {
 		// A resume continues the key's upload (and takes it over from a

@@ -73,6 +73,9 @@ type Config struct {
 	// upload may take to finish (their bytes are all there) before they
 	// are cancelled; default 10s.
 	InterruptWait time.Duration
+	// Actions, when set, applies UploadStart.metadata and subtitles once
+	// the media is usable; nil refuses uploads that name them.
+	Actions Actions
 	// MediaChecks says what is done with X's media rules: the bytes are
 	// inspected as they stream (service/inspect) and media that breaks a
 	// rule is refused (ChecksEnforce), reported (ChecksWarn) or not
@@ -205,5 +208,9 @@ func (e *Engine) GetUpload(ctx context.Context, c backend.Caller, key string) (*
 	if err != nil {
 		return nil, apierr.ToStatus(ledgerError(err))
 	}
-	return stateOf(en), nil
+	st := stateOf(en)
+	if e.cfg.Actions != nil {
+		st.Actions = e.cfg.Actions.Proto(en.Actions)
+	}
+	return st, nil
 }

@@ -107,6 +107,7 @@ func (u *upload) openKey(ctx context.Context, start *mediagwv1.UploadStart) (k *
 	}
 	u.keyed = true
 	scoped := scope(u.caller, key)
+	u.entryKey = scoped
 	resume := start.ResumeOffset != nil
 	// Finished keys answer without a lease.
 	e, err := l.Get(ctx, scoped)
@@ -168,6 +169,9 @@ func (k *keyedRun) resumable(u *upload, start *mediagwv1.UploadStart) (*mediagwv
 	if err != nil {
 		return nil, err
 	}
+	if err := u.sameActions(e, start); err != nil { // actions.go
+		return nil, err
+	}
 	if off := start.GetResumeOffset(); off != e.Committed {
 		return nil, resumeMismatch(e, off)
 	}
@@ -192,7 +196,8 @@ func (u *upload) sessionContext(ctx context.Context) (context.Context, context.C
 func (k *keyedRun) beginNew(ctx, sctx context.Context, u *upload, start *mediagwv1.UploadStart) (backend.Session, error) {
 	now := time.Now()
 	// The entry holds the real size, also of a spooled upload.
-	e := &ledger.Entry{Key: k.key, Phase: ledger.PhaseReceiving, Start: ledgerStart(u.spec, start), Created: now, Updated: now, Trace: traceparent(ctx)}
+	e := &ledger.Entry{Key: k.key, Phase: ledger.PhaseReceiving, Start: ledgerStart(u.spec, start), Created: now, Updated: now, Trace: traceparent(ctx),
+		Actions: u.actions}
 	rec := newRecord(k.lease, e)
 	u.rec = rec
 	spec := u.spec
@@ -349,6 +354,9 @@ func stopCause(l ledger.Lease) error {
 // to X, or its error.
 func (u *upload) replay(ctx context.Context, e *ledger.Entry, start *mediagwv1.UploadStart) (*mediagwv1.UploadResponse, error) {
 	if _, err := mergeStart(e, start); err != nil {
+		return nil, err
+	}
+	if err := u.sameActions(e, start); err != nil { // actions.go
 		return nil, err
 	}
 	// No quota is used (X is not called), but the caller must still be

@@ -18,6 +18,7 @@ import (
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
+	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/mediagw/mediagw/service/inspect/rules"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/relay"
@@ -51,6 +52,9 @@ func (e *Engine) Run(ctx context.Context, c backend.Caller, src Source) (*mediag
 	if raw == nil {
 		resp, raw = u.run(ctx)
 		release()
+		if raw == nil {
+			u.completed(ctx, resp) // metadata and subtitles (actions.go)
+		}
 	}
 	raw = stoppedBecause(ctx, raw)
 	err := apierr.ToStatus(raw)
@@ -91,6 +95,10 @@ type upload struct {
 	// outcome says how the upload ended, for the log line: "" (as its
 	// error says), replayed, resumed, interrupted.
 	outcome string
+	// entryKey is the ledger key of a keyed upload; actions is what the
+	// upload asks to be done once the media is usable (actions.go).
+	entryKey string
+	actions  *ledger.Actions
 	// insp inspects the media as it streams; nil with --media-checks off
 	// (and for a resumed upload whose first life did not decide).
 	insp *inspection
@@ -139,6 +147,11 @@ func (u *upload) run(ctx context.Context) (*mediagwv1.UploadResponse, error) {
 	}
 	if err := u.admit(ctx, start.GetAccount(), base); err != nil {
 		return nil, err
+	}
+	if base == 0 && (k == nil || k.entry == nil) {
+		if err := u.plan(ctx, start); err != nil { // actions.go
+			return nil, err
+		}
 	}
 	var head []byte
 	var spooled io.ReadCloser

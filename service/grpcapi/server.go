@@ -15,6 +15,7 @@ import (
 	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
 	"github.com/mediagw/mediagw/service/engine"
+	"github.com/mediagw/mediagw/service/mediaops"
 	"github.com/mediagw/mediagw/service/relay"
 )
 
@@ -29,6 +30,7 @@ type Server struct {
 
 	engine *engine.Engine
 	relay  *relay.Hub
+	ops    *mediaops.Ops // nil: the media calls are Unimplemented (media.go)
 }
 
 var _ mediagwv1.MediaUploadServiceServer = (*Server)(nil)
@@ -71,7 +73,7 @@ func (s *Server) GetStatus(ctx context.Context, req *mediagwv1.GetStatusRequest)
 		return nil, apierr.ToStatus(err)
 	}
 	st, err := s.relay.Get(ctx, a, req.GetMediaId())
-	return st, apierr.ToStatus(err)
+	return s.withActions(ctx, st), apierr.ToStatus(err)
 }
 
 // WatchStatus implements mediagw.v1.MediaUploadService.
@@ -81,7 +83,8 @@ func (s *Server) WatchStatus(req *mediagwv1.WatchStatusRequest, stream grpc.Serv
 	if err != nil {
 		return apierr.ToStatus(err)
 	}
-	return apierr.ToStatus(s.relay.Watch(ctx, a, req.GetMediaId(), stream.Send))
+	send := func(st *mediagwv1.ProcessingStatus) error { return stream.Send(s.withActions(ctx, st)) }
+	return apierr.ToStatus(s.relay.Watch(ctx, a, req.GetMediaId(), send))
 }
 
 // GetUpload implements mediagw.v1.MediaUploadService.

@@ -96,6 +96,9 @@ type Entry struct {
 	Response []byte `json:"response,omitempty"`
 	// Error is the upload's error once FAILED, or why it was interrupted.
 	Error *Error `json:"error,omitempty"`
+	// Actions are the metadata and subtitles to apply once the media is
+	// usable, and their state; nil when the upload named none.
+	Actions *Actions `json:"actions,omitempty"`
 	// Verdict is what the media inspection decided, once it did; a resume
 	// or replay answers with it without asking X again.
 	Verdict *Verdict `json:"verdict,omitempty"`

@@ -393,5 +393,8 @@ func startFromValues(v url.Values) (*mediagwv1.UploadStart, error) {
 			return nil, apierr.Invalidf("shared %s is not true or false", apierr.Quote(s))
 		}
 	}
+	if err := actionsFromValues(v, st); err != nil { // actions.go
+		return nil, err
+	}
 	return st, nil
 }

@@ -23,6 +23,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ActionState is the state of a call mediagw makes after an upload.
+type ActionState int32
+
+const (
+	// ACTION_STATE_UNSPECIFIED is never sent.
+	ActionState_ACTION_STATE_UNSPECIFIED ActionState = 0
+	// ACTION_STATE_PENDING means the media is not usable yet (processing),
+	// or the call is under way or being checked.
+	ActionState_ACTION_STATE_PENDING ActionState = 1
+	// ACTION_STATE_APPLIED means X applied the call.
+	ActionState_ACTION_STATE_APPLIED ActionState = 2
+	// ACTION_STATE_FAILED means X refused the call, the media failed
+	// processing, or whether X applied it could not be found out; see error.
+	ActionState_ACTION_STATE_FAILED ActionState = 3
+)
+
+// Enum value maps for ActionState.
+var (
+	ActionState_name = map[int32]string{
+		0: "ACTION_STATE_UNSPECIFIED",
+		1: "ACTION_STATE_PENDING",
+		2: "ACTION_STATE_APPLIED",
+		3: "ACTION_STATE_FAILED",
+	}
+	ActionState_value = map[string]int32{
+		"ACTION_STATE_UNSPECIFIED": 0,
+		"ACTION_STATE_PENDING":     1,
+		"ACTION_STATE_APPLIED":     2,
+		"ACTION_STATE_FAILED":      3,
+	}
+)
+
+func (x ActionState) Enum() *ActionState {
+	p := new(ActionState)
+	*p = x
+	return p
+}
+
+func (x ActionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ActionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_mediagw_v1_media_proto_enumTypes[0].Descriptor()
+}
+
+func (ActionState) Type() protoreflect.EnumType {
+	return &file_mediagw_v1_media_proto_enumTypes[0]
+}
+
+func (x ActionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ActionState.Descriptor instead.
+func (ActionState) EnumDescriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{0}
+}
+
 // UploadPhase is the phase of a ledger entry.
 type UploadPhase int32
 
@@ -75,11 +134,11 @@ func (x UploadPhase) String() string {
 }
 
 func (UploadPhase) Descriptor() protoreflect.EnumDescriptor {
-	return file_mediagw_v1_media_proto_enumTypes[0].Descriptor()
+	return file_mediagw_v1_media_proto_enumTypes[1].Descriptor()
 }
 
 func (UploadPhase) Type() protoreflect.EnumType {
-	return &file_mediagw_v1_media_proto_enumTypes[0]
+	return &file_mediagw_v1_media_proto_enumTypes[1]
 }
 
 func (x UploadPhase) Number() protoreflect.EnumNumber {
@@ -88,7 +147,7 @@ func (x UploadPhase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use UploadPhase.Descriptor instead.
 func (UploadPhase) EnumDescriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{0}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{1}
 }
 
 // MediaCategory is X's media use case.
@@ -152,11 +211,11 @@ func (x MediaCategory) String() string {
 }
 
 func (MediaCategory) Descriptor() protoreflect.EnumDescriptor {
-	return file_mediagw_v1_media_proto_enumTypes[1].Descriptor()
+	return file_mediagw_v1_media_proto_enumTypes[2].Descriptor()
 }
 
 func (MediaCategory) Type() protoreflect.EnumType {
-	return &file_mediagw_v1_media_proto_enumTypes[1]
+	return &file_mediagw_v1_media_proto_enumTypes[2]
 }
 
 func (x MediaCategory) Number() protoreflect.EnumNumber {
@@ -165,7 +224,7 @@ func (x MediaCategory) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MediaCategory.Descriptor instead.
 func (MediaCategory) EnumDescriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{1}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{2}
 }
 
 // ProcessingState is X's processing state.
@@ -213,11 +272,11 @@ func (x ProcessingState) String() string {
 }
 
 func (ProcessingState) Descriptor() protoreflect.EnumDescriptor {
-	return file_mediagw_v1_media_proto_enumTypes[2].Descriptor()
+	return file_mediagw_v1_media_proto_enumTypes[3].Descriptor()
 }
 
 func (ProcessingState) Type() protoreflect.EnumType {
-	return &file_mediagw_v1_media_proto_enumTypes[2]
+	return &file_mediagw_v1_media_proto_enumTypes[3]
 }
 
 func (x ProcessingState) Number() protoreflect.EnumNumber {
@@ -226,7 +285,7 @@ func (x ProcessingState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcessingState.Descriptor instead.
 func (ProcessingState) EnumDescriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{2}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{3}
 }
 
 // UploadRequest is one message of the Upload stream: the first message is
@@ -352,7 +411,16 @@ type UploadStart struct {
 	ResumeOffset *int64 `protobuf:"varint,8,opt,name=resume_offset,json=resumeOffset,proto3,oneof" json:"resume_offset,omitempty"`
 	// account names the configured X account the upload uses; empty means
 	// the caller's default account.
-	Account       string `protobuf:"bytes,9,opt,name=account,proto3" json:"account,omitempty"`
+	Account string `protobuf:"bytes,9,opt,name=account,proto3" json:"account,omitempty"`
+	// metadata is set on the media once it is usable: after FINALIZE for
+	// media X does not process, after processing SUCCEEDED otherwise (also
+	// when no caller watches). It is checked before INIT and applied
+	// exactly once; it needs an idempotency_key (the ledger records it).
+	Metadata *MediaMetadata `protobuf:"bytes,10,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// subtitles are attached to the video once it SUCCEEDED, exactly once
+	// each, like metadata (needs an idempotency_key). Each names an earlier
+	// subtitles upload of the caller.
+	Subtitles     []*SubtitlesTrack `protobuf:"bytes,11,rep,name=subtitles,proto3" json:"subtitles,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -450,6 +518,1140 @@ func (x *UploadStart) GetAccount() string {
 	return ""
 }
 
+func (x *UploadStart) GetMetadata() *MediaMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *UploadStart) GetSubtitles() []*SubtitlesTrack {
+	if x != nil {
+		return x.Subtitles
+	}
+	return nil
+}
+
+// MediaMetadata is X's media metadata. Unset fields are not sent.
+type MediaMetadata struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// alt_text describes the media for people who cannot see it: at most
+	// 1,000 characters.
+	AltText *string `protobuf:"bytes,1,opt,name=alt_text,json=altText,proto3,oneof" json:"alt_text,omitempty"`
+	// sensitive_media_warning says which warnings X shows before the media.
+	SensitiveMediaWarning *SensitiveMediaWarning `protobuf:"bytes,2,opt,name=sensitive_media_warning,json=sensitiveMediaWarning,proto3" json:"sensitive_media_warning,omitempty"`
+	// allow_download lets viewers download the media (X's v2 API only).
+	AllowDownload *bool `protobuf:"varint,3,opt,name=allow_download,json=allowDownload,proto3,oneof" json:"allow_download,omitempty"`
+	// audience_policy restricts who sees the media (X's v2 API only).
+	AudiencePolicy *AudiencePolicy `protobuf:"bytes,4,opt,name=audience_policy,json=audiencePolicy,proto3" json:"audience_policy,omitempty"`
+	// geo_restrictions restricts where the media is shown (X's v2 API only).
+	GeoRestrictions *GeoRestrictions `protobuf:"bytes,5,opt,name=geo_restrictions,json=geoRestrictions,proto3" json:"geo_restrictions,omitempty"`
+	// expires_at is when X stops showing the media (X's v2 API only).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// found_media_origin names the media's origin (X's v2 API only).
+	FoundMediaOrigin *FoundMediaOrigin `protobuf:"bytes,7,opt,name=found_media_origin,json=foundMediaOrigin,proto3" json:"found_media_origin,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *MediaMetadata) Reset() {
+	*x = MediaMetadata{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaMetadata) ProtoMessage() {}
+
+func (x *MediaMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaMetadata.ProtoReflect.Descriptor instead.
+func (*MediaMetadata) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MediaMetadata) GetAltText() string {
+	if x != nil && x.AltText != nil {
+		return *x.AltText
+	}
+	return ""
+}
+
+func (x *MediaMetadata) GetSensitiveMediaWarning() *SensitiveMediaWarning {
+	if x != nil {
+		return x.SensitiveMediaWarning
+	}
+	return nil
+}
+
+func (x *MediaMetadata) GetAllowDownload() bool {
+	if x != nil && x.AllowDownload != nil {
+		return *x.AllowDownload
+	}
+	return false
+}
+
+func (x *MediaMetadata) GetAudiencePolicy() *AudiencePolicy {
+	if x != nil {
+		return x.AudiencePolicy
+	}
+	return nil
+}
+
+func (x *MediaMetadata) GetGeoRestrictions() *GeoRestrictions {
+	if x != nil {
+		return x.GeoRestrictions
+	}
+	return nil
+}
+
+func (x *MediaMetadata) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *MediaMetadata) GetFoundMediaOrigin() *FoundMediaOrigin {
+	if x != nil {
+		return x.FoundMediaOrigin
+	}
+	return nil
+}
+
+// SensitiveMediaWarning is X's sensitive_media_warning.
+type SensitiveMediaWarning struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// adult_content marks adult content.
+	AdultContent bool `protobuf:"varint,1,opt,name=adult_content,json=adultContent,proto3" json:"adult_content,omitempty"`
+	// graphic_violence marks graphic violence.
+	GraphicViolence bool `protobuf:"varint,2,opt,name=graphic_violence,json=graphicViolence,proto3" json:"graphic_violence,omitempty"`
+	// other marks other sensitive content.
+	Other         bool `protobuf:"varint,3,opt,name=other,proto3" json:"other,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SensitiveMediaWarning) Reset() {
+	*x = SensitiveMediaWarning{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SensitiveMediaWarning) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SensitiveMediaWarning) ProtoMessage() {}
+
+func (x *SensitiveMediaWarning) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SensitiveMediaWarning.ProtoReflect.Descriptor instead.
+func (*SensitiveMediaWarning) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SensitiveMediaWarning) GetAdultContent() bool {
+	if x != nil {
+		return x.AdultContent
+	}
+	return false
+}
+
+func (x *SensitiveMediaWarning) GetGraphicViolence() bool {
+	if x != nil {
+		return x.GraphicViolence
+	}
+	return false
+}
+
+func (x *SensitiveMediaWarning) GetOther() bool {
+	if x != nil {
+		return x.Other
+	}
+	return false
+}
+
+// AudiencePolicy is X's audience_policy.
+type AudiencePolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// creator_subscriptions lists creator subscriptions (X documents "Any").
+	CreatorSubscriptions []string `protobuf:"bytes,1,rep,name=creator_subscriptions,json=creatorSubscriptions,proto3" json:"creator_subscriptions,omitempty"`
+	// x_subscriptions lists X subscriptions (X documents "Any").
+	XSubscriptions []string `protobuf:"bytes,2,rep,name=x_subscriptions,json=xSubscriptions,proto3" json:"x_subscriptions,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AudiencePolicy) Reset() {
+	*x = AudiencePolicy{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AudiencePolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AudiencePolicy) ProtoMessage() {}
+
+func (x *AudiencePolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AudiencePolicy.ProtoReflect.Descriptor instead.
+func (*AudiencePolicy) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AudiencePolicy) GetCreatorSubscriptions() []string {
+	if x != nil {
+		return x.CreatorSubscriptions
+	}
+	return nil
+}
+
+func (x *AudiencePolicy) GetXSubscriptions() []string {
+	if x != nil {
+		return x.XSubscriptions
+	}
+	return nil
+}
+
+// GeoRestrictions is X's geo_restrictions: two-letter country codes.
+type GeoRestrictions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// blacklisted are countries where the media is not shown.
+	Blacklisted []string `protobuf:"bytes,1,rep,name=blacklisted,proto3" json:"blacklisted,omitempty"`
+	// whitelisted are the only countries where the media is shown.
+	Whitelisted   []string `protobuf:"bytes,2,rep,name=whitelisted,proto3" json:"whitelisted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GeoRestrictions) Reset() {
+	*x = GeoRestrictions{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GeoRestrictions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GeoRestrictions) ProtoMessage() {}
+
+func (x *GeoRestrictions) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GeoRestrictions.ProtoReflect.Descriptor instead.
+func (*GeoRestrictions) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GeoRestrictions) GetBlacklisted() []string {
+	if x != nil {
+		return x.Blacklisted
+	}
+	return nil
+}
+
+func (x *GeoRestrictions) GetWhitelisted() []string {
+	if x != nil {
+		return x.Whitelisted
+	}
+	return nil
+}
+
+// FoundMediaOrigin is X's found_media_origin.
+type FoundMediaOrigin struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the media's id at its provider. Required.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// provider names the provider (for example giphy).
+	Provider      string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FoundMediaOrigin) Reset() {
+	*x = FoundMediaOrigin{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FoundMediaOrigin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FoundMediaOrigin) ProtoMessage() {}
+
+func (x *FoundMediaOrigin) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FoundMediaOrigin.ProtoReflect.Descriptor instead.
+func (*FoundMediaOrigin) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FoundMediaOrigin) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *FoundMediaOrigin) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+// SubtitlesTrack is one subtitles track of a video.
+type SubtitlesTrack struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// subtitles_media_id is the media id of a subtitles upload (category
+	// SUBTITLES) of the caller.
+	SubtitlesMediaId string `protobuf:"bytes,1,opt,name=subtitles_media_id,json=subtitlesMediaId,proto3" json:"subtitles_media_id,omitempty"`
+	// language_code is the track's language: two upper-case letters (EN).
+	LanguageCode string `protobuf:"bytes,2,opt,name=language_code,json=languageCode,proto3" json:"language_code,omitempty"`
+	// display_name is the name viewers see (English).
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubtitlesTrack) Reset() {
+	*x = SubtitlesTrack{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubtitlesTrack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubtitlesTrack) ProtoMessage() {}
+
+func (x *SubtitlesTrack) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubtitlesTrack.ProtoReflect.Descriptor instead.
+func (*SubtitlesTrack) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SubtitlesTrack) GetSubtitlesMediaId() string {
+	if x != nil {
+		return x.SubtitlesMediaId
+	}
+	return ""
+}
+
+func (x *SubtitlesTrack) GetLanguageCode() string {
+	if x != nil {
+		return x.LanguageCode
+	}
+	return ""
+}
+
+func (x *SubtitlesTrack) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+// MediaActions says where the work mediagw does on uploaded media once it
+// is usable stands: its metadata and each subtitles attachment.
+type MediaActions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// metadata is the state of UploadStart.metadata; unset when none was
+	// given.
+	Metadata *ActionStatus `protobuf:"bytes,1,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// subtitles are the states of UploadStart.subtitles, in order.
+	Subtitles     []*SubtitlesAction `protobuf:"bytes,2,rep,name=subtitles,proto3" json:"subtitles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaActions) Reset() {
+	*x = MediaActions{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaActions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaActions) ProtoMessage() {}
+
+func (x *MediaActions) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaActions.ProtoReflect.Descriptor instead.
+func (*MediaActions) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MediaActions) GetMetadata() *ActionStatus {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *MediaActions) GetSubtitles() []*SubtitlesAction {
+	if x != nil {
+		return x.Subtitles
+	}
+	return nil
+}
+
+// SubtitlesAction is the state of one subtitles attachment.
+type SubtitlesAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// track is the attachment.
+	Track *SubtitlesTrack `protobuf:"bytes,1,opt,name=track,proto3" json:"track,omitempty"`
+	// status is its state.
+	Status        *ActionStatus `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubtitlesAction) Reset() {
+	*x = SubtitlesAction{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubtitlesAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubtitlesAction) ProtoMessage() {}
+
+func (x *SubtitlesAction) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubtitlesAction.ProtoReflect.Descriptor instead.
+func (*SubtitlesAction) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SubtitlesAction) GetTrack() *SubtitlesTrack {
+	if x != nil {
+		return x.Track
+	}
+	return nil
+}
+
+func (x *SubtitlesAction) GetStatus() *ActionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// ActionStatus is the state of one call mediagw makes to X for an upload.
+type ActionStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// state is where the call stands.
+	State ActionState `protobuf:"varint,1,opt,name=state,proto3,enum=mediagw.v1.ActionState" json:"state,omitempty"`
+	// error is why it failed (X's reason), once FAILED.
+	Error         *UploadError `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionStatus) Reset() {
+	*x = ActionStatus{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionStatus) ProtoMessage() {}
+
+func (x *ActionStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionStatus.ProtoReflect.Descriptor instead.
+func (*ActionStatus) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ActionStatus) GetState() ActionState {
+	if x != nil {
+		return x.State
+	}
+	return ActionState_ACTION_STATE_UNSPECIFIED
+}
+
+func (x *ActionStatus) GetError() *UploadError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// SetMetadataRequest sets metadata on the caller's media.
+type SetMetadataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// media_id is X's media id.
+	MediaId string `protobuf:"bytes,1,opt,name=media_id,json=mediaId,proto3" json:"media_id,omitempty"`
+	// metadata is what to set. Required.
+	Metadata      *MediaMetadata `protobuf:"bytes,2,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMetadataRequest) Reset() {
+	*x = SetMetadataRequest{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMetadataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMetadataRequest) ProtoMessage() {}
+
+func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMetadataRequest.ProtoReflect.Descriptor instead.
+func (*SetMetadataRequest) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetMetadataRequest) GetMediaId() string {
+	if x != nil {
+		return x.MediaId
+	}
+	return ""
+}
+
+func (x *SetMetadataRequest) GetMetadata() *MediaMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+// SetMetadataResponse answers SetMetadata.
+type SetMetadataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// media_id is X's media id.
+	MediaId       string `protobuf:"bytes,1,opt,name=media_id,json=mediaId,proto3" json:"media_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMetadataResponse) Reset() {
+	*x = SetMetadataResponse{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMetadataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMetadataResponse) ProtoMessage() {}
+
+func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMetadataResponse.ProtoReflect.Descriptor instead.
+func (*SetMetadataResponse) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetMetadataResponse) GetMediaId() string {
+	if x != nil {
+		return x.MediaId
+	}
+	return ""
+}
+
+// AttachSubtitlesRequest attaches a subtitles track to a video.
+type AttachSubtitlesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// video_media_id is the video's media id.
+	VideoMediaId string `protobuf:"bytes,1,opt,name=video_media_id,json=videoMediaId,proto3" json:"video_media_id,omitempty"`
+	// subtitles_media_id is the subtitles upload's media id.
+	SubtitlesMediaId string `protobuf:"bytes,2,opt,name=subtitles_media_id,json=subtitlesMediaId,proto3" json:"subtitles_media_id,omitempty"`
+	// language_code is two upper-case letters (EN).
+	LanguageCode string `protobuf:"bytes,3,opt,name=language_code,json=languageCode,proto3" json:"language_code,omitempty"`
+	// display_name is the name viewers see (English).
+	DisplayName   string `protobuf:"bytes,4,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachSubtitlesRequest) Reset() {
+	*x = AttachSubtitlesRequest{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachSubtitlesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachSubtitlesRequest) ProtoMessage() {}
+
+func (x *AttachSubtitlesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachSubtitlesRequest.ProtoReflect.Descriptor instead.
+func (*AttachSubtitlesRequest) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AttachSubtitlesRequest) GetVideoMediaId() string {
+	if x != nil {
+		return x.VideoMediaId
+	}
+	return ""
+}
+
+func (x *AttachSubtitlesRequest) GetSubtitlesMediaId() string {
+	if x != nil {
+		return x.SubtitlesMediaId
+	}
+	return ""
+}
+
+func (x *AttachSubtitlesRequest) GetLanguageCode() string {
+	if x != nil {
+		return x.LanguageCode
+	}
+	return ""
+}
+
+func (x *AttachSubtitlesRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+// AttachSubtitlesResponse answers AttachSubtitles.
+type AttachSubtitlesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// video_media_id is the video's media id.
+	VideoMediaId  string `protobuf:"bytes,1,opt,name=video_media_id,json=videoMediaId,proto3" json:"video_media_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachSubtitlesResponse) Reset() {
+	*x = AttachSubtitlesResponse{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachSubtitlesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachSubtitlesResponse) ProtoMessage() {}
+
+func (x *AttachSubtitlesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachSubtitlesResponse.ProtoReflect.Descriptor instead.
+func (*AttachSubtitlesResponse) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AttachSubtitlesResponse) GetVideoMediaId() string {
+	if x != nil {
+		return x.VideoMediaId
+	}
+	return ""
+}
+
+// DetachSubtitlesRequest removes a video's subtitles in one language.
+type DetachSubtitlesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// video_media_id is the video's media id.
+	VideoMediaId string `protobuf:"bytes,1,opt,name=video_media_id,json=videoMediaId,proto3" json:"video_media_id,omitempty"`
+	// language_code is two upper-case letters (EN).
+	LanguageCode  string `protobuf:"bytes,2,opt,name=language_code,json=languageCode,proto3" json:"language_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DetachSubtitlesRequest) Reset() {
+	*x = DetachSubtitlesRequest{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DetachSubtitlesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DetachSubtitlesRequest) ProtoMessage() {}
+
+func (x *DetachSubtitlesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DetachSubtitlesRequest.ProtoReflect.Descriptor instead.
+func (*DetachSubtitlesRequest) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DetachSubtitlesRequest) GetVideoMediaId() string {
+	if x != nil {
+		return x.VideoMediaId
+	}
+	return ""
+}
+
+func (x *DetachSubtitlesRequest) GetLanguageCode() string {
+	if x != nil {
+		return x.LanguageCode
+	}
+	return ""
+}
+
+// DetachSubtitlesResponse answers DetachSubtitles.
+type DetachSubtitlesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// video_media_id is the video's media id.
+	VideoMediaId  string `protobuf:"bytes,1,opt,name=video_media_id,json=videoMediaId,proto3" json:"video_media_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DetachSubtitlesResponse) Reset() {
+	*x = DetachSubtitlesResponse{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DetachSubtitlesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DetachSubtitlesResponse) ProtoMessage() {}
+
+func (x *DetachSubtitlesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DetachSubtitlesResponse.ProtoReflect.Descriptor instead.
+func (*DetachSubtitlesResponse) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DetachSubtitlesResponse) GetVideoMediaId() string {
+	if x != nil {
+		return x.VideoMediaId
+	}
+	return ""
+}
+
+// GetMediaRequest names the media to look up: media_id or media_key.
+type GetMediaRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// media_id is X's media id.
+	MediaId string `protobuf:"bytes,1,opt,name=media_id,json=mediaId,proto3" json:"media_id,omitempty"`
+	// media_key is X's media key (for example 3_1880028106020515840).
+	MediaKey      string `protobuf:"bytes,2,opt,name=media_key,json=mediaKey,proto3" json:"media_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMediaRequest) Reset() {
+	*x = GetMediaRequest{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMediaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMediaRequest) ProtoMessage() {}
+
+func (x *GetMediaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMediaRequest.ProtoReflect.Descriptor instead.
+func (*GetMediaRequest) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetMediaRequest) GetMediaId() string {
+	if x != nil {
+		return x.MediaId
+	}
+	return ""
+}
+
+func (x *GetMediaRequest) GetMediaKey() string {
+	if x != nil {
+		return x.MediaKey
+	}
+	return ""
+}
+
+// MediaInfo is X's description of one media.
+type MediaInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// media_id is X's media id, when known.
+	MediaId string `protobuf:"bytes,1,opt,name=media_id,json=mediaId,proto3" json:"media_id,omitempty"`
+	// media_key is X's media key.
+	MediaKey string `protobuf:"bytes,2,opt,name=media_key,json=mediaKey,proto3" json:"media_key,omitempty"`
+	// type is photo, video or animated_gif.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// width and height are in pixels.
+	Width int32 `protobuf:"varint,4,opt,name=width,proto3" json:"width,omitempty"`
+	// height is in pixels.
+	Height int32 `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	// duration_ms is a video's length.
+	DurationMs int64 `protobuf:"varint,6,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// alt_text is the media's alt text.
+	AltText string `protobuf:"bytes,7,opt,name=alt_text,json=altText,proto3" json:"alt_text,omitempty"`
+	// preview_image_url is the still shown for a video or GIF.
+	PreviewImageUrl string `protobuf:"bytes,8,opt,name=preview_image_url,json=previewImageUrl,proto3" json:"preview_image_url,omitempty"`
+	// variants are the renditions of a video or GIF.
+	Variants      []*MediaVariant `protobuf:"bytes,9,rep,name=variants,proto3" json:"variants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaInfo) Reset() {
+	*x = MediaInfo{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaInfo) ProtoMessage() {}
+
+func (x *MediaInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaInfo.ProtoReflect.Descriptor instead.
+func (*MediaInfo) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *MediaInfo) GetMediaId() string {
+	if x != nil {
+		return x.MediaId
+	}
+	return ""
+}
+
+func (x *MediaInfo) GetMediaKey() string {
+	if x != nil {
+		return x.MediaKey
+	}
+	return ""
+}
+
+func (x *MediaInfo) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *MediaInfo) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *MediaInfo) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *MediaInfo) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *MediaInfo) GetAltText() string {
+	if x != nil {
+		return x.AltText
+	}
+	return ""
+}
+
+func (x *MediaInfo) GetPreviewImageUrl() string {
+	if x != nil {
+		return x.PreviewImageUrl
+	}
+	return ""
+}
+
+func (x *MediaInfo) GetVariants() []*MediaVariant {
+	if x != nil {
+		return x.Variants
+	}
+	return nil
+}
+
+// MediaVariant is one rendition of a video or GIF.
+type MediaVariant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// content_type is its MIME type.
+	ContentType string `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// url is where X serves it.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// bit_rate is in bits per second; 0 when X gave none.
+	BitRate       int64 `protobuf:"varint,3,opt,name=bit_rate,json=bitRate,proto3" json:"bit_rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaVariant) Reset() {
+	*x = MediaVariant{}
+	mi := &file_mediagw_v1_media_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaVariant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaVariant) ProtoMessage() {}
+
+func (x *MediaVariant) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_v1_media_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaVariant.ProtoReflect.Descriptor instead.
+func (*MediaVariant) Descriptor() ([]byte, []int) {
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *MediaVariant) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *MediaVariant) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *MediaVariant) GetBitRate() int64 {
+	if x != nil {
+		return x.BitRate
+	}
+	return 0
+}
+
 // UploadResponse describes media X has accepted.
 type UploadResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -464,6 +1666,9 @@ type UploadResponse struct {
 	// processing is the first processing state. For media X does not process
 	// (images, subtitles) it is SUCCEEDED at once.
 	Processing *ProcessingStatus `protobuf:"bytes,5,opt,name=processing,proto3" json:"processing,omitempty"`
+	// actions says where UploadStart.metadata and subtitles stand; unset
+	// when the upload named neither.
+	Actions *MediaActions `protobuf:"bytes,6,opt,name=actions,proto3" json:"actions,omitempty"`
 	// inspection is what mediagw read from the media's bytes on their way to
 	// X (unset with --media-checks off).
 	Inspection    *MediaInspection `protobuf:"bytes,40,opt,name=inspection,proto3" json:"inspection,omitempty"`
@@ -473,7 +1678,7 @@ type UploadResponse struct {
 
 func (x *UploadResponse) Reset() {
 	*x = UploadResponse{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[2]
+	mi := &file_mediagw_v1_media_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +1690,7 @@ func (x *UploadResponse) String() string {
 func (*UploadResponse) ProtoMessage() {}
 
 func (x *UploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[2]
+	mi := &file_mediagw_v1_media_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +1703,7 @@ func (x *UploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
 func (*UploadResponse) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{2}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UploadResponse) GetMediaId() string {
@@ -536,6 +1741,13 @@ func (x *UploadResponse) GetProcessing() *ProcessingStatus {
 	return nil
 }
 
+func (x *UploadResponse) GetActions() *MediaActions {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
 func (x *UploadResponse) GetInspection() *MediaInspection {
 	if x != nil {
 		return x.Inspection
@@ -554,7 +1766,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[3]
+	mi := &file_mediagw_v1_media_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +1778,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[3]
+	mi := &file_mediagw_v1_media_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +1791,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{3}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetStatusRequest) GetMediaId() string {
@@ -600,7 +1812,7 @@ type WatchStatusRequest struct {
 
 func (x *WatchStatusRequest) Reset() {
 	*x = WatchStatusRequest{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[4]
+	mi := &file_mediagw_v1_media_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +1824,7 @@ func (x *WatchStatusRequest) String() string {
 func (*WatchStatusRequest) ProtoMessage() {}
 
 func (x *WatchStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[4]
+	mi := &file_mediagw_v1_media_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +1837,7 @@ func (x *WatchStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStatusRequest.ProtoReflect.Descriptor instead.
 func (*WatchStatusRequest) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{4}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchStatusRequest) GetMediaId() string {
@@ -646,7 +1858,7 @@ type GetUploadRequest struct {
 
 func (x *GetUploadRequest) Reset() {
 	*x = GetUploadRequest{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[5]
+	mi := &file_mediagw_v1_media_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +1870,7 @@ func (x *GetUploadRequest) String() string {
 func (*GetUploadRequest) ProtoMessage() {}
 
 func (x *GetUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[5]
+	mi := &file_mediagw_v1_media_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +1883,7 @@ func (x *GetUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUploadRequest.ProtoReflect.Descriptor instead.
 func (*GetUploadRequest) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{5}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetUploadRequest) GetIdempotencyKey() string {
@@ -709,6 +1921,8 @@ type UploadState struct {
 	MediaCategory MediaCategory `protobuf:"varint,10,opt,name=media_category,json=mediaCategory,proto3,enum=mediagw.v1.MediaCategory" json:"media_category,omitempty"`
 	// updated_at is when the ledger entry last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// actions says where UploadStart.metadata and subtitles stand.
+	Actions *MediaActions `protobuf:"bytes,12,opt,name=actions,proto3" json:"actions,omitempty"`
 	// inspection is what mediagw read from the media's bytes, once it knew:
 	// with the verdict a resume or replay of the key answers again.
 	Inspection    *MediaInspection `protobuf:"bytes,40,opt,name=inspection,proto3" json:"inspection,omitempty"`
@@ -718,7 +1932,7 @@ type UploadState struct {
 
 func (x *UploadState) Reset() {
 	*x = UploadState{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[6]
+	mi := &file_mediagw_v1_media_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +1944,7 @@ func (x *UploadState) String() string {
 func (*UploadState) ProtoMessage() {}
 
 func (x *UploadState) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[6]
+	mi := &file_mediagw_v1_media_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +1957,7 @@ func (x *UploadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadState.ProtoReflect.Descriptor instead.
 func (*UploadState) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{6}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UploadState) GetIdempotencyKey() string {
@@ -823,6 +2037,13 @@ func (x *UploadState) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *UploadState) GetActions() *MediaActions {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
 func (x *UploadState) GetInspection() *MediaInspection {
 	if x != nil {
 		return x.Inspection
@@ -843,7 +2064,7 @@ type UploadError struct {
 
 func (x *UploadError) Reset() {
 	*x = UploadError{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[7]
+	mi := &file_mediagw_v1_media_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +2076,7 @@ func (x *UploadError) String() string {
 func (*UploadError) ProtoMessage() {}
 
 func (x *UploadError) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[7]
+	mi := &file_mediagw_v1_media_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +2089,7 @@ func (x *UploadError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadError.ProtoReflect.Descriptor instead.
 func (*UploadError) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{7}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UploadError) GetCode() string {
@@ -899,6 +2120,9 @@ type ProcessingStatus struct {
 	CheckAfterSecs int32 `protobuf:"varint,4,opt,name=check_after_secs,json=checkAfterSecs,proto3" json:"check_after_secs,omitempty"`
 	// error is X's reason when processing failed.
 	Error *ProcessingError `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// actions says where the metadata and subtitles named at upload stand,
+	// when the upload named any and the caller's ledger entry is known.
+	Actions *MediaActions `protobuf:"bytes,6,opt,name=actions,proto3" json:"actions,omitempty"`
 	// violation names X's processing error as a rule mediagw knows
 	// (VIDEO_TOO_LONG, ...; else X_INVALID_MEDIA, X_UNSUPPORTED_MEDIA or
 	// X_PROCESSING_ERROR), with the limit and the actual value when X's
@@ -910,7 +2134,7 @@ type ProcessingStatus struct {
 
 func (x *ProcessingStatus) Reset() {
 	*x = ProcessingStatus{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[8]
+	mi := &file_mediagw_v1_media_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +2146,7 @@ func (x *ProcessingStatus) String() string {
 func (*ProcessingStatus) ProtoMessage() {}
 
 func (x *ProcessingStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[8]
+	mi := &file_mediagw_v1_media_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +2159,7 @@ func (x *ProcessingStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessingStatus.ProtoReflect.Descriptor instead.
 func (*ProcessingStatus) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{8}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ProcessingStatus) GetMediaId() string {
@@ -973,6 +2197,13 @@ func (x *ProcessingStatus) GetError() *ProcessingError {
 	return nil
 }
 
+func (x *ProcessingStatus) GetActions() *MediaActions {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
 func (x *ProcessingStatus) GetViolation() *MediaRuleViolation {
 	if x != nil {
 		return x.Violation
@@ -995,7 +2226,7 @@ type ProcessingError struct {
 
 func (x *ProcessingError) Reset() {
 	*x = ProcessingError{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[9]
+	mi := &file_mediagw_v1_media_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +2238,7 @@ func (x *ProcessingError) String() string {
 func (*ProcessingError) ProtoMessage() {}
 
 func (x *ProcessingError) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[9]
+	mi := &file_mediagw_v1_media_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +2251,7 @@ func (x *ProcessingError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessingError.ProtoReflect.Descriptor instead.
 func (*ProcessingError) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{9}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ProcessingError) GetCode() int32 {
@@ -1089,7 +2320,7 @@ type MediaInspection struct {
 
 func (x *MediaInspection) Reset() {
 	*x = MediaInspection{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[10]
+	mi := &file_mediagw_v1_media_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +2332,7 @@ func (x *MediaInspection) String() string {
 func (*MediaInspection) ProtoMessage() {}
 
 func (x *MediaInspection) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[10]
+	mi := &file_mediagw_v1_media_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +2345,7 @@ func (x *MediaInspection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaInspection.ProtoReflect.Descriptor instead.
 func (*MediaInspection) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{10}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MediaInspection) GetFormat() string {
@@ -1264,7 +2495,7 @@ type MediaRuleViolation struct {
 
 func (x *MediaRuleViolation) Reset() {
 	*x = MediaRuleViolation{}
-	mi := &file_mediagw_v1_media_proto_msgTypes[11]
+	mi := &file_mediagw_v1_media_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +2507,7 @@ func (x *MediaRuleViolation) String() string {
 func (*MediaRuleViolation) ProtoMessage() {}
 
 func (x *MediaRuleViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_v1_media_proto_msgTypes[11]
+	mi := &file_mediagw_v1_media_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +2520,7 @@ func (x *MediaRuleViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaRuleViolation.ProtoReflect.Descriptor instead.
 func (*MediaRuleViolation) Descriptor() ([]byte, []int) {
-	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{11}
+	return file_mediagw_v1_media_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MediaRuleViolation) GetReason() string {
@@ -1336,7 +2567,7 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\rUploadRequest\x12/\n" +
 	"\x05start\x18\x01 \x01(\v2\x17.mediagw.v1.UploadStartH\x00R\x05start\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
-	"\apayload\"\xeb\x02\n" +
+	"\apayload\"\xdc\x03\n" +
 	"\vUploadStart\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x01 \x01(\tR\tmediaType\x12@\n" +
@@ -1348,8 +2579,83 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x12'\n" +
 	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\x12(\n" +
 	"\rresume_offset\x18\b \x01(\x03H\x00R\fresumeOffset\x88\x01\x01\x12\x18\n" +
-	"\aaccount\x18\t \x01(\tR\aaccountB\x10\n" +
-	"\x0e_resume_offset\"\x85\x02\n" +
+	"\aaccount\x18\t \x01(\tR\aaccount\x125\n" +
+	"\bmetadata\x18\n" +
+	" \x01(\v2\x19.mediagw.v1.MediaMetadataR\bmetadata\x128\n" +
+	"\tsubtitles\x18\v \x03(\v2\x1a.mediagw.v1.SubtitlesTrackR\tsubtitlesB\x10\n" +
+	"\x0e_resume_offset\"\xea\x03\n" +
+	"\rMediaMetadata\x12\x1e\n" +
+	"\balt_text\x18\x01 \x01(\tH\x00R\aaltText\x88\x01\x01\x12Y\n" +
+	"\x17sensitive_media_warning\x18\x02 \x01(\v2!.mediagw.v1.SensitiveMediaWarningR\x15sensitiveMediaWarning\x12*\n" +
+	"\x0eallow_download\x18\x03 \x01(\bH\x01R\rallowDownload\x88\x01\x01\x12C\n" +
+	"\x0faudience_policy\x18\x04 \x01(\v2\x1a.mediagw.v1.AudiencePolicyR\x0eaudiencePolicy\x12F\n" +
+	"\x10geo_restrictions\x18\x05 \x01(\v2\x1b.mediagw.v1.GeoRestrictionsR\x0fgeoRestrictions\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12J\n" +
+	"\x12found_media_origin\x18\a \x01(\v2\x1c.mediagw.v1.FoundMediaOriginR\x10foundMediaOriginB\v\n" +
+	"\t_alt_textB\x11\n" +
+	"\x0f_allow_download\"}\n" +
+	"\x15SensitiveMediaWarning\x12#\n" +
+	"\radult_content\x18\x01 \x01(\bR\fadultContent\x12)\n" +
+	"\x10graphic_violence\x18\x02 \x01(\bR\x0fgraphicViolence\x12\x14\n" +
+	"\x05other\x18\x03 \x01(\bR\x05other\"n\n" +
+	"\x0eAudiencePolicy\x123\n" +
+	"\x15creator_subscriptions\x18\x01 \x03(\tR\x14creatorSubscriptions\x12'\n" +
+	"\x0fx_subscriptions\x18\x02 \x03(\tR\x0exSubscriptions\"U\n" +
+	"\x0fGeoRestrictions\x12 \n" +
+	"\vblacklisted\x18\x01 \x03(\tR\vblacklisted\x12 \n" +
+	"\vwhitelisted\x18\x02 \x03(\tR\vwhitelisted\">\n" +
+	"\x10FoundMediaOrigin\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\"\x86\x01\n" +
+	"\x0eSubtitlesTrack\x12,\n" +
+	"\x12subtitles_media_id\x18\x01 \x01(\tR\x10subtitlesMediaId\x12#\n" +
+	"\rlanguage_code\x18\x02 \x01(\tR\flanguageCode\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"\x7f\n" +
+	"\fMediaActions\x124\n" +
+	"\bmetadata\x18\x01 \x01(\v2\x18.mediagw.v1.ActionStatusR\bmetadata\x129\n" +
+	"\tsubtitles\x18\x02 \x03(\v2\x1b.mediagw.v1.SubtitlesActionR\tsubtitles\"u\n" +
+	"\x0fSubtitlesAction\x120\n" +
+	"\x05track\x18\x01 \x01(\v2\x1a.mediagw.v1.SubtitlesTrackR\x05track\x120\n" +
+	"\x06status\x18\x02 \x01(\v2\x18.mediagw.v1.ActionStatusR\x06status\"l\n" +
+	"\fActionStatus\x12-\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x17.mediagw.v1.ActionStateR\x05state\x12-\n" +
+	"\x05error\x18\x02 \x01(\v2\x17.mediagw.v1.UploadErrorR\x05error\"f\n" +
+	"\x12SetMetadataRequest\x12\x19\n" +
+	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x125\n" +
+	"\bmetadata\x18\x02 \x01(\v2\x19.mediagw.v1.MediaMetadataR\bmetadata\"0\n" +
+	"\x13SetMetadataResponse\x12\x19\n" +
+	"\bmedia_id\x18\x01 \x01(\tR\amediaId\"\xb4\x01\n" +
+	"\x16AttachSubtitlesRequest\x12$\n" +
+	"\x0evideo_media_id\x18\x01 \x01(\tR\fvideoMediaId\x12,\n" +
+	"\x12subtitles_media_id\x18\x02 \x01(\tR\x10subtitlesMediaId\x12#\n" +
+	"\rlanguage_code\x18\x03 \x01(\tR\flanguageCode\x12!\n" +
+	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"?\n" +
+	"\x17AttachSubtitlesResponse\x12$\n" +
+	"\x0evideo_media_id\x18\x01 \x01(\tR\fvideoMediaId\"c\n" +
+	"\x16DetachSubtitlesRequest\x12$\n" +
+	"\x0evideo_media_id\x18\x01 \x01(\tR\fvideoMediaId\x12#\n" +
+	"\rlanguage_code\x18\x02 \x01(\tR\flanguageCode\"?\n" +
+	"\x17DetachSubtitlesResponse\x12$\n" +
+	"\x0evideo_media_id\x18\x01 \x01(\tR\fvideoMediaId\"I\n" +
+	"\x0fGetMediaRequest\x12\x19\n" +
+	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x12\x1b\n" +
+	"\tmedia_key\x18\x02 \x01(\tR\bmediaKey\"\xa3\x02\n" +
+	"\tMediaInfo\x12\x19\n" +
+	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x12\x1b\n" +
+	"\tmedia_key\x18\x02 \x01(\tR\bmediaKey\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x14\n" +
+	"\x05width\x18\x04 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x05 \x01(\x05R\x06height\x12\x1f\n" +
+	"\vduration_ms\x18\x06 \x01(\x03R\n" +
+	"durationMs\x12\x19\n" +
+	"\balt_text\x18\a \x01(\tR\aaltText\x12*\n" +
+	"\x11preview_image_url\x18\b \x01(\tR\x0fpreviewImageUrl\x124\n" +
+	"\bvariants\x18\t \x03(\v2\x18.mediagw.v1.MediaVariantR\bvariants\"^\n" +
+	"\fMediaVariant\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x19\n" +
+	"\bbit_rate\x18\x03 \x01(\x03R\abitRate\"\xb9\x02\n" +
 	"\x0eUploadResponse\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x12\x1b\n" +
 	"\tmedia_key\x18\x02 \x01(\tR\bmediaKey\x12\x12\n" +
@@ -1357,7 +2663,8 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x12expires_after_secs\x18\x04 \x01(\x03R\x10expiresAfterSecs\x12<\n" +
 	"\n" +
 	"processing\x18\x05 \x01(\v2\x1c.mediagw.v1.ProcessingStatusR\n" +
-	"processing\x12;\n" +
+	"processing\x122\n" +
+	"\aactions\x18\x06 \x01(\v2\x18.mediagw.v1.MediaActionsR\aactions\x12;\n" +
 	"\n" +
 	"inspection\x18( \x01(\v2\x1b.mediagw.v1.MediaInspectionR\n" +
 	"inspection\"-\n" +
@@ -1366,7 +2673,7 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x12WatchStatusRequest\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\";\n" +
 	"\x10GetUploadRequest\x12'\n" +
-	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\"\xc5\x04\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\"\xf9\x04\n" +
 	"\vUploadState\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12-\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x17.mediagw.v1.UploadPhaseR\x05phase\x12'\n" +
@@ -1383,19 +2690,21 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x0emedia_category\x18\n" +
 	" \x01(\x0e2\x19.mediagw.v1.MediaCategoryR\rmediaCategory\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12;\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x122\n" +
+	"\aactions\x18\f \x01(\v2\x18.mediagw.v1.MediaActionsR\aactions\x12;\n" +
 	"\n" +
 	"inspection\x18( \x01(\v2\x1b.mediagw.v1.MediaInspectionR\n" +
 	"inspection\";\n" +
 	"\vUploadError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xa6\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xda\x02\n" +
 	"\x10ProcessingStatus\x12\x19\n" +
 	"\bmedia_id\x18\x01 \x01(\tR\amediaId\x121\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1b.mediagw.v1.ProcessingStateR\x05state\x12)\n" +
 	"\x10progress_percent\x18\x03 \x01(\x05R\x0fprogressPercent\x12(\n" +
 	"\x10check_after_secs\x18\x04 \x01(\x05R\x0echeckAfterSecs\x121\n" +
-	"\x05error\x18\x05 \x01(\v2\x1b.mediagw.v1.ProcessingErrorR\x05error\x12<\n" +
+	"\x05error\x18\x05 \x01(\v2\x1b.mediagw.v1.ProcessingErrorR\x05error\x122\n" +
+	"\aactions\x18\x06 \x01(\v2\x18.mediagw.v1.MediaActionsR\aactions\x12<\n" +
 	"\tviolation\x18( \x01(\v2\x1e.mediagw.v1.MediaRuleViolationR\tviolation\"S\n" +
 	"\x0fProcessingError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x12\n" +
@@ -1433,7 +2742,12 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\tR\x05limit\x12\x16\n" +
 	"\x06actual\x18\x04 \x01(\tR\x06actual\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription*\xb7\x01\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription*x\n" +
+	"\vActionState\x12\x1c\n" +
+	"\x18ACTION_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14ACTION_STATE_PENDING\x10\x01\x12\x18\n" +
+	"\x14ACTION_STATE_APPLIED\x10\x02\x12\x17\n" +
+	"\x13ACTION_STATE_FAILED\x10\x03*\xb7\x01\n" +
 	"\vUploadPhase\x12\x1c\n" +
 	"\x18UPLOAD_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16UPLOAD_PHASE_RECEIVING\x10\x01\x12\x1c\n" +
@@ -1456,12 +2770,16 @@ const file_mediagw_v1_media_proto_rawDesc = "" +
 	"\x18PROCESSING_STATE_PENDING\x10\x01\x12 \n" +
 	"\x1cPROCESSING_STATE_IN_PROGRESS\x10\x02\x12\x1e\n" +
 	"\x1aPROCESSING_STATE_SUCCEEDED\x10\x03\x12\x1b\n" +
-	"\x17PROCESSING_STATE_FAILED\x10\x042\xb3\x02\n" +
+	"\x17PROCESSING_STATE_FAILED\x10\x042\xfb\x04\n" +
 	"\x12MediaUploadService\x12A\n" +
 	"\x06Upload\x12\x19.mediagw.v1.UploadRequest\x1a\x1a.mediagw.v1.UploadResponse(\x01\x12G\n" +
 	"\tGetStatus\x12\x1c.mediagw.v1.GetStatusRequest\x1a\x1c.mediagw.v1.ProcessingStatus\x12M\n" +
 	"\vWatchStatus\x12\x1e.mediagw.v1.WatchStatusRequest\x1a\x1c.mediagw.v1.ProcessingStatus0\x01\x12B\n" +
-	"\tGetUpload\x12\x1c.mediagw.v1.GetUploadRequest\x1a\x17.mediagw.v1.UploadStateB\x9a\x01\n" +
+	"\tGetUpload\x12\x1c.mediagw.v1.GetUploadRequest\x1a\x17.mediagw.v1.UploadState\x12N\n" +
+	"\vSetMetadata\x12\x1e.mediagw.v1.SetMetadataRequest\x1a\x1f.mediagw.v1.SetMetadataResponse\x12Z\n" +
+	"\x0fAttachSubtitles\x12\".mediagw.v1.AttachSubtitlesRequest\x1a#.mediagw.v1.AttachSubtitlesResponse\x12Z\n" +
+	"\x0fDetachSubtitles\x12\".mediagw.v1.DetachSubtitlesRequest\x1a#.mediagw.v1.DetachSubtitlesResponse\x12>\n" +
+	"\bGetMedia\x12\x1b.mediagw.v1.GetMediaRequest\x1a\x15.mediagw.v1.MediaInfoB\x9a\x01\n" +
 	"\x0ecom.mediagw.v1B\n" +
 	"MediaProtoP\x01Z3github.com/mediagw/mediagw/gen/mediagw/v1;mediagwv1\xa2\x02\x03MXX\xaa\x02\n" +
 	"Mediagw.V1\xca\x02\n" +
@@ -1479,57 +2797,102 @@ func file_mediagw_v1_media_proto_rawDescGZIP() []byte {
 	return file_mediagw_v1_media_proto_rawDescData
 }
 
-var file_mediagw_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_mediagw_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_mediagw_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_mediagw_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_mediagw_v1_media_proto_goTypes = []any{
-	(UploadPhase)(0),              // 0: mediagw.v1.UploadPhase
-	(MediaCategory)(0),            // 1: mediagw.v1.MediaCategory
-	(ProcessingState)(0),          // 2: mediagw.v1.ProcessingState
-	(*UploadRequest)(nil),         // 3: mediagw.v1.UploadRequest
-	(*UploadStart)(nil),           // 4: mediagw.v1.UploadStart
-	(*UploadResponse)(nil),        // 5: mediagw.v1.UploadResponse
-	(*GetStatusRequest)(nil),      // 6: mediagw.v1.GetStatusRequest
-	(*WatchStatusRequest)(nil),    // 7: mediagw.v1.WatchStatusRequest
-	(*GetUploadRequest)(nil),      // 8: mediagw.v1.GetUploadRequest
-	(*UploadState)(nil),           // 9: mediagw.v1.UploadState
-	(*UploadError)(nil),           // 10: mediagw.v1.UploadError
-	(*ProcessingStatus)(nil),      // 11: mediagw.v1.ProcessingStatus
-	(*ProcessingError)(nil),       // 12: mediagw.v1.ProcessingError
-	(*MediaInspection)(nil),       // 13: mediagw.v1.MediaInspection
-	(*MediaRuleViolation)(nil),    // 14: mediagw.v1.MediaRuleViolation
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(ActionState)(0),                // 0: mediagw.v1.ActionState
+	(UploadPhase)(0),                // 1: mediagw.v1.UploadPhase
+	(MediaCategory)(0),              // 2: mediagw.v1.MediaCategory
+	(ProcessingState)(0),            // 3: mediagw.v1.ProcessingState
+	(*UploadRequest)(nil),           // 4: mediagw.v1.UploadRequest
+	(*UploadStart)(nil),             // 5: mediagw.v1.UploadStart
+	(*MediaMetadata)(nil),           // 6: mediagw.v1.MediaMetadata
+	(*SensitiveMediaWarning)(nil),   // 7: mediagw.v1.SensitiveMediaWarning
+	(*AudiencePolicy)(nil),          // 8: mediagw.v1.AudiencePolicy
+	(*GeoRestrictions)(nil),         // 9: mediagw.v1.GeoRestrictions
+	(*FoundMediaOrigin)(nil),        // 10: mediagw.v1.FoundMediaOrigin
+	(*SubtitlesTrack)(nil),          // 11: mediagw.v1.SubtitlesTrack
+	(*MediaActions)(nil),            // 12: mediagw.v1.MediaActions
+	(*SubtitlesAction)(nil),         // 13: mediagw.v1.SubtitlesAction
+	(*ActionStatus)(nil),            // 14: mediagw.v1.ActionStatus
+	(*SetMetadataRequest)(nil),      // 15: mediagw.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),     // 16: mediagw.v1.SetMetadataResponse
+	(*AttachSubtitlesRequest)(nil),  // 17: mediagw.v1.AttachSubtitlesRequest
+	(*AttachSubtitlesResponse)(nil), // 18: mediagw.v1.AttachSubtitlesResponse
+	(*DetachSubtitlesRequest)(nil),  // 19: mediagw.v1.DetachSubtitlesRequest
+	(*DetachSubtitlesResponse)(nil), // 20: mediagw.v1.DetachSubtitlesResponse
+	(*GetMediaRequest)(nil),         // 21: mediagw.v1.GetMediaRequest
+	(*MediaInfo)(nil),               // 22: mediagw.v1.MediaInfo
+	(*MediaVariant)(nil),            // 23: mediagw.v1.MediaVariant
+	(*UploadResponse)(nil),          // 24: mediagw.v1.UploadResponse
+	(*GetStatusRequest)(nil),        // 25: mediagw.v1.GetStatusRequest
+	(*WatchStatusRequest)(nil),      // 26: mediagw.v1.WatchStatusRequest
+	(*GetUploadRequest)(nil),        // 27: mediagw.v1.GetUploadRequest
+	(*UploadState)(nil),             // 28: mediagw.v1.UploadState
+	(*UploadError)(nil),             // 29: mediagw.v1.UploadError
+	(*ProcessingStatus)(nil),        // 30: mediagw.v1.ProcessingStatus
+	(*ProcessingError)(nil),         // 31: mediagw.v1.ProcessingError
+	(*MediaInspection)(nil),         // 32: mediagw.v1.MediaInspection
+	(*MediaRuleViolation)(nil),      // 33: mediagw.v1.MediaRuleViolation
+	(*timestamppb.Timestamp)(nil),   // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 35: google.protobuf.Duration
 }
 var file_mediagw_v1_media_proto_depIdxs = []int32{
-	4,  // 0: mediagw.v1.UploadRequest.start:type_name -> mediagw.v1.UploadStart
-	1,  // 1: mediagw.v1.UploadStart.media_category:type_name -> mediagw.v1.MediaCategory
-	11, // 2: mediagw.v1.UploadResponse.processing:type_name -> mediagw.v1.ProcessingStatus
-	13, // 3: mediagw.v1.UploadResponse.inspection:type_name -> mediagw.v1.MediaInspection
-	0,  // 4: mediagw.v1.UploadState.phase:type_name -> mediagw.v1.UploadPhase
-	15, // 5: mediagw.v1.UploadState.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 6: mediagw.v1.UploadState.response:type_name -> mediagw.v1.UploadResponse
-	10, // 7: mediagw.v1.UploadState.error:type_name -> mediagw.v1.UploadError
-	1,  // 8: mediagw.v1.UploadState.media_category:type_name -> mediagw.v1.MediaCategory
-	15, // 9: mediagw.v1.UploadState.updated_at:type_name -> google.protobuf.Timestamp
-	13, // 10: mediagw.v1.UploadState.inspection:type_name -> mediagw.v1.MediaInspection
-	2,  // 11: mediagw.v1.ProcessingStatus.state:type_name -> mediagw.v1.ProcessingState
-	12, // 12: mediagw.v1.ProcessingStatus.error:type_name -> mediagw.v1.ProcessingError
-	14, // 13: mediagw.v1.ProcessingStatus.violation:type_name -> mediagw.v1.MediaRuleViolation
-	16, // 14: mediagw.v1.MediaInspection.duration:type_name -> google.protobuf.Duration
-	14, // 15: mediagw.v1.MediaInspection.violations:type_name -> mediagw.v1.MediaRuleViolation
-	3,  // 16: mediagw.v1.MediaUploadService.Upload:input_type -> mediagw.v1.UploadRequest
-	6,  // 17: mediagw.v1.MediaUploadService.GetStatus:input_type -> mediagw.v1.GetStatusRequest
-	7,  // 18: mediagw.v1.MediaUploadService.WatchStatus:input_type -> mediagw.v1.WatchStatusRequest
-	8,  // 19: mediagw.v1.MediaUploadService.GetUpload:input_type -> mediagw.v1.GetUploadRequest
-	5,  // 20: mediagw.v1.MediaUploadService.Upload:output_type -> mediagw.v1.UploadResponse
-	11, // 21: mediagw.v1.MediaUploadService.GetStatus:output_type -> mediagw.v1.ProcessingStatus
-	11, // 22: mediagw.v1.MediaUploadService.WatchStatus:output_type -> mediagw.v1.ProcessingStatus
-	9,  // 23: mediagw.v1.MediaUploadService.GetUpload:output_type -> mediagw.v1.UploadState
-	20, // [20:24] is the sub-list for method output_type
-	16, // [16:20] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	5,  // 0: mediagw.v1.UploadRequest.start:type_name -> mediagw.v1.UploadStart
+	2,  // 1: mediagw.v1.UploadStart.media_category:type_name -> mediagw.v1.MediaCategory
+	6,  // 2: mediagw.v1.UploadStart.metadata:type_name -> mediagw.v1.MediaMetadata
+	11, // 3: mediagw.v1.UploadStart.subtitles:type_name -> mediagw.v1.SubtitlesTrack
+	7,  // 4: mediagw.v1.MediaMetadata.sensitive_media_warning:type_name -> mediagw.v1.SensitiveMediaWarning
+	8,  // 5: mediagw.v1.MediaMetadata.audience_policy:type_name -> mediagw.v1.AudiencePolicy
+	9,  // 6: mediagw.v1.MediaMetadata.geo_restrictions:type_name -> mediagw.v1.GeoRestrictions
+	34, // 7: mediagw.v1.MediaMetadata.expires_at:type_name -> google.protobuf.Timestamp
+	10, // 8: mediagw.v1.MediaMetadata.found_media_origin:type_name -> mediagw.v1.FoundMediaOrigin
+	14, // 9: mediagw.v1.MediaActions.metadata:type_name -> mediagw.v1.ActionStatus
+	13, // 10: mediagw.v1.MediaActions.subtitles:type_name -> mediagw.v1.SubtitlesAction
+	11, // 11: mediagw.v1.SubtitlesAction.track:type_name -> mediagw.v1.SubtitlesTrack
+	14, // 12: mediagw.v1.SubtitlesAction.status:type_name -> mediagw.v1.ActionStatus
+	0,  // 13: mediagw.v1.ActionStatus.state:type_name -> mediagw.v1.ActionState
+	29, // 14: mediagw.v1.ActionStatus.error:type_name -> mediagw.v1.UploadError
+	6,  // 15: mediagw.v1.SetMetadataRequest.metadata:type_name -> mediagw.v1.MediaMetadata
+	23, // 16: mediagw.v1.MediaInfo.variants:type_name -> mediagw.v1.MediaVariant
+	30, // 17: mediagw.v1.UploadResponse.processing:type_name -> mediagw.v1.ProcessingStatus
+	12, // 18: mediagw.v1.UploadResponse.actions:type_name -> mediagw.v1.MediaActions
+	32, // 19: mediagw.v1.UploadResponse.inspection:type_name -> mediagw.v1.MediaInspection
+	1,  // 20: mediagw.v1.UploadState.phase:type_name -> mediagw.v1.UploadPhase
+	34, // 21: mediagw.v1.UploadState.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 22: mediagw.v1.UploadState.response:type_name -> mediagw.v1.UploadResponse
+	29, // 23: mediagw.v1.UploadState.error:type_name -> mediagw.v1.UploadError
+	2,  // 24: mediagw.v1.UploadState.media_category:type_name -> mediagw.v1.MediaCategory
+	34, // 25: mediagw.v1.UploadState.updated_at:type_name -> google.protobuf.Timestamp
+	12, // 26: mediagw.v1.UploadState.actions:type_name -> mediagw.v1.MediaActions
+	32, // 27: mediagw.v1.UploadState.inspection:type_name -> mediagw.v1.MediaInspection
+	3,  // 28: mediagw.v1.ProcessingStatus.state:type_name -> mediagw.v1.ProcessingState
+	31, // 29: mediagw.v1.ProcessingStatus.error:type_name -> mediagw.v1.ProcessingError
+	12, // 30: mediagw.v1.ProcessingStatus.actions:type_name -> mediagw.v1.MediaActions
+	33, // 31: mediagw.v1.ProcessingStatus.violation:type_name -> mediagw.v1.MediaRuleViolation
+	35, // 32: mediagw.v1.MediaInspection.duration:type_name -> google.protobuf.Duration
+	33, // 33: mediagw.v1.MediaInspection.violations:type_name -> mediagw.v1.MediaRuleViolation
+	4,  // 34: mediagw.v1.MediaUploadService.Upload:input_type -> mediagw.v1.UploadRequest
+	25, // 35: mediagw.v1.MediaUploadService.GetStatus:input_type -> mediagw.v1.GetStatusRequest
+	26, // 36: mediagw.v1.MediaUploadService.WatchStatus:input_type -> mediagw.v1.WatchStatusRequest
+	27, // 37: mediagw.v1.MediaUploadService.GetUpload:input_type -> mediagw.v1.GetUploadRequest
+	15, // 38: mediagw.v1.MediaUploadService.SetMetadata:input_type -> mediagw.v1.SetMetadataRequest
+	17, // 39: mediagw.v1.MediaUploadService.AttachSubtitles:input_type -> mediagw.v1.AttachSubtitlesRequest
+	19, // 40: mediagw.v1.MediaUploadService.DetachSubtitles:input_type -> mediagw.v1.DetachSubtitlesRequest
+	21, // 41: mediagw.v1.MediaUploadService.GetMedia:input_type -> mediagw.v1.GetMediaRequest
+	24, // 42: mediagw.v1.MediaUploadService.Upload:output_type -> mediagw.v1.UploadResponse
+	30, // 43: mediagw.v1.MediaUploadService.GetStatus:output_type -> mediagw.v1.ProcessingStatus
+	30, // 44: mediagw.v1.MediaUploadService.WatchStatus:output_type -> mediagw.v1.ProcessingStatus
+	28, // 45: mediagw.v1.MediaUploadService.GetUpload:output_type -> mediagw.v1.UploadState
+	16, // 46: mediagw.v1.MediaUploadService.SetMetadata:output_type -> mediagw.v1.SetMetadataResponse
+	18, // 47: mediagw.v1.MediaUploadService.AttachSubtitles:output_type -> mediagw.v1.AttachSubtitlesResponse
+	20, // 48: mediagw.v1.MediaUploadService.DetachSubtitles:output_type -> mediagw.v1.DetachSubtitlesResponse
+	22, // 49: mediagw.v1.MediaUploadService.GetMedia:output_type -> mediagw.v1.MediaInfo
+	42, // [42:50] is the sub-list for method output_type
+	34, // [34:42] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_mediagw_v1_media_proto_init() }
@@ -1542,13 +2905,14 @@ func file_mediagw_v1_media_proto_init() {
 		(*UploadRequest_Chunk)(nil),
 	}
 	file_mediagw_v1_media_proto_msgTypes[1].OneofWrappers = []any{}
+	file_mediagw_v1_media_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mediagw_v1_media_proto_rawDesc), len(file_mediagw_v1_media_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   12,
+			NumEnums:      4,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MediaUploadService_Upload_FullMethodName      = "/mediagw.v1.MediaUploadService/Upload"
-	MediaUploadService_GetStatus_FullMethodName   = "/mediagw.v1.MediaUploadService/GetStatus"
-	MediaUploadService_WatchStatus_FullMethodName = "/mediagw.v1.MediaUploadService/WatchStatus"
-	MediaUploadService_GetUpload_FullMethodName   = "/mediagw.v1.MediaUploadService/GetUpload"
+	MediaUploadService_Upload_FullMethodName          = "/mediagw.v1.MediaUploadService/Upload"
+	MediaUploadService_GetStatus_FullMethodName       = "/mediagw.v1.MediaUploadService/GetStatus"
+	MediaUploadService_WatchStatus_FullMethodName     = "/mediagw.v1.MediaUploadService/WatchStatus"
+	MediaUploadService_GetUpload_FullMethodName       = "/mediagw.v1.MediaUploadService/GetUpload"
+	MediaUploadService_SetMetadata_FullMethodName     = "/mediagw.v1.MediaUploadService/SetMetadata"
+	MediaUploadService_AttachSubtitles_FullMethodName = "/mediagw.v1.MediaUploadService/AttachSubtitles"
+	MediaUploadService_DetachSubtitles_FullMethodName = "/mediagw.v1.MediaUploadService/DetachSubtitles"
+	MediaUploadService_GetMedia_FullMethodName        = "/mediagw.v1.MediaUploadService/GetMedia"
 )
 
 // MediaUploadServiceClient is the client API for MediaUploadService service.
@@ -50,6 +54,19 @@ type MediaUploadServiceClient interface {
 	// resume starts), and the response once it completed. An unknown key is
 	// NOT_FOUND.
 	GetUpload(ctx context.Context, in *GetUploadRequest, opts ...grpc.CallOption) (*UploadState, error)
+	// SetMetadata sets X's media metadata (alt text, sensitive-media
+	// warnings, download permission...) on media the caller uploaded
+	// through mediagw. Processed media must have SUCCEEDED first.
+	SetMetadata(ctx context.Context, in *SetMetadataRequest, opts ...grpc.CallOption) (*SetMetadataResponse, error)
+	// AttachSubtitles attaches a subtitles upload to a video; both must be
+	// the caller's, and the video must have finished processing.
+	AttachSubtitles(ctx context.Context, in *AttachSubtitlesRequest, opts ...grpc.CallOption) (*AttachSubtitlesResponse, error)
+	// DetachSubtitles removes the video's subtitles in one language.
+	DetachSubtitles(ctx context.Context, in *DetachSubtitlesRequest, opts ...grpc.CallOption) (*DetachSubtitlesResponse, error)
+	// GetMedia returns X's description of media the caller uploaded (type,
+	// dimensions, duration, alt text, variants, preview image). X's v1.1
+	// API has no media lookup: there it is UNIMPLEMENTED.
+	GetMedia(ctx context.Context, in *GetMediaRequest, opts ...grpc.CallOption) (*MediaInfo, error)
 }
 
 type mediaUploadServiceClient struct {
@@ -112,6 +129,46 @@ func (c *mediaUploadServiceClient) GetUpload(ctx context.Context, in *GetUploadR
 	return out, nil
 }
 
+func (c *mediaUploadServiceClient) SetMetadata(ctx context.Context, in *SetMetadataRequest, opts ...grpc.CallOption) (*SetMetadataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetMetadataResponse)
+	err := c.cc.Invoke(ctx, MediaUploadService_SetMetadata_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mediaUploadServiceClient) AttachSubtitles(ctx context.Context, in *AttachSubtitlesRequest, opts ...grpc.CallOption) (*AttachSubtitlesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AttachSubtitlesResponse)
+	err := c.cc.Invoke(ctx, MediaUploadService_AttachSubtitles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mediaUploadServiceClient) DetachSubtitles(ctx context.Context, in *DetachSubtitlesRequest, opts ...grpc.CallOption) (*DetachSubtitlesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DetachSubtitlesResponse)
+	err := c.cc.Invoke(ctx, MediaUploadService_DetachSubtitles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mediaUploadServiceClient) GetMedia(ctx context.Context, in *GetMediaRequest, opts ...grpc.CallOption) (*MediaInfo, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MediaInfo)
+	err := c.cc.Invoke(ctx, MediaUploadService_GetMedia_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MediaUploadServiceServer is the server API for MediaUploadService service.
 // All implementations must embed UnimplementedMediaUploadServiceServer
 // for forward compatibility.
@@ -137,6 +194,19 @@ type MediaUploadServiceServer interface {
 	// resume starts), and the response once it completed. An unknown key is
 	// NOT_FOUND.
 	GetUpload(context.Context, *GetUploadRequest) (*UploadState, error)
+	// SetMetadata sets X's media metadata (alt text, sensitive-media
+	// warnings, download permission...) on media the caller uploaded
+	// through mediagw. Processed media must have SUCCEEDED first.
+	SetMetadata(context.Context, *SetMetadataRequest) (*SetMetadataResponse, error)
+	// AttachSubtitles attaches a subtitles upload to a video; both must be
+	// the caller's, and the video must have finished processing.
+	AttachSubtitles(context.Context, *AttachSubtitlesRequest) (*AttachSubtitlesResponse, error)
+	// DetachSubtitles removes the video's subtitles in one language.
+	DetachSubtitles(context.Context, *DetachSubtitlesRequest) (*DetachSubtitlesResponse, error)
+	// GetMedia returns X's description of media the caller uploaded (type,
+	// dimensions, duration, alt text, variants, preview image). X's v1.1
+	// API has no media lookup: there it is UNIMPLEMENTED.
+	GetMedia(context.Context, *GetMediaRequest) (*MediaInfo, error)
 	mustEmbedUnimplementedMediaUploadServiceServer()
 }
 
@@ -158,6 +228,18 @@ func (UnimplementedMediaUploadServiceServer) WatchStatus(*WatchStatusRequest, gr
 }
 func (UnimplementedMediaUploadServiceServer) GetUpload(context.Context, *GetUploadRequest) (*UploadState, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUpload not implemented")
+}
+func (UnimplementedMediaUploadServiceServer) SetMetadata(context.Context, *SetMetadataRequest) (*SetMetadataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetMetadata not implemented")
+}
+func (UnimplementedMediaUploadServiceServer) AttachSubtitles(context.Context, *AttachSubtitlesRequest) (*AttachSubtitlesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AttachSubtitles not implemented")
+}
+func (UnimplementedMediaUploadServiceServer) DetachSubtitles(context.Context, *DetachSubtitlesRequest) (*DetachSubtitlesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DetachSubtitles not implemented")
+}
+func (UnimplementedMediaUploadServiceServer) GetMedia(context.Context, *GetMediaRequest) (*MediaInfo, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMedia not implemented")
 }
 func (UnimplementedMediaUploadServiceServer) mustEmbedUnimplementedMediaUploadServiceServer() {}
 func (UnimplementedMediaUploadServiceServer) testEmbeddedByValue()                            {}
@@ -234,6 +316,78 @@ func _MediaUploadService_GetUpload_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MediaUploadService_SetMetadata_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetMetadataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MediaUploadServiceServer).SetMetadata(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MediaUploadService_SetMetadata_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MediaUploadServiceServer).SetMetadata(ctx, req.(*SetMetadataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MediaUploadService_AttachSubtitles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AttachSubtitlesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MediaUploadServiceServer).AttachSubtitles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MediaUploadService_AttachSubtitles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MediaUploadServiceServer).AttachSubtitles(ctx, req.(*AttachSubtitlesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MediaUploadService_DetachSubtitles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DetachSubtitlesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MediaUploadServiceServer).DetachSubtitles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MediaUploadService_DetachSubtitles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MediaUploadServiceServer).DetachSubtitles(ctx, req.(*DetachSubtitlesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MediaUploadService_GetMedia_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMediaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MediaUploadServiceServer).GetMedia(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MediaUploadService_GetMedia_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MediaUploadServiceServer).GetMedia(ctx, req.(*GetMediaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MediaUploadService_ServiceDesc is the grpc.ServiceDesc for MediaUploadService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +402,22 @@ var MediaUploadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUpload",
 			Handler:    _MediaUploadService_GetUpload_Handler,
+		},
+		{
+			MethodName: "SetMetadata",
+			Handler:    _MediaUploadService_SetMetadata_Handler,
+		},
+		{
+			MethodName: "AttachSubtitles",
+			Handler:    _MediaUploadService_AttachSubtitles_Handler,
+		},
+		{
+			MethodName: "DetachSubtitles",
+			Handler:    _MediaUploadService_DetachSubtitles_Handler,
+		},
+		{
+			MethodName: "GetMedia",
+			Handler:    _MediaUploadService_GetMedia_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
