@@ -18,8 +18,8 @@ import (
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/service/apierr"
 	"github.com/mediagw/mediagw/service/backend"
-	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/mediagw/mediagw/service/inspect/rules"
+	"github.com/mediagw/mediagw/service/ledger"
 	"github.com/mediagw/mediagw/service/policy"
 	"github.com/mediagw/mediagw/service/relay"
 )
