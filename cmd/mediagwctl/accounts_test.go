@@ -17,10 +17,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,49 +53,11 @@ func newAccountsStack(t *testing.T, extra ...string) *accountsStack {
 		t.Fatal(err)
 	}
 	st := &accountsStack{x: x, tokenFile: tokenFile, ledgerPath: filepath.Join(dir, "ledger.db")}
-	cmd := exec.Command(bin, "--media-checks=off", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
-		"--x-api-url="+x.URL, "--x-client-id=cid", "--secrets-key-file="+key, "--admin-token-file="+tokenFile,
-		"--segment-size=1MiB", "--ledger="+st.ledgerPath)
-	cmd.Args = append(cmd.Args, extra...)
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "MEDIAGW_X_CLIENT_SECRET=csec")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrs := make(chan [2]string, 1)
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "mediagw serving" {
-				addrs <- [2]string{fmt.Sprint(m["grpc_addr"]), fmt.Sprint(m["admin_addr"])}
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	select {
-	case a := <-addrs:
-		st.grpcAddr, st.adminURL = a[0], "http://"+a[1]
-	case err := <-exited:
-		t.Fatalf("mediagw exited: %v\n%s", err, stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatal("mediagw did not report its addresses within 60s")
-	}
+	var admin string
+	st.grpcAddr, _, admin = runMediagw(t, bin, []string{"MEDIAGW_X_CLIENT_SECRET=csec"}, append([]string{
+		"--x-api-url=" + x.URL, "--x-client-id=cid", "--secrets-key-file=" + key, "--admin-token-file=" + tokenFile,
+		"--segment-size=1MiB", "--ledger=" + st.ledgerPath}, extra...)...)
+	st.adminURL = "http://" + admin
 	return st
 }
 

@@ -80,10 +80,20 @@ func newStack(t *testing.T, opts xfake.Options, args ...string) *stack {
 		opts.ProcessingTime = time.Second
 	}
 	x := xfaketest.New(t, opts)
-	cmd := exec.Command(bin, append([]string{"--media-checks=off", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0",
-		"--x-api-url=" + x.URL, "--x-token=T", "--segment-size=1MiB", "--admin-addr=127.0.0.1:0",
+	grpcAddr, httpAddr, _ := runMediagw(t, bin, nil, append([]string{"--x-api-url=" + x.URL, "--x-token=T", "--segment-size=1MiB",
 		"--ledger=" + filepath.Join(t.TempDir(), "ledger.db")}, args...)...)
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	return &stack{x: x, grpcAddr: grpcAddr, httpAddr: httpAddr}
+}
+
+// runMediagw runs the mediagw binary on loopback ports with args (media
+// checks off: the tests upload made-up bytes) and env added to the
+// environment, stops it when the test ends, and returns its addresses
+// once it serves.
+func runMediagw(t *testing.T, bin string, env []string, args ...string) (grpcAddr, httpAddr, adminAddr string) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--media-checks=off", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0",
+		"--admin-addr=127.0.0.1:0"}, args...)...)
+	cmd.Env = append(append(os.Environ(), "OTEL_TRACES_EXPORTER=none"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -93,14 +103,14 @@ func newStack(t *testing.T, opts xfake.Options, args ...string) *stack {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	addrs := make(chan [2]string, 1)
+	addrs := make(chan [3]string, 1)
 	exited := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "mediagw serving" {
-				addrs <- [2]string{fmt.Sprint(m["grpc_addr"]), fmt.Sprint(m["http_addr"])}
+				addrs <- [3]string{fmt.Sprint(m["grpc_addr"]), fmt.Sprint(m["http_addr"]), fmt.Sprint(m["admin_addr"])}
 			}
 		}
 		exited <- cmd.Wait()
@@ -116,13 +126,13 @@ func newStack(t *testing.T, opts xfake.Options, args ...string) *stack {
 	})
 	select {
 	case a := <-addrs:
-		return &stack{x: x, grpcAddr: a[0], httpAddr: a[1]}
+		return a[0], a[1], a[2]
 	case err := <-exited:
 		t.Fatalf("mediagw exited: %v\n%s", err, stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatal("mediagw did not report its addresses within 60s")
 	}
-	return nil
+	return "", "", ""
 }
 
 // inits is how many INITs X has seen.
