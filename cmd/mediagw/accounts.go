@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/oauth2"
 
@@ -84,7 +85,13 @@ func loadAccountRules(path string) (map[string]rules.Profile, error) {
 }
 
 // mediaRules is the engine's lookup of an account's media rules: nil
-// (the defaults) for an account that changes none.
-func mediaRules(byAccount map[string]rules.Profile) func(string) rules.Profile {
-	return func(account string) rules.Profile { return byAccount[account] }
+// (the defaults) for an account that changes none. The rules are those
+// *byAccount holds when an upload starts: SIGHUP replaces them.
+func mediaRules(byAccount *atomic.Pointer[map[string]rules.Profile]) func(string) rules.Profile {
+	return func(account string) rules.Profile {
+		if m := byAccount.Load(); m != nil {
+			return (*m)[account]
+		}
+		return nil
+	}
 }

@@ -99,7 +99,7 @@ type app struct {
 	accountSet                 *accountSet // what the backend reads: accounts, replaced on SIGHUP
 	tokens                     *tokenStore // nil without --secrets-key-file
 	defaultCreds               upstream.Credentials
-	mediaRules                 map[string]rules.Profile // of the accounts that change them
+	mediaRules                 atomic.Pointer[map[string]rules.Profile] // of the accounts that change them; replaced on SIGHUP
 	ledger                     ledger.Ledger
 	shared                     *redisstore.Store // nil without a Redis ledger
 	ops                        *mediaops.Ops     // metadata, subtitles, lookup
@@ -140,9 +140,11 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 		if cfg.Emulator {
 			warnEmulatorKeys(log, cfg.AccountsFile)
 		}
-		if a.mediaRules, err = loadAccountRules(cfg.AccountsFile); err != nil {
+		r, err := loadAccountRules(cfg.AccountsFile)
+		if err != nil {
 			return nil, err
 		}
+		a.mediaRules.Store(&r)
 	}
 	if len(a.accounts) > 0 && cfg.CallersFile == "" {
 		log.Warn("named X accounts are configured but no --callers file grants them: only the default account is used")
@@ -215,7 +217,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	checks, _ := engine.ParseMediaChecks(cfg.MediaChecks) // validated with the flags
 	if a.engine, err = engine.New(engine.Config{
 		MediaChecks:    checks,
-		MediaRules:     mediaRules(a.mediaRules),
+		MediaRules:     mediaRules(&a.mediaRules),
 		Backend:        xb,
 		Relay:          a.relay,
 		Policies:       a.policies,

@@ -395,6 +395,17 @@ func TestMediaRulesPerAccount(t *testing.T) {
 	_, err = e.upload(ctx, start("default"), fps120, fixed(32<<10))
 	checkRefusal(t, err, ruleCase{reason: "FRAME_RATE_TOO_HIGH", field: "frame_rate", limit: "60", actual: "120"})
 
+	// The accounts file rewritten without the rule and reloaded (SIGHUP):
+	// premium's next upload has the default limits.
+	if err := os.WriteFile(accounts, []byte("accounts:\n  premium:\n    token: "+testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.app.reload(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.upload(ctx, start("premium"), fps120, fixed(32<<10))
+	checkRefusal(t, err, ruleCase{reason: "FRAME_RATE_TOO_HIGH", field: "frame_rate", limit: "60", actual: "120"})
+
 	// A misspelt limit or an unknown category stops startup.
 	for _, bad := range []string{"tweet_video: {max_frame_rat: 120}", "vines: {max_frame_rate: 120}"} {
 		f := writeFile(t, "bad.yaml", []byte("accounts:\n  premium:\n    token: t\n    media_rules:\n      "+bad+"\n"))

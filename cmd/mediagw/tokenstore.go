@@ -323,6 +323,10 @@ func (a *app) reloadAccounts() error {
 	if err != nil {
 		return err
 	}
+	r, err := loadAccountRules(a.cfg.AccountsFile)
+	if err != nil {
+		return err
+	}
 	if a.tokens != nil {
 		if m, err = a.tokens.resolve(a, m); err != nil {
 			return err
@@ -339,5 +343,6 @@ func (a *app) reloadAccounts() error {
 	}
 	a.accounts = m
 	a.accountSet.set(m)
+	a.mediaRules.Store(&r)
 	return nil
 }
