@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
@@ -226,16 +228,16 @@ func (w *work) step(st *ledger.ActionState, applied func(context.Context) (bool,
 		case errors.Is(err, errCannotTell):
 			*st = ledger.ActionState{Step: ledger.StepFailed, Attempts: st.Attempts, Error: &ledger.Error{Code: "UNKNOWN",
 				Message: "X may have applied the call (its outcome is unknown) and nothing shows whether it did, so it was not sent again"}}
-			return w.put()
+			return w.ended(ctx, "unknown")
 		case err != nil:
 			return errors.Join(errOpen, err)
 		case ok:
 			*st = ledger.ActionState{Step: ledger.StepApplied, Attempts: st.Attempts}
-			return w.put()
+			return w.ended(ctx, "applied")
 		case st.Attempts >= maxAttempts:
 			*st = ledger.ActionState{Step: ledger.StepFailed, Attempts: st.Attempts, Error: &ledger.Error{Code: "UNAVAILABLE",
 				Message: fmt.Sprintf("X did not apply the call after %d attempts", st.Attempts)}}
-			return w.put()
+			return w.ended(ctx, "failed")
 		}
 	}
 	st.Step, st.Error = ledger.StepSending, nil
@@ -247,6 +249,7 @@ func (w *work) step(st *ledger.ActionState, applied func(context.Context) (bool,
 	switch {
 	case err == nil:
 		*st = ledger.ActionState{Step: ledger.StepApplied, Attempts: st.Attempts}
+		return w.ended(ctx, "applied")
 	case outcomeUnknown(err):
 		st.Error = failure(err)
 		if perr := w.put(); perr != nil {
@@ -255,8 +258,18 @@ func (w *work) step(st *ledger.ActionState, applied func(context.Context) (bool,
 		return errOpen
 	default:
 		*st = ledger.ActionState{Step: ledger.StepFailed, Attempts: st.Attempts, Error: failure(err)}
+		return w.ended(ctx, "failed")
 	}
-	return w.put()
+}
+
+// ended stores an action's last state and counts it by result once the
+// store took it (a state not stored is decided again later).
+func (w *work) ended(ctx context.Context, result string) error {
+	if err := w.put(); err != nil {
+		return err
+	}
+	w.o.ended.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
+	return nil
 }
 
 // outcomeUnknown reports whether X may have applied a call that failed.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
@@ -114,6 +116,8 @@ type env struct {
 	l   ledger.Ledger
 	hub *relay.Hub
 	ops *Ops
+	// metrics reads what ops counted.
+	metrics *sdkmetric.ManualReader
 }
 
 func newEnv(t *testing.T, x *fakeX, dialect string) *env {
@@ -126,7 +130,9 @@ func newEnv(t *testing.T, x *fakeX, dialect string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops, err := New(Config{X: x, Dialect: dialect, Relay: hub, Ledger: l, ScanEvery: time.Hour})
+	reader := sdkmetric.NewManualReader()
+	ops, err := New(Config{X: x, Dialect: dialect, Relay: hub, Ledger: l, ScanEvery: time.Hour,
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +141,7 @@ func newEnv(t *testing.T, x *fakeX, dialect string) *env {
 		hub.Close()
 		_ = l.Close()
 	})
-	return &env{x: x, l: l, hub: hub, ops: ops}
+	return &env{x: x, l: l, hub: hub, ops: ops, metrics: reader}
 }
 
 var alice = backend.Caller{ID: "alice", Auth: backend.Auth{Account: "main"}}
@@ -201,4 +207,26 @@ func waitCall(t *testing.T, x *fakeX) string {
 		t.Fatal("no call to X within 10s")
 		return ""
 	}
+}
+
+// ended is what ops counted of the actions that ended with result.
+func (e *env) ended(t *testing.T, result string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := e.metrics.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "mediagw.media_actions.ended" {
+				for _, dp := range sum.DataPoints {
+					if v, _ := dp.Attributes.Value("result"); v.AsString() == result {
+						n += dp.Value
+					}
+				}
+			}
+		}
+	}
+	return n
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -47,6 +49,8 @@ type Config struct {
 	// long the media id does; default 24h.
 	StatusTTL time.Duration
 	Logger    *slog.Logger
+	// MeterProvider defaults to the otel global.
+	MeterProvider metric.MeterProvider
 }
 
 // Ops does the work on uploaded media. Close it to stop its watches and
@@ -61,6 +65,9 @@ type Ops struct {
 
 	mu       sync.Mutex
 	watching map[string]bool // ledger keys whose media is being watched
+
+	// ended counts the actions that ended, by result.
+	ended metric.Int64Counter
 }
 
 // New returns Ops; Start begins its ledger scans.
@@ -86,7 +93,16 @@ func New(cfg Config) (*Ops, error) {
 	if cfg.Dialect == "" {
 		cfg.Dialect = "v2"
 	}
-	o := &Ops{cfg: cfg, log: cfg.Logger, store: cfg.Store, watching: map[string]bool{}}
+	mp := cfg.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	ended, err := mp.Meter("github.com/mediagw/mediagw/service").Int64Counter("mediagw.media_actions.ended",
+		metric.WithDescription("Metadata and subtitles calls made after uploads that ended, by result (applied, failed, unknown: X may have applied it and nothing shows whether it did)."))
+	if err != nil {
+		return nil, err
+	}
+	o := &Ops{cfg: cfg, log: cfg.Logger, store: cfg.Store, watching: map[string]bool{}, ended: ended}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	return o, nil
 }

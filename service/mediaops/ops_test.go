@@ -38,6 +38,9 @@ func TestImageMetadataAppliedOnceAtCompletion(t *testing.T) {
 	if en := e.entry(t, "k1"); en.Actions.MetaSt.Step != ledger.StepApplied || en.Actions.MetaSt.Attempts != 1 {
 		t.Fatalf("ledger holds %+v", en.Actions.MetaSt)
 	}
+	if n := e.ended(t, "applied"); n != 1 {
+		t.Fatalf("mediagw.media_actions.ended{result=applied} = %d, want 1", n)
+	}
 }
 
 func TestVideoActionsAppliedAfterSucceededWithoutWatcher(t *testing.T) {
