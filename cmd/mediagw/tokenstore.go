@@ -178,16 +178,6 @@ func (a *app) openTokenStore() (*tokenStore, error) {
 	return ts, nil
 }
 
-// ledgerPath is the bbolt ledger's file (its default when --ledger is empty).
-func (a *app) ledgerPath() string {
-	if a.cfg.Ledger == "" {
-		if p, err := boltledger.DefaultPath(); err == nil {
-			return p
-		}
-	}
-	return a.cfg.Ledger
-}
-
 // storeTokens opens the token store and turns every configured OAuth 2.0
 // credential (the default one and the --accounts ones) into a stored
 // account. Without --secrets-key-file they stay in memory, with a warning

@@ -1,7 +1,6 @@
 package mediaops
 
 import (
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -89,12 +88,6 @@ func stateProto(s ledger.ActionState) *mediagwv1.ActionStatus {
 func failure(err error) *ledger.Error {
 	st := status.Convert(apierr.ToStatus(err))
 	return &ledger.Error{Code: apierr.CodeName(st.Code()), Message: st.Message()}
-}
-
-// failedPrecondition is a refusal of a call the media's state does not
-// allow yet (or any more).
-func failedPrecondition(format string, args ...any) error {
-	return status.Errorf(codes.FailedPrecondition, format, args...)
 }
 
 // detailsProto converts X's lookup.

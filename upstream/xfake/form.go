@@ -31,9 +31,6 @@ func (f *form) discard() {
 	}
 }
 
-// errBadForm is a body that is not a well-formed form.
-var errBadForm = errors.New("xfake: malformed form body")
-
 // readForm reads a command-style request. The media part (raw "media" or
 // base64 "media_data") is streamed to a spill file; before that, begin is
 // called with the fields seen so far, so that an APPEND can be counted in
