@@ -1,16 +1,12 @@
 package client_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/mediagw/mediagw/service/client"
 )
 
 // redisAddr returns the Redis of the tests: MEDIAGW_TEST_REDIS (as .ci/run
@@ -52,42 +48,12 @@ func TestReplicaSwitch(t *testing.T) {
 	c := newClient(t, p.addr(), false)
 	const size = 6 << 20
 	data := mp4(size, uint64(time.Now().UnixNano()))
-	half := make(chan struct{})
-	var once atomic.Bool
-	var resumedAt atomic.Int64
-	progress := func(pr client.Progress) {
-		if pr.Sent > size/2 && once.CompareAndSwap(false, true) {
-			close(half)
-		}
-		if pr.Resumes > 0 && !pr.Done && pr.Committed > resumedAt.Load() {
-			resumedAt.Store(pr.Committed)
-		}
-	}
-	type outcome struct {
-		res *client.Result
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := c.Upload(context.Background(), client.File(writeFile(t, data)), client.UploadOptions{Progress: progress})
-		done <- outcome{res, err}
-	}()
-	select {
-	case <-half:
-	case o := <-done:
-		t.Fatalf("the upload ended before the replica died: %v", o.err)
-	case <-time.After(time.Minute):
-		t.Fatal("the upload did not reach half within a minute")
-	}
+	u := uploadPastHalf(t, c, data, "the replica died")
 	a.kill()
 	p.target.Store(b.grpcAddr)
 	p.resetAll()
-	var o outcome
-	select {
-	case o = <-done:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the upload did not end within 2 minutes of the switch")
-	}
+	o := u.wait(t, "the switch")
+	resumedAt := u.resumedAt
 	if o.err != nil {
 		t.Fatal(o.err)
 	}

@@ -92,42 +92,11 @@ func TestKilledMediagwResumes(t *testing.T) {
 	const size = 6 << 20
 	data := mp4(size, 99)
 	c := newClient(t, st.m.grpcAddr, false)
-	half := make(chan struct{})
-	var once atomic.Bool
-	var resumedAt atomic.Int64
-	resumedAt.Store(-1)
-	progress := func(p client.Progress) {
-		if p.Sent > size/2 && once.CompareAndSwap(false, true) {
-			close(half)
-		}
-		if p.Resumes > 0 && !p.Done && p.Committed > resumedAt.Load() {
-			resumedAt.Store(p.Committed)
-		}
-	}
-	type outcome struct {
-		res *client.Result
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := c.Upload(context.Background(), client.File(writeFile(t, data)), client.UploadOptions{Progress: progress})
-		done <- outcome{res, err}
-	}()
-	select {
-	case <-half:
-	case o := <-done:
-		t.Fatalf("the upload ended before mediagw was killed: %v", o.err)
-	case <-time.After(time.Minute):
-		t.Fatal("the upload did not reach half within a minute")
-	}
+	u := uploadPastHalf(t, c, data, "mediagw was killed")
 	st.m.kill()
 	st.m.restart(t)
-	var o outcome
-	select {
-	case o = <-done:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the upload did not end within 2 minutes of the restart")
-	}
+	o := u.wait(t, "the restart")
+	resumedAt := u.resumedAt
 	if o.err != nil {
 		t.Fatal(o.err)
 	}
@@ -142,6 +111,62 @@ func TestKilledMediagwResumes(t *testing.T) {
 		t.Fatalf("%d resumes, resumed at %d: the upload did not resume past 0", o.res.Resumes, resumedAt.Load())
 	}
 	t.Logf("resumed at %d of %d after %d resumes", resumedAt.Load(), size, o.res.Resumes)
+}
+
+// halfUpload is an upload of a file running in the background, started by
+// uploadPastHalf.
+type halfUpload struct {
+	done chan halfOutcome
+	// resumedAt is the highest committed offset a resume reported.
+	resumedAt *atomic.Int64
+}
+
+type halfOutcome struct {
+	res *client.Result
+	err error
+}
+
+// uploadPastHalf starts uploading data with c and returns once more than
+// half of it was sent (before is what the test does next, for the failure
+// message of an upload that ends first).
+func uploadPastHalf(t *testing.T, c *client.Client, data []byte, before string) *halfUpload {
+	t.Helper()
+	size := int64(len(data))
+	half := make(chan struct{})
+	var once atomic.Bool
+	u := &halfUpload{done: make(chan halfOutcome, 1), resumedAt: new(atomic.Int64)}
+	progress := func(p client.Progress) {
+		if p.Sent > size/2 && once.CompareAndSwap(false, true) {
+			close(half)
+		}
+		if p.Resumes > 0 && !p.Done && p.Committed > u.resumedAt.Load() {
+			u.resumedAt.Store(p.Committed)
+		}
+	}
+	go func() {
+		res, err := c.Upload(context.Background(), client.File(writeFile(t, data)), client.UploadOptions{Progress: progress})
+		u.done <- halfOutcome{res, err}
+	}()
+	select {
+	case <-half:
+	case o := <-u.done:
+		t.Fatalf("the upload ended before %s: %v", before, o.err)
+	case <-time.After(time.Minute):
+		t.Fatal("the upload did not reach half within a minute")
+	}
+	return u
+}
+
+// wait waits for the upload's end, within 2 minutes of after.
+func (u *halfUpload) wait(t *testing.T, after string) halfOutcome {
+	t.Helper()
+	select {
+	case o := <-u.done:
+		return o
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the upload did not end within 2 minutes of %s", after)
+	}
+	return halfOutcome{}
 }
 
 // TestRateLimitWaitedOut: X's INIT limit is exhausted; mediagw answers
