@@ -28,11 +28,7 @@ func (s *Server) v2Metadata(x *exchange) *response {
 		return internalError500V2()
 	}
 	var c checker
-	for k := range members {
-		if k != "id" && k != "metadata" {
-			c.add(msgUnknownField(k))
-		}
-	}
+	c.only(members, "id", "metadata")
 	id := c.id(members, "", "id", false)
 	md := c.metadataV2(members["metadata"])
 	if len(c.errs) > 0 {
@@ -60,11 +56,7 @@ func (s *Server) v2SubtitlesCreate(x *exchange) *response {
 		return resp
 	}
 	var c checker
-	for k := range members {
-		if !slices.Contains([]string{"id", "media_category", "subtitles"}, k) {
-			c.add(msgUnknownField(k))
-		}
-	}
+	c.only(members, "id", "media_category", "subtitles")
 	id := c.id(members, "", "id", false)
 	cat := c.subtitleCategory(members)
 	var t SubtitleTrack
@@ -98,11 +90,7 @@ func (s *Server) v2SubtitlesDelete(x *exchange) *response {
 		return resp
 	}
 	var c checker
-	for k := range members {
-		if !slices.Contains([]string{"id", "media_category", "language_code"}, k) {
-			c.add(msgUnknownField(k))
-		}
-	}
+	c.only(members, "id", "media_category", "language_code")
 	id := c.id(members, "", "id", false)
 	cat := c.subtitleCategory(members)
 	lang := c.language(members, "")
@@ -158,11 +146,7 @@ func (s *Server) v11Metadata(x *exchange) *response {
 		return resp
 	}
 	var c checker
-	for k := range members {
-		if !slices.Contains([]string{"media_id", "alt_text", "sensitive_media_warning"}, k) {
-			c.add(msgUnknownField(k))
-		}
-	}
+	c.only(members, "media_id", "alt_text", "sensitive_media_warning")
 	_, hasID := members["media_id"]
 	id := c.id(members, "", "media_id", true)
 	md := &MediaMetadata{}
@@ -207,11 +191,7 @@ func (s *Server) v11Subtitles(x *exchange, create bool) *response {
 		return resp
 	}
 	var c checker
-	for k := range members {
-		if !slices.Contains([]string{"media_id", "media_category", "subtitle_info"}, k) {
-			c.add(msgUnknownField(k))
-		}
-	}
+	c.only(members, "media_id", "media_category", "subtitle_info")
 	_, hasID := members["media_id"]
 	_, hasInfo := members["subtitle_info"]
 	id := c.id(members, "", "media_id", true)

@@ -38,6 +38,15 @@ var (
 var looseMetadata = []string{"domain_restrictions", "management_info", "preview_image",
 	"shared_info", "sticker_info", "upload_source"}
 
+// only reports every member of members not among allowed.
+func (c *checker) only(members map[string]json.RawMessage, allowed ...string) {
+	for k := range members {
+		if !slices.Contains(allowed, k) {
+			c.add(msgUnknownField(k))
+		}
+	}
+}
+
 // readSmallJSON reads a JSON object body of at most maxMetaBody bytes.
 func readSmallJSON(r *http.Request) (map[string]json.RawMessage, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxMetaBody+1))
