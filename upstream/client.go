@@ -152,6 +152,10 @@ type Client struct {
 	// waiting for a buffer may spill (see fill.go).
 	fillingMu sync.Mutex
 	fillers   map[*Upload]struct{}
+
+	// segCap is the segment size X's refusals taught (see replan.go); 0
+	// until X refused a segment as too large.
+	segCap atomic.Int64
 }
 
 // New validates cfg, applies defaults and returns a Client.

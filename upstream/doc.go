@@ -54,6 +54,22 @@
 // refuses a file above the limit with [ErrSegmentTooLarge] before anything
 // is sent.
 //
+// X's limit can also be found at run time. An APPEND answered 413 does not
+// fail the upload: the refused segment's bytes are set aside on disk (its
+// buffer goes back at once), and once the APPENDs in flight have ended the
+// refused segments and every byte after them are cut again at half the
+// size of the smallest refused segment, down to [MinReplanSegment] (1
+// MiB) and within 1000 segments. The segments before the first refused one
+// keep their indexes; the [Plan] gains a run from there. [WithReplanned]
+// reports each new plan (a durable record of the upload must store it to
+// resume; [ResumePoint.Plan] takes it back), the Client plans its later
+// uploads at the size X took, and the log and the
+// mediagw.upstream.segments.replans counter say so. Only bytes the Upload
+// still holds can be cut again, so the last segment's buffer is kept
+// after X took it until the APPENDs before it ended; an upload where X took
+// another segment behind a refused one, or that cannot be cut smaller,
+// fails with X's 413 and [APIError.NotCut] saying why.
+//
 // # Pipeline
 //
 // [Client.Begin] sends INIT and returns an [Upload]. Bytes written to it

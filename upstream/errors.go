@@ -140,6 +140,9 @@ type APIError struct {
 	// it before failing, so the call was not retried and its outcome is
 	// unknown.
 	MaybeApplied bool
+	// NotCut, on an APPEND answered 413, says why the upload could not be
+	// cut into smaller segments (see [WithReplanned]).
+	NotCut string
 }
 
 // Error implements error: one sentence such as "X answered APPEND of
@@ -175,6 +178,10 @@ func (e *APIError) Error() string {
 	if e.MaybeApplied {
 		b.WriteString(" (X may have applied it)")
 	}
+	if e.NotCut != "" {
+		b.WriteString("; mediagw cannot cut the upload smaller: ")
+		b.WriteString(e.NotCut)
+	}
 	return b.String()
 }
 
@@ -201,6 +208,9 @@ func (e *APIError) LogValue() slog.Value {
 	}
 	if e.RetryAfter > 0 {
 		attrs = append(attrs, slog.Duration("retry_after", e.RetryAfter))
+	}
+	if e.NotCut != "" {
+		attrs = append(attrs, slog.String("not_cut", e.NotCut))
 	}
 	return slog.GroupValue(attrs...)
 }

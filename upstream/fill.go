@@ -71,11 +71,16 @@ func (u *Upload) acquire() error {
 // newBuffer gives the upload a buffer for the segment being filled.
 // Called with fillMu held, after acquire.
 func (u *Upload) newBufferLocked() {
-	size := u.segSize
-	if u.segments == 1 {
-		size = u.p.TotalBytes // a small file needs no full-size buffer
+	size, _ := u.plan.at(u.next)
+	switch {
+	case u.segments == 1:
+		size.Size = u.p.TotalBytes // a small file needs no full-size buffer
+	case size.Size < u.c.cfg.SegmentSize:
+		// Cut smaller after a refusal: a pooled buffer serves, and the
+		// bound stays MaxInFlight buffers of SegmentSize.
+		size.Size = u.c.cfg.SegmentSize
 	}
-	u.buf = u.c.buffer(size)
+	u.buf = u.c.buffer(size.Size)
 	u.fill = 0
 	u.spillable = true
 	u.fillStart.Store(time.Now().UnixNano())

@@ -39,17 +39,30 @@ func (u *Upload) Finish(ctx context.Context) (*Media, error) {
 	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 	defer stop()
 
-	appended := make(chan struct{})
-	go func() { u.wg.Wait(); close(appended) }()
-	select {
-	case <-appended:
-	case <-fctx.Done():
-		u.fail(context.Cause(fctx))
-		<-appended
-		return nil, u.failure()
-	}
-	if err := u.failure(); err != nil {
-		return nil, err
+	for {
+		appended := make(chan struct{})
+		go func() { u.wg.Wait(); close(appended) }()
+		select {
+		case <-appended:
+		case <-fctx.Done():
+			u.fail(context.Cause(fctx))
+			<-appended
+			return nil, u.failure()
+		}
+		if err := u.failure(); err != nil {
+			return nil, err
+		}
+		if !u.replanDue() {
+			u.mu.Lock()
+			u.releaseKeptLocked()
+			u.mu.Unlock()
+			break
+		}
+		// X refused segments as too large: cut them again and wait for
+		// the new ones.
+		if err := u.replan(); err != nil {
+			return nil, err
+		}
 	}
 	m, err := u.c.finalize(fctx, u.creds, u.mediaID, &u.retries)
 	if err != nil {

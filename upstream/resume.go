@@ -17,11 +17,15 @@ type ResumePoint struct {
 	// SegmentSize and Segments are the plan the upload started with.
 	SegmentSize int64
 	Segments    int
+	// Plan, when set, is the upload's plan after X refused segments as
+	// too large (see [WithReplanned]); it then replaces SegmentSize, and
+	// Segments is the number of segments it cuts.
+	Plan Plan
 	// Acked marks the segments X acknowledged; nil means none.
 	Acked []bool
 	// Offset is where the bytes given to the Upload start: the end of the
-	// run of acknowledged segments from 0, so a multiple of SegmentSize (or
-	// TotalBytes, when every segment is acknowledged).
+	// run of acknowledged segments from 0, so a segment boundary of the
+	// plan (or TotalBytes, when every segment is acknowledged).
 	Offset int64
 }
 
@@ -40,26 +44,36 @@ func (c *Client) Resume(ctx context.Context, creds Credentials, p InitParams, r 
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	switch {
-	case !validMediaID(r.MediaID):
+	plan := r.Plan.clone()
+	if len(plan) == 0 {
+		plan = uniformPlan(r.SegmentSize)
+	}
+	if !validMediaID(r.MediaID) {
 		return nil, invalidf("resume point has no usable media id")
-	case r.SegmentSize < 1 || r.Segments < 1 || r.Segments > MaxSegments:
-		return nil, invalidf("resume point has no usable segment plan")
-	case int64(r.Segments-1)*r.SegmentSize >= p.TotalBytes || int64(r.Segments)*r.SegmentSize < p.TotalBytes:
-		return nil, invalidf("resume point's plan (%d segments of %d bytes) does not fit %d bytes", r.Segments, r.SegmentSize, p.TotalBytes)
-	case r.Offset < 0 || r.Offset > p.TotalBytes || r.Offset%r.SegmentSize != 0 && r.Offset != p.TotalBytes:
+	}
+	if err := plan.check(p.TotalBytes); err != nil {
+		return nil, invalidf("resume point has no usable segment plan: %v", err)
+	}
+	next := plan.Count(p.TotalBytes)
+	if r.Offset < p.TotalBytes {
+		next = plan.Index(r.Offset)
+	}
+	switch {
+	case r.Segments != plan.Count(p.TotalBytes):
+		return nil, invalidf("resume point's plan cuts %d bytes into %d segments, not %d", p.TotalBytes, plan.Count(p.TotalBytes), r.Segments)
+	case r.Offset < 0 || r.Offset > p.TotalBytes || r.Offset < p.TotalBytes && plan.Offset(next) != r.Offset:
 		return nil, invalidf("resume offset %d is not a segment boundary of the plan", r.Offset)
 	case len(r.Acked) > r.Segments:
 		return nil, invalidf("resume point acknowledges more segments than the plan has")
 	}
 	u := &Upload{
 		c: c, creds: creds, p: p, mediaID: r.MediaID, key: r.MediaKey, expires: r.Expires,
-		segSize: r.SegmentSize, segments: r.Segments, boundary: newBoundary(),
+		plan: plan, segments: r.Segments, boundary: newBoundary(),
 		slots: make(chan struct{}, c.cfg.Parallelism),
 		acked: r.Acked,
 	}
 	u.received = r.Offset
-	u.next = int((r.Offset + r.SegmentSize - 1) / r.SegmentSize)
+	u.next = next
 	for _, o := range opts {
 		o(&u.opts)
 	}
@@ -92,6 +106,9 @@ func (u *Upload) Interrupt(wait time.Duration) {
 	}
 	u.cancel(ErrInterrupted)
 	<-done
+	u.mu.Lock()
+	u.dropRefusalsLocked()
+	u.mu.Unlock()
 	if u.wmu.TryLock() {
 		u.dropIfFailed()
 		u.wmu.Unlock()

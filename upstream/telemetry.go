@@ -47,6 +47,7 @@ type telemetry struct {
 	bytesSent   metric.Int64Counter
 	segInFlight metric.Int64UpDownCounter
 	spills      metric.Int64Counter
+	replans     metric.Int64Counter
 }
 
 func newTelemetry(cfg *Config) (*telemetry, error) {
@@ -85,6 +86,9 @@ func newTelemetry(cfg *Config) (*telemetry, error) {
 	add(e)
 	t.spills, e = m.Int64Counter("mediagw.upstream.segments.spilled",
 		metric.WithDescription("Slow segments moved from memory to disk so that another upload could have their buffer."))
+	add(e)
+	t.replans, e = m.Int64Counter("mediagw.upstream.segments.replans",
+		metric.WithDescription("Times the remaining segments of an upload were cut smaller because X refused segments as too large (HTTP 413)."))
 	add(e)
 	return t, err
 }

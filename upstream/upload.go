@@ -15,6 +15,7 @@ type UploadOption func(*uploadOptions)
 
 type uploadOptions struct {
 	segmentDone func(index int, bytes int64)
+	replanned   func(plan Plan)
 }
 
 // WithSegmentDone registers fn, called each time X acknowledged the APPEND
@@ -41,9 +42,13 @@ type Upload struct {
 	mediaID  string
 	key      string
 	expires  time.Time
-	segSize  int64
-	segments int
 	boundary string
+
+	// plan is how the bytes are cut and segments how many there are. The
+	// writer changes them (see replan.go) with mu held and reads them
+	// without it.
+	plan     Plan
+	segments int
 
 	ctx    context.Context // Begin's context; cancelled by Abort or failure
 	cancel context.CancelCauseFunc
@@ -71,9 +76,11 @@ type Upload struct {
 	acked []bool
 
 	// shared state
-	mu      sync.Mutex
-	err     error        // first failure
-	retries atomic.Int64 // retried attempts of this upload's calls
+	mu       sync.Mutex
+	err      error        // first failure
+	refusals []refusal    // segments X refused as too large, to cut again
+	kept     *keptSegment // the last segment, taken by X (see replan.go)
+	retries  atomic.Int64 // retried attempts of this upload's calls
 }
 
 // Begin validates p, plans the segments and sends INIT. ctx governs the whole
@@ -91,7 +98,7 @@ func (c *Client) Begin(ctx context.Context, creds Credentials, p InitParams, opt
 		return nil, kindf(ErrSegmentTooLarge, "%d bytes is more than one upload to X can hold on %s: at most %d bytes (%d segments of %d bytes)",
 			p.TotalBytes, c.cfg.Dialect, limit, MaxSegments, c.cfg.MaxSegmentSize)
 	}
-	segSize, segments, err := PlanSegments(p.TotalBytes, c.cfg.SegmentSize, c.cfg.MaxSegmentSize)
+	segSize, segments, err := PlanSegments(p.TotalBytes, c.preferredSegment(), c.cfg.MaxSegmentSize)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +121,7 @@ func (c *Client) Begin(ctx context.Context, creds Credentials, p InitParams, opt
 	}
 	u := &Upload{
 		c: c, creds: creds, p: p, mediaID: m.ID, key: m.Key, expires: m.ExpiresAt,
-		segSize: segSize, segments: segments, boundary: newBoundary(),
+		plan: uniformPlan(segSize), segments: segments, boundary: newBoundary(),
 		slots: make(chan struct{}, c.cfg.Parallelism),
 	}
 	for _, o := range opts {
@@ -135,8 +142,21 @@ func (u *Upload) MediaKey() string { return u.key }
 // when X did not say.
 func (u *Upload) Expires() time.Time { return u.expires }
 
-// Segments returns the planned segment size and count.
-func (u *Upload) Segments() (size int64, count int) { return u.segSize, u.segments }
+// Segments returns the segment size the upload was planned with and the
+// number of segments it needs now (more after a re-plan; see Plan).
+func (u *Upload) Segments() (size int64, count int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.plan[0].Size, u.segments
+}
+
+// Plan returns how the upload's bytes are cut now: one run unless X
+// refused segments as too large and the rest was cut smaller.
+func (u *Upload) Plan() Plan {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.plan.clone()
+}
 
 // Retries returns how many attempts of this upload's X calls (INIT
 // excluded) were retried so far.
@@ -160,10 +180,8 @@ func (u *Upload) fail(err error) {
 	u.cancel(err)
 }
 
-// segLen is the length of segment i.
-func (u *Upload) segLen(i int) int64 {
-	return min(u.segSize, u.p.TotalBytes-int64(i)*u.segSize)
-}
+// segLen is the length of segment i. Called by the writer.
+func (u *Upload) segLen(i int) int64 { return u.plan.Len(i, u.p.TotalBytes) }
 
 // Write copies p into segment buffers; each full segment's APPEND starts at
 // once. It blocks while Parallelism APPENDs of this upload (or MaxInFlight
@@ -177,7 +195,23 @@ func (u *Upload) Write(p []byte) (int, error) {
 	if err := u.usable(); err != nil {
 		return 0, err
 	}
-	return u.put(p)
+	return u.take(p)
+}
+
+// take puts p into the upload as Write does, cutting refused segments
+// again (see replan.go) when X refused some as too large.
+func (u *Upload) take(p []byte) (int, error) {
+	n := 0
+	for {
+		k, err := u.put(p[n:])
+		n += k
+		if !errors.Is(err, errReplan) {
+			return n, err
+		}
+		if err := u.replan(); err != nil {
+			return n, err
+		}
+	}
 }
 
 // ReadFrom reads r into segment buffers until EOF, dispatching full
@@ -235,7 +269,7 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 				return n, u.failure()
 			}
 			if k > 0 {
-				if _, perr := u.put((*stage)[:k]); perr != nil {
+				if _, perr := u.take((*stage)[:k]); perr != nil {
 					return n + int64(k), perr
 				}
 			}
@@ -276,7 +310,11 @@ func (u *Upload) readDirect(r io.Reader) (int, error) {
 	u.fill += int64(k)
 	u.fillMu.Unlock()
 	u.received += int64(k)
-	if derr := u.maybeDispatch(); derr != nil {
+	derr := u.maybeDispatch()
+	if errors.Is(derr, errReplan) {
+		derr = u.replan()
+	}
+	if derr != nil {
 		return k, derr
 	}
 	return k, err
@@ -319,6 +357,9 @@ func (u *Upload) maybeDispatch() error {
 	if err := u.failure(); err != nil {
 		return err // interrupted: a full segment is dropped like a partial one
 	}
+	if u.replanDue() {
+		return errReplan // the full segment is cut again with the refused ones
+	}
 	idx := u.next
 	acked := idx < len(u.acked) && u.acked[idx]
 	if onDisk && !acked {
@@ -347,6 +388,10 @@ func (u *Upload) maybeDispatch() error {
 	case <-u.ctx.Done():
 		return u.stopped()
 	}
+	if u.replanDue() { // refused while this waited for its slot
+		<-u.slots
+		return errReplan
+	}
 	u.fillMu.Lock()
 	buf, n := u.buf, u.fill
 	u.buf, u.fill = nil, 0
@@ -369,21 +414,30 @@ func (u *Upload) stopped() error {
 
 // appendSegment sends one APPEND with retries and releases its buffer and
 // slots when done.
+//
+// A segment X refuses as too large (413) is set aside to be cut again
+// (see replan.go) instead of failing the upload.
 func (u *Upload) appendSegment(buf *[]byte, idx int, n int64) {
 	defer u.wg.Done()
+	kept := false
 	defer func() {
-		u.c.release(buf)
-		u.c.global.Release(1)
+		if !kept {
+			u.c.release(buf)
+			u.c.global.Release(1)
+		}
 		u.c.tel.segInFlight.Add(u.ctx, -1)
 		<-u.slots
 	}()
 	r := u.c.d.appendReq(u.mediaID, idx, (*buf)[:n], u.boundary)
 	r.mediaID, r.segBytes = u.mediaID, n
 	if _, _, err := u.c.call(u.ctx, u.creds, r, callOpts{retries: &u.retries}); err != nil {
-		u.fail(err) // the error names the segment; the first failure wins
+		if !u.refuse(idx, (*buf)[:n], err) {
+			u.fail(err) // the error names the segment; the first failure wins
+		}
 		return
 	}
 	u.c.tel.bytesSent.Add(u.ctx, n)
+	kept = u.keep(idx, buf, n)
 	if u.opts.segmentDone != nil {
 		u.opts.segmentDone(idx, n)
 	}
@@ -397,6 +451,9 @@ func (u *Upload) dropIfFailed() {
 		u.fillMu.Lock()
 		u.dropLocked()
 		u.fillMu.Unlock()
+		u.mu.Lock()
+		u.dropRefusalsLocked()
+		u.mu.Unlock()
 	}
 }
 
@@ -413,6 +470,9 @@ func (u *Upload) Abort(err error) {
 	}
 	u.fail(err)
 	u.wg.Wait()
+	u.mu.Lock()
+	u.dropRefusalsLocked()
+	u.mu.Unlock()
 	if u.wmu.TryLock() {
 		u.dropIfFailed()
 		u.wmu.Unlock()
