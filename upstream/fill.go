@@ -119,6 +119,11 @@ func (u *Upload) Ready() error {
 	if err := u.usable(); err != nil {
 		return err
 	}
+	if u.replanDue() {
+		if err := u.replan(); err != nil {
+			return err
+		}
+	}
 	if u.received == u.p.TotalBytes {
 		return nil
 	}

@@ -78,6 +78,7 @@ func (u *Upload) refuse(idx int, seg []byte, err error) bool {
 		return true
 	}
 	u.refusals = append(u.refusals, refusal{idx: idx, sp: sp, err: ae})
+	u.due.Store(true)
 	return true
 }
 
@@ -131,12 +132,11 @@ func (u *Upload) releaseKeptLocked() {
 	}
 }
 
-// replanDue reports whether refused segments wait to be cut again.
-func (u *Upload) replanDue() bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.refusals) > 0
-}
+// replanDue reports whether refused segments wait to be cut again. The
+// writer checks it before it takes more bytes, so that a caller sending
+// message by message has the refused segments cut again with its next
+// message, not only once a segment fills.
+func (u *Upload) replanDue() bool { return u.due.Load() }
 
 // dropRefusalsLocked removes the files of refused segments. Called with mu
 // held.
@@ -145,6 +145,7 @@ func (u *Upload) dropRefusalsLocked() {
 		u.refusals[i].sp.remove()
 	}
 	u.refusals = nil
+	u.due.Store(false)
 	u.releaseKeptLocked()
 }
 
@@ -166,6 +167,7 @@ func (u *Upload) replan() error {
 		u.mu.Lock()
 		refs, failed := u.refusals, u.err
 		u.refusals = nil
+		u.due.Store(false)
 		u.mu.Unlock()
 		if failed != nil {
 			for i := range refs {

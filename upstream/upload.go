@@ -80,6 +80,7 @@ type Upload struct {
 	err      error        // first failure
 	refusals []refusal    // segments X refused as too large, to cut again
 	kept     *keptSegment // the last segment, taken by X (see replan.go)
+	due      atomic.Bool  // refusals is not empty
 	retries  atomic.Int64 // retried attempts of this upload's calls
 }
 
@@ -201,6 +202,11 @@ func (u *Upload) Write(p []byte) (int, error) {
 // take puts p into the upload as Write does, cutting refused segments
 // again (see replan.go) when X refused some as too large.
 func (u *Upload) take(p []byte) (int, error) {
+	if u.replanDue() {
+		if err := u.replan(); err != nil {
+			return 0, err
+		}
+	}
 	n := 0
 	for {
 		k, err := u.put(p[n:])
@@ -249,6 +255,11 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 				return n, nil
 			}
 			return n, err
+		}
+		if u.replanDue() {
+			if err := u.replan(); err != nil {
+				return n, err
+			}
 		}
 		var k int
 		var err error

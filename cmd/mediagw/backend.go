@@ -73,7 +73,7 @@ func (b xBackend) Resume(ctx context.Context, a backend.Auth, s backend.Spec, at
 	}
 	u, err := b.c.Resume(ctx, creds, initParams(s), upstream.ResumePoint{
 		MediaID: at.MediaID, MediaKey: at.MediaKey, Expires: at.Expires,
-		SegmentSize: at.SegmentSize, Segments: at.Segments, Acked: acked, Offset: at.Offset,
+		SegmentSize: at.SegmentSize, Segments: at.Segments, Plan: toUpstreamPlan(at.Plan), Acked: acked, Offset: at.Offset,
 	}, uploadOptions(s)...)
 	if err != nil {
 		return nil, err
@@ -92,10 +92,35 @@ func initParams(s backend.Spec) upstream.InitParams {
 }
 
 func uploadOptions(s backend.Spec) []upstream.UploadOption {
-	if s.SegmentDone == nil {
+	var opts []upstream.UploadOption
+	if s.SegmentDone != nil {
+		opts = append(opts, upstream.WithSegmentDone(s.SegmentDone))
+	}
+	if fn := s.Replanned; fn != nil {
+		opts = append(opts, upstream.WithReplanned(func(p upstream.Plan) {
+			fn(toBackendPlan(p), p.Count(s.TotalBytes))
+		}))
+	}
+	return opts
+}
+
+func toUpstreamPlan(p backend.Plan) upstream.Plan {
+	if len(p) == 0 {
 		return nil
 	}
-	return []upstream.UploadOption{upstream.WithSegmentDone(s.SegmentDone)}
+	out := make(upstream.Plan, len(p))
+	for i, r := range p {
+		out[i] = upstream.Run{From: r.From, Size: r.Size}
+	}
+	return out
+}
+
+func toBackendPlan(p upstream.Plan) backend.Plan {
+	out := make(backend.Plan, len(p))
+	for i, r := range p {
+		out[i] = backend.Run{From: r.From, Size: r.Size}
+	}
+	return out
 }
 
 func (b xBackend) Status(ctx context.Context, a backend.Auth, mediaID string) (backend.Media, error) {
@@ -126,7 +151,8 @@ func (s session) Abort(err error)                     { s.u.Abort(err) }
 
 func (s session) Info() backend.SessionInfo {
 	size, n := s.u.Segments()
-	return backend.SessionInfo{SegmentSize: size, Segments: n, Parallelism: min(s.parallelism, n), Retries: s.u.Retries()}
+	return backend.SessionInfo{SegmentSize: size, Segments: n, Parallelism: min(s.parallelism, n), Retries: s.u.Retries(),
+		Plan: toBackendPlan(s.u.Plan())}
 }
 
 func (s session) Finish(ctx context.Context) (backend.Media, error) {

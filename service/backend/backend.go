@@ -59,10 +59,51 @@ type Session interface {
 
 // SessionInfo describes an upload at X for logs and traces.
 type SessionInfo struct {
-	SegmentSize int64 // bytes per APPEND (the last one may be shorter)
+	SegmentSize int64 // bytes per APPEND as planned at INIT (the last one may be shorter)
 	Segments    int   // APPENDs the upload needs
 	Parallelism int   // APPENDs in flight at most
 	Retries     int64 // attempts of X calls retried so far
+	// Plan is how the bytes are cut now: one run of SegmentSize unless X
+	// refused segments as too large (see Spec.Replanned).
+	Plan Plan
+}
+
+// Plan is how an upload's bytes are cut into segments: runs of segments
+// of one size each, the first from index 0. The last segment may be
+// shorter than its run's size.
+type Plan []Run
+
+// Run is segments of Size bytes from index From on, up to the next run.
+type Run struct {
+	From int
+	Size int64
+}
+
+// Offset returns where segment i starts.
+func (p Plan) Offset(i int) int64 {
+	var off int64
+	r := p[0]
+	for _, n := range p[1:] {
+		if n.From > i {
+			break
+		}
+		off += int64(n.From-r.From) * r.Size
+		r = n
+	}
+	return off + int64(i-r.From)*r.Size
+}
+
+// Index returns the segment holding byte off.
+func (p Plan) Index(off int64) int {
+	i := 0
+	for _, r := range p {
+		start := p.Offset(r.From)
+		if off < start {
+			break
+		}
+		i = r.From + int((off-start)/r.Size)
+	}
+	return i
 }
 
 // Caller is who makes a call, as its transport established it, and the X
@@ -97,6 +138,14 @@ type Spec struct {
 	// SegmentDone, when set, is called each time X acknowledged a segment
 	// (possibly from several goroutines, in any order).
 	SegmentDone func(index int, bytes int64)
+	// Replanned, when set, is called when X refused segments as too large
+	// and the rest of the upload was cut smaller: plan is the new plan
+	// (segments from its last run on are numbered again; acknowledgements
+	// of those indexes before it no longer count) and segments how many it
+	// cuts. It runs on the goroutine writing to the session, after every
+	// APPEND in flight ended and before any segment of the new plan is
+	// sent.
+	Replanned func(plan Plan, segments int)
 }
 
 // ResumeAt is where a resumed upload goes on.
@@ -106,6 +155,9 @@ type ResumeAt struct {
 	Expires     time.Time
 	SegmentSize int64
 	Segments    int
+	// Plan, when set, is the plan after a re-plan (Spec.Replanned); it
+	// then replaces SegmentSize.
+	Plan Plan
 	// Acked reports the segments X acknowledged before.
 	Acked func(index int) bool
 	// Offset is the first byte the session is given: a segment boundary.

@@ -201,7 +201,7 @@ func (k *keyedRun) beginNew(ctx, sctx context.Context, u *upload, start *mediagw
 	rec := newRecord(k.lease, e)
 	u.rec = rec
 	spec := u.spec
-	spec.SegmentDone = rec.segmentDone
+	spec.SegmentDone, spec.Replanned = rec.segmentDone, u.replanned
 	sess, err := u.e.cfg.Backend.Begin(sctx, u.caller.Auth, spec)
 	if err != nil {
 		return nil, err
@@ -249,10 +249,10 @@ func (k *keyedRun) beginResume(ctx, sctx context.Context, u *upload) (backend.Se
 		trace.SpanFromContext(ctx).AddLink(trace.Link{SpanContext: sc})
 	}
 	spec := u.spec
-	spec.SegmentDone = rec.segmentDone
+	spec.SegmentDone, spec.Replanned = rec.segmentDone, u.replanned
 	sess, err := u.e.cfg.Backend.Resume(sctx, u.caller.Auth, spec, backend.ResumeAt{
 		MediaID: e.MediaID, MediaKey: e.MediaKey, Expires: e.Expires,
-		SegmentSize: e.SegmentSize, Segments: e.Segments, Acked: e.IsAcked, Offset: e.Committed,
+		SegmentSize: e.SegmentSize, Segments: e.Segments, Plan: backendPlan(e.Plan), Acked: e.IsAcked, Offset: e.Committed,
 	})
 	if err != nil {
 		return nil, rec.fail(ctx, err)

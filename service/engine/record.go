@@ -13,6 +13,7 @@ import (
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/service/apierr"
+	"github.com/mediagw/mediagw/service/backend"
 	"github.com/mediagw/mediagw/service/ledger"
 )
 
@@ -32,6 +33,9 @@ type journal interface {
 	finalizing(ctx context.Context) error
 	// fail records the upload FAILED with err and returns err.
 	fail(ctx context.Context, err error) error
+	// replanned records the session's new plan (backend.Spec.Replanned)
+	// and waits until it is stored.
+	replanned(plan backend.Plan, segments int)
 	// snapshot is the entry as the caller sees it now.
 	snapshot() *mediagwv1.UploadState
 	// close stops what the journal runs; safe to call more than once.
@@ -46,6 +50,7 @@ func (noRecord) hashAt(int64, hash.Hash)                           {}
 func (noRecord) update(context.Context, func(*ledger.Entry)) error { return nil }
 func (noRecord) finalizing(context.Context) error                  { return nil }
 func (noRecord) fail(_ context.Context, err error) error           { return err }
+func (noRecord) replanned(backend.Plan, int)                       {}
 func (noRecord) snapshot() *mediagwv1.UploadState                  { return nil }
 func (noRecord) close()                                            {}
 
@@ -134,16 +139,32 @@ func (r *record) kick() {
 }
 
 // segmentDone marks segment i acknowledged (backend.Spec.SegmentDone) and moves
-// Committed over the run of acknowledged segments from byte 0.
+// Committed over the run of acknowledged segments from byte 0: to its end,
+// or, when the caller declared a sha256, to the last boundary in it whose
+// hash state is known. Every boundary has one unless the upload was cut
+// again: the bytes that had already passed by then were hashed at the old
+// plan's boundaries.
 func (r *record) segmentDone(i int, _ int64) {
 	r.mu.Lock()
 	e := &r.e
 	e.MarkAcked(i)
-	for size := e.SegmentSize; e.Committed < e.Start.TotalBytes && e.IsAcked(int(e.Committed/size)); {
-		e.Committed = min(e.Committed+size, e.Start.TotalBytes)
+	plan, total := backendPlan(e.Plan), e.Start.TotalBytes
+	if len(plan) == 0 {
+		plan = backend.Plan{{From: 0, Size: e.SegmentSize}}
 	}
-	if st, ok := r.hashes[e.Committed]; ok {
-		e.HashState = st
+	for at := e.Committed; at < total; {
+		idx := plan.Index(at)
+		if !e.IsAcked(idx) {
+			break
+		}
+		at = min(plan.Offset(idx+1), total)
+		st, ok := r.hashes[at]
+		if ok {
+			e.HashState = st
+		}
+		if ok || e.Start.SHA256 == "" || at == total {
+			e.Committed = at
+		}
 	}
 	for at := range r.hashes {
 		if at <= e.Committed {
@@ -153,6 +174,40 @@ func (r *record) segmentDone(i int, _ int64) {
 	r.gen++
 	r.mu.Unlock()
 	r.kick()
+}
+
+// replanned records the session's new plan: the acknowledgements of the
+// segments it numbers again no longer count. It waits until the plan is
+// stored, so that no stored entry pairs the old plan with the new
+// segments' acknowledgements.
+func (r *record) replanned(plan backend.Plan, segments int) {
+	ctx, cancel := context.WithTimeout(context.Background(), ledgerWriteTimeout)
+	defer cancel()
+	_ = r.update(ctx, func(e *ledger.Entry) {
+		e.Plan, e.Segments = ledgerPlan(plan), segments
+		e.ClearAckedFrom(plan[len(plan)-1].From)
+	})
+}
+
+// backendPlan and ledgerPlan convert a plan between the ledger's form and
+// the backend's; nil stays nil.
+func backendPlan(runs []ledger.Run) backend.Plan {
+	if len(runs) == 0 {
+		return nil
+	}
+	p := make(backend.Plan, len(runs))
+	for i, r := range runs {
+		p[i] = backend.Run{From: r.From, Size: r.Size}
+	}
+	return p
+}
+
+func ledgerPlan(p backend.Plan) []ledger.Run {
+	runs := make([]ledger.Run, len(p))
+	for i, r := range p {
+		runs[i] = ledger.Run{From: r.From, Size: r.Size}
+	}
+	return runs
 }
 
 // hashAt keeps the digest's state at boundary at, for when the bytes up to

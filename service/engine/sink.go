@@ -25,22 +25,29 @@ func (u *upload) tally(p []byte) {
 		u.received += int64(len(p))
 		return
 	}
-	size := u.info.SegmentSize
-	if !u.keyed || size == 0 {
+	if !u.keyed || len(u.segPlan) == 0 || u.segPlan[0].Size == 0 {
 		u.received += int64(len(p))
 		u.digest.Write(p)
 		return
 	}
 	for len(p) > 0 {
-		next := (u.received/size + 1) * size
+		next := u.segPlan.Offset(u.segPlan.Index(u.received) + 1)
 		k := int(min(int64(len(p)), next-u.received))
 		u.digest.Write(p[:k])
 		u.received += int64(k)
 		p = p[k:]
-		if u.received%size == 0 {
+		if u.received == next {
 			u.rec.hashAt(u.received, u.digest)
 		}
 	}
+}
+
+// replanned follows the session's new plan (backend.Spec.Replanned): the
+// hash states of the bytes still to come are kept at its boundaries, and
+// the record stores it before any of its segments is sent.
+func (u *upload) replanned(plan backend.Plan, segments int) {
+	u.segPlan = plan
+	u.rec.replanned(plan, segments)
 }
 
 func (u *upload) short() error {

@@ -73,6 +73,10 @@ type upload struct {
 	mediaID  string
 	received int64
 	info     backend.SessionInfo // zero until INIT succeeded
+	// segPlan is how the session cuts the bytes, for the hash states a
+	// keyed upload keeps at segment boundaries; it changes when X refused
+	// segments as too large (replanned).
+	segPlan backend.Plan
 	// ticket is the upload's hold on its caller's quotas, nil until the
 	// callers policy admitted it; base is where this life of the upload
 	// started (a resume's committed bytes).
@@ -317,6 +321,10 @@ func (u *upload) head(ctx context.Context) ([]byte, io.ReadCloser, error) {
 func (u *upload) begun(ctx context.Context, sess backend.Session) {
 	u.mediaID = sess.MediaID()
 	u.info = sess.Info()
+	u.segPlan = u.info.Plan
+	if len(u.segPlan) == 0 {
+		u.segPlan = backend.Plan{{From: 0, Size: u.info.SegmentSize}}
+	}
 	trace.SpanFromContext(ctx).SetAttributes(attrMediaID.String(u.mediaID), attrSegmentSize.Int64(u.info.SegmentSize),
 		attrSegments.Int(u.info.Segments), attrParallelism.Int(u.info.Parallelism))
 }

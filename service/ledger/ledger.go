@@ -80,9 +80,14 @@ type Entry struct {
 	MediaID  string    `json:"media_id,omitempty"`
 	MediaKey string    `json:"media_key,omitempty"`
 	Expires  time.Time `json:"expires"`
-	// SegmentSize and Segments are the upload's plan.
+	// SegmentSize and Segments are the upload's plan: Segments segments
+	// of SegmentSize bytes, the last one shorter.
 	SegmentSize int64 `json:"segment_size,omitempty"`
 	Segments    int   `json:"segments,omitempty"`
+	// Plan, once X refused segments as too large and the rest was cut
+	// smaller, is the plan since then; SegmentSize is its first run's
+	// size and Segments the number of segments it cuts.
+	Plan []Run `json:"plan,omitempty"`
 	// Acked holds one bit per segment X acknowledged (bit i%8 of byte
 	// i/8).
 	Acked []byte `json:"acked,omitempty"`
@@ -109,6 +114,13 @@ type Entry struct {
 
 	// Live is set by Get when a holder has the key's lease now.
 	Live bool `json:"-"`
+}
+
+// Run is segments of Size bytes from index From on, up to the next run of
+// a Plan.
+type Run struct {
+	From int   `json:"from"`
+	Size int64 `json:"size"`
 }
 
 // Start is an upload's parameters as first given.
@@ -153,6 +165,14 @@ type Violation struct {
 // IsAcked reports whether segment i is marked acknowledged.
 func (e *Entry) IsAcked(i int) bool {
 	return i/8 < len(e.Acked) && e.Acked[i/8]&(1<<(i%8)) != 0
+}
+
+// ClearAckedFrom forgets the acknowledgements of segment i and after (a
+// re-plan numbers them again).
+func (e *Entry) ClearAckedFrom(i int) {
+	for k := i; k < len(e.Acked)*8; k++ {
+		e.Acked[k/8] &^= 1 << (k % 8)
+	}
 }
 
 // MarkAcked marks segment i acknowledged.
