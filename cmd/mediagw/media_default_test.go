@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +11,15 @@ import (
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/upstream/xfake"
 )
+
+// videoAt is a second of H.264 video at fps frames per second, its moov
+// first: the frame rate is the only rule it may break.
+func videoAt(t *testing.T, fps int) []byte {
+	t.Helper()
+	needFFmpeg(t)
+	return makeMedia(t, t.TempDir(), fmt.Sprintf("fps%d.mp4", fps), "-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=160x120:rate=%d", fps), "-t", "1",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart")
+}
 
 // TestMediaRulesDefaultCredentials: default_media_rules in the accounts
 // file change the rules of the uploads with mediagw's default credentials

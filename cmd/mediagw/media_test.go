@@ -368,15 +368,6 @@ func TestMediaInspectionReported(t *testing.T) {
 	}
 }
 
-// videoAt is a second of H.264 video at fps frames per second, its moov
-// first: the frame rate is the only rule it may break.
-func videoAt(t *testing.T, fps int) []byte {
-	t.Helper()
-	needFFmpeg(t)
-	return makeMedia(t, t.TempDir(), fmt.Sprintf("fps%d.mp4", fps), "-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=160x120:rate=%d", fps), "-t", "1",
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart")
-}
-
 // TestMediaRulesPerAccount: an account's media_rules in the accounts file
 // change the limits for its uploads only.
 func TestMediaRulesPerAccount(t *testing.T) {
