@@ -63,29 +63,25 @@ func credentialsOf(a policy.Account, xURL string) upstream.Credentials {
 	return upstream.BearerToken(a.Token)
 }
 
-// loadAccountRules reads the media rules of the --accounts file's
-// accounts that change them (media_rules), by name.
+// loadAccountRules reads the media rules of the --accounts file: those of
+// the accounts that change them (media_rules) by name, and under "" those
+// of the uploads with the default credentials or a caller's own token
+// (default_media_rules).
 func loadAccountRules(path string) (map[string]rules.Profile, error) {
-	accounts, err := policy.LoadAccounts(path)
+	f, err := policy.ReadAccountsFile(path)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]rules.Profile{}
-	for name, a := range accounts {
-		if a.MediaRules == nil {
-			continue
-		}
-		p, err := rules.Default().With(a.MediaRules)
-		if err != nil {
-			return nil, fmt.Errorf("--accounts %s: account %q: media_rules: %w", path, name, err)
-		}
-		out[name] = p
+	r, err := f.MediaRules()
+	if err != nil {
+		return nil, fmt.Errorf("--accounts %s: %w", path, err)
 	}
-	return out, nil
+	return r, nil
 }
 
-// mediaRules is the engine's lookup of an account's media rules: nil
-// (the defaults) for an account that changes none. The rules are those
+// mediaRules is the engine's lookup of an account's media rules ("": the
+// default credentials and callers' own tokens): nil (the defaults) for an
+// account that changes none. The rules are those
 // *byAccount holds when an upload starts: SIGHUP replaces them.
 func mediaRules(byAccount *atomic.Pointer[map[string]rules.Profile]) func(string) rules.Profile {
 	return func(account string) rules.Profile {

@@ -297,6 +297,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if a.tls != nil {
 		a.httpSrv.TLSConfig = a.tls.Config("h2", "http/1.1")
 	}
+	if err := a.readyGauge(tel.mp); err != nil {
+		return nil, err
+	}
 	if cfg.AdminAddr != "" {
 		if err := a.startAdmin(cfg.AdminAddr, tel.metrics); err != nil {
 			return nil, err

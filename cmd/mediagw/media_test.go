@@ -371,9 +371,7 @@ func TestMediaInspectionReported(t *testing.T) {
 // TestMediaRulesPerAccount: an account's media_rules in the accounts file
 // change the limits for its uploads only.
 func TestMediaRulesPerAccount(t *testing.T) {
-	needFFmpeg(t)
-	fps120 := makeMedia(t, t.TempDir(), "fps120.mp4", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=120", "-t", "1",
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart")
+	fps120 := videoAt(t, 120)
 	accounts := writeFile(t, "accounts.yaml", []byte("accounts:\n  premium:\n    token: "+testToken+"\n"+
 		"    media_rules:\n      tweet_video: {max_frame_rate: 120, max_duration: 125m}\n"))
 	callers := writeFile(t, "callers.yaml", []byte("callers:\n  alice:\n    accounts: [premium, default]\n"))

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -39,15 +41,24 @@ func (a *app) sharedHealth(err error) {
 	a.health.SetServingStatus("mediagw.v1.MediaUploadService", st)
 }
 
-// readyz answers 200 while mediagw takes calls, 503 with the reason
-// otherwise: starting, draining, or the shared state unreachable.
-func (a *app) readyz(w http.ResponseWriter, _ *http.Request) {
+// notReady says why mediagw does not take calls, nil while it does:
+// starting, draining, or the shared state unreachable. /readyz answers
+// it and the gauge mediagw_ready reports it (ready_metric.go).
+func (a *app) notReady() error {
 	if !a.ready.Load() {
-		http.Error(w, "not ready", http.StatusServiceUnavailable)
-		return
+		return errors.New("not ready")
 	}
 	if err := a.sharedReady(); err != nil {
-		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return fmt.Errorf("not ready: %w", err)
+	}
+	return nil
+}
+
+// readyz answers 200 while mediagw takes calls, 503 with the reason
+// otherwise.
+func (a *app) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := a.notReady(); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	if a.cfg.Emulator {

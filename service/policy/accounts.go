@@ -42,6 +42,13 @@ import (
 //	  token: {env: PREMIUM_X_TOKEN}
 //	  media_rules:
 //	    tweet_video: {max_duration: 125m, max_bytes: 16GiB}
+//
+// The uploads that use no named account (the --x-* credentials, called
+// default, and callers' own X user tokens) take their changes from the
+// top-level default_media_rules, written the same way:
+//
+//	default_media_rules:
+//	  tweet_video: {max_duration: 125m, max_bytes: 16GiB}
 type Account struct {
 	Token  string
 	OAuth2 *OAuth2Account
@@ -62,13 +69,25 @@ type OAuth1Account struct {
 	ConsumerKey, ConsumerSecret, Token, TokenSecret string
 }
 
+// AccountsFile is what the --accounts file holds.
+type AccountsFile struct {
+	// Accounts are the named X accounts.
+	Accounts map[string]Account
+	// DefaultMediaRules (default_media_rules) changes the default media
+	// rules for the uploads that use no named account: with the --x-*
+	// credentials and with a caller's own X user token (nil: the
+	// defaults).
+	DefaultMediaRules rules.Overrides
+}
+
 type accountsFile struct {
-	Accounts map[string]accountSpec `yaml:"accounts"`
+	Accounts          map[string]accountSpec `yaml:"accounts"`
+	DefaultMediaRules yaml.Node              `yaml:"default_media_rules"`
 }
 
 type accountSpec struct {
-	Token      secret          `yaml:"token"`
-	MediaRules rules.Overrides `yaml:"media_rules"`
+	Token      secret    `yaml:"token"`
+	MediaRules yaml.Node `yaml:"media_rules"`
 	OAuth2     *struct {
 		ClientID     string `yaml:"client_id"`
 		ClientSecret secret `yaml:"client_secret"`
@@ -122,8 +141,19 @@ func (s *secret) UnmarshalYAML(n *yaml.Node) error {
 // accountName is what an account may be called (it appears in logs).
 var accountName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
 
-// LoadAccounts reads the --accounts file.
+// LoadAccounts reads the named accounts of the --accounts file.
 func LoadAccounts(path string) (map[string]Account, error) {
+	f, err := ReadAccountsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return f.Accounts, nil
+}
+
+// ReadAccountsFile reads the --accounts file: its accounts and
+// default_media_rules. Every error names the file, and the line and field
+// where the file shows them.
+func ReadAccountsFile(path string) (*AccountsFile, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--accounts: %w", err)
@@ -132,27 +162,27 @@ func LoadAccounts(path string) (map[string]Account, error) {
 	if err := strictYAML(raw, &f); err != nil {
 		return nil, fmt.Errorf("--accounts %s: %w", path, err)
 	}
-	out := map[string]Account{}
+	out := &AccountsFile{Accounts: map[string]Account{}}
+	if out.DefaultMediaRules, err = decodeMediaRules(&f.DefaultMediaRules, "default_media_rules"); err != nil {
+		return nil, fmt.Errorf("--accounts %s: %w", path, err)
+	}
 	var errs []error
 	for name, a := range f.Accounts {
 		acc, err := a.account()
 		switch {
 		case name == DefaultAccount:
-			err = fmt.Errorf("%q is the --x-* credentials' name; choose another", name)
+			err = fmt.Errorf("%q is the --x-* credentials' name; choose another (their media rules are default_media_rules)", name)
 		case !accountName.MatchString(name):
 			err = fmt.Errorf("names are letters, digits, _ . - (up to 64)")
 		}
-		if err == nil && a.MediaRules != nil {
-			if _, rerr := rules.Default().With(a.MediaRules); rerr != nil {
-				err = fmt.Errorf("media_rules: %w", rerr)
-			}
-			acc.MediaRules = a.MediaRules
+		if err == nil {
+			acc.MediaRules, err = decodeMediaRules(&a.MediaRules, "media_rules")
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("account %q: %w", name, err))
 			continue
 		}
-		out[name] = acc
+		out.Accounts[name] = acc
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("--accounts %s: %w", path, err)
@@ -204,8 +234,21 @@ func AccountNames[V any](accounts map[string]V) []string {
 func strictYAML(raw []byte, v any) error {
 	d := yaml.NewDecoder(bytes.NewReader(raw))
 	d.KnownFields(true)
-	if err := d.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return err
+	err := d.Decode(v)
+	var te *yaml.TypeError
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		return nil
+	case errors.As(err, &te):
+		// "line 3: field tokn not found in type policy.accountSpec" names
+		// a Go type; the file's reader knows the key.
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = unknownField.ReplaceAllString(m, "${1}unknown key $2")
+		}
+		return errors.New(strings.Join(msgs, "; "))
 	}
-	return nil
+	return err
 }
+
+var unknownField = regexp.MustCompile(`^(line \d+: )field (\S+) not found in type \S+$`)
