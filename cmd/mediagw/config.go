@@ -96,6 +96,7 @@ type config struct {
 	// Emulator settings, used only with Emulator.
 	EmulatorLatency        time.Duration
 	EmulatorProcessingTime time.Duration
+	EmulatorMaxSegment     sizeFlag
 
 	// ShowVersion prints the build's version and exits (--version).
 	ShowVersion bool
@@ -126,7 +127,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 // newFlags is mediagw's flag set, bound to a config holding the defaults.
 // docs/configuration.md is generated from it (see TestConfigurationDoc).
 func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
-	c := &config{SegmentSize: 4 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 1 << 20, MaxSpoolBytes: 1 << 30}
+	c := &config{SegmentSize: 4 << 20, EmulatorMaxSegment: 5 << 20, MaxVideoBytes: 512 << 20, MaxMessage: 1 << 20, MaxSpoolBytes: 1 << 30}
 	fs := flag.NewFlagSet("mediagw", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
@@ -180,6 +181,7 @@ func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
 	fs.StringVar(&c.MediaChecks, "media-checks", "", "X's media rules (duration, dimensions, codecs, frame rate, GIF frames, ...; changed per account, and for the --x-* credentials, in --accounts): enforce refuses breaking media before INIT when its first 512KiB show it, else before FINALIZE; warn logs, counts and uploads anyway; off does not inspect. Default enforce, or warn with --emulator (whose demos upload made-up bytes)")
 	fs.DurationVar(&c.EmulatorLatency, "emulator-latency", 0, "built-in emulator: latency added per request")
 	fs.DurationVar(&c.EmulatorProcessingTime, "emulator-processing-time", 5*time.Second, "built-in emulator: how long video processing takes")
+	fs.Var(&c.EmulatorMaxSegment, "emulator-max-segment", "built-in emulator: the largest APPEND it takes; larger ones get 413 with an empty body, as X's edge answers, and mediagw cuts the rest of the upload smaller")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version, commit and build date, and exit")
 	return c, fs
 }

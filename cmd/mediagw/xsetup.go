@@ -25,6 +25,7 @@ func (a *app) startEmulator() error {
 	x := xfake.New(xfake.Options{
 		Latency:        a.cfg.EmulatorLatency,
 		ProcessingTime: a.cfg.EmulatorProcessingTime,
+		MaxSegment:     int64(a.cfg.EmulatorMaxSegment),
 		Logger:         a.log.With("component", "xfake"),
 		// v1.1 takes OAuth 1.0a only: the emulator checks the signatures
 		// of the keys mediagw signs with (see credentials).
