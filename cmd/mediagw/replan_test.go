@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -107,5 +108,30 @@ func TestReplanThenResume(t *testing.T) {
 	}
 	if n := e.x.Media(t, resp.GetMediaId()).Segments; n != 7 {
 		t.Fatalf("X holds %d segments, want 7 (6 of 2 MiB and the last 123 bytes)", n)
+	}
+}
+
+// TestReplanOverREST: a REST body read straight into segment buffers is
+// cut again the same way, and a file that cannot be cut smaller (X
+// refuses even 1 MiB) is refused with X's 413 as a problem saying why.
+func TestReplanOverREST(t *testing.T) {
+	t.Parallel()
+	e := replanEnv(t)
+	data := media("video/mp4", 9<<20+5, 73)
+	code, body := e.uploadREST(t, "video/mp4", "tweet_video", data)
+	if code != http.StatusOK {
+		t.Fatalf("REST upload: HTTP %d %v", code, body)
+	}
+	id, _ := body["media_id"].(string)
+	e.checkStored(id, data)
+	if n := e.x.Media(t, id).Segments; n != 5 {
+		t.Fatalf("X holds %d segments, want 5 (4 of 2 MiB and the last 1 MiB + 5 bytes)", n)
+	}
+
+	small := newEnv(t, xfake.Options{MaxSegment: 512 << 10}, "--segment-size=1MiB")
+	code, body = small.uploadREST(t, "video/mp4", "tweet_video", data)
+	detail, _ := body["detail"].(string)
+	if code != http.StatusBadRequest || !strings.Contains(detail, "HTTP 413") || !strings.Contains(detail, "cannot cut the upload smaller") {
+		t.Fatalf("REST upload that cannot be cut smaller: HTTP %d %v", code, body)
 	}
 }
