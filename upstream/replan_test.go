@@ -358,3 +358,41 @@ func TestPlanArithmetic(t *testing.T) {
 		t.Fatalf("segments end at %d, Count %d, last %d; want %d, 8, 1", off, p.Count(total), p.Len(7, total), total)
 	}
 }
+
+// TestReplanKeepsAnAcknowledgedLastSegment: a resume whose last segment X
+// acknowledged in the earlier life, and whose earlier segments X now
+// refuses as too large, cuts them again together with the last one.
+func TestReplanKeepsAnAcknowledgedLastSegment(t *testing.T) {
+	t.Parallel()
+	srv := xfaketest.New(t, xfake.Options{Seed: 67, Tokens: []string{"tok"}, MaxSegment: 3 * mib})
+	c := newClient(t, srv, func(cfg *upstream.Config) { cfg.SegmentSize, cfg.SpillDir = 4*mib, spillDir(t) })
+	data := payload(10*mib, 67)
+	p := upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}
+	u, err := c.Begin(context.Background(), nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Interrupt(time.Second)
+	// As recorded by an earlier life: the 2 MiB last segment acknowledged.
+	var seen plans
+	r, err := c.Resume(context.Background(), nil, p, upstream.ResumePoint{
+		MediaID: u.MediaID(), SegmentSize: 4 * mib, Segments: 3, Acked: []bool{false, false, true}, Offset: 0,
+	}, upstream.WithReplanned(seen.fn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Finish(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMedia(t, srv, m, data, 5)
+	if got, want := seen.list(), []upstream.Plan{{{From: 0, Size: 2 * mib}}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("plans %v, want %v", got, want)
+	}
+	if held, _ := upstream.BuffersHeld(c); held != 0 {
+		t.Fatalf("%d buffers held after the upload", held)
+	}
+}

@@ -387,9 +387,15 @@ func (u *Upload) maybeDispatch() error {
 		}
 	}
 	if acked {
-		// X has this segment from an earlier life of the upload.
+		// X has this segment from an earlier life of the upload. The last
+		// one is kept, as when X takes it in this life (see keep).
 		u.fillMu.Lock()
-		u.dropLocked()
+		if buf := u.buf; buf != nil && !onDisk && u.keep(idx, buf, u.fill) {
+			u.c.filling(u, false)
+			u.buf, u.fill, u.spillable = nil, 0, false
+		} else {
+			u.dropLocked()
+		}
 		u.fillMu.Unlock()
 		u.next++
 		return nil
