@@ -203,11 +203,7 @@ func insist(cfg *tls.Config, pair tls.Certificate) *tls.Config {
 // waitLog waits up to 5s for text in e's logs.
 func waitLog(t *testing.T, e *env, text string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(e.logs.String(), text); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q", text)
-		}
-	}
+	e.logs.await(t, 5*time.Second, text)
 }
 
 func copyFile(t *testing.T, from, to string) {

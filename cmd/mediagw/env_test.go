@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -261,16 +262,26 @@ func (e *env) uploadLogs() []map[string]any {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
+// syncBuffer is a bytes.Buffer safe for concurrent writers; every write
+// is announced to await.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written changes
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	s.mu.Unlock()
+	s.written.notify()
+	return n, err
+}
+
+// await waits up to d for text in the buffer.
+func (s *syncBuffer) await(t testing.TB, d time.Duration, text string) {
+	t.Helper()
+	s.written.await(t, d, fmt.Sprintf("no log line with %q", text), func() bool { return strings.Contains(s.String(), text) })
 }
 
 func (s *syncBuffer) String() string {

@@ -200,17 +200,6 @@ func TestCancelStopsUpstream(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 15s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestEmbeddedEmulatorEveryDialect: with no X configured, every dialect
 // works on the built-in emulator (v1.1 with OAuth 1.0a signatures it
 // verifies).
