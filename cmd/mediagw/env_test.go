@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -56,6 +57,13 @@ func newEnv(t *testing.T, xopts xfake.Options, flags ...string) *env {
 // always go to a registry of this env, served on its /metrics.
 func newEnvWith(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, flags ...string) *env {
 	t.Helper()
+	return newEnvFront(t, xopts, tp, nil, flags...)
+}
+
+// newEnvFront is newEnvWith with the emulator's handler passed through
+// front (nil: none), which stands between mediagw and X.
+func newEnvFront(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, front func(http.Handler) http.Handler, flags ...string) *env {
+	t.Helper()
 	if xopts.Tokens == nil {
 		xopts.Tokens = []string{testToken}
 	}
@@ -65,7 +73,7 @@ func newEnvWith(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, flag
 	if xopts.Seed == 0 {
 		xopts.Seed = 1
 	}
-	x := xfaketest.New(t, xopts)
+	x := xfaketest.NewWrapped(t, xopts, front)
 	e := startApp(t, x.URL, tp, flags...)
 	e.x = x
 	return e
