@@ -395,8 +395,7 @@ func TestDrainPastTimeoutInterrupts(t *testing.T) {
 // the scheduling.
 func TestFullSegmentsFinishAfterTheCallerGoes(t *testing.T) {
 	t.Parallel()
-	w := newAppendWatch(true)
-	e := newEnvFront(t, xfake.Options{}, nil, w.front)
+	e, w := newWatchedEnv(t, true, xfake.Options{})
 	data := media("video/mp4", 1<<20, 57)
 	ctx, cancel := context.WithCancel(context.Background())
 	stream, err := e.client.Upload(ctx)

@@ -1,18 +1,23 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mediagw/mediagw/upstream/xfake"
 )
 
 // appendWatch stands in front of the emulator (newEnvFront's front) and
-// makes its v2 APPENDs events a test can await: each one arriving, each
-// one ending, and whether its client had gone by then. While it holds,
-// an arriving APPEND waits before the emulator sees it until release, or
-// until its client goes away.
+// makes its v2 APPENDs events a test can await: each one arriving (its
+// whole body read), each one ending, and whether its client had gone by
+// then. While it holds, an arriving APPEND waits before the emulator sees
+// it until unhold, or until its client goes away: net/http notices that
+// only once the body has been read, hence the read first.
 type appendWatch struct {
 	mu      sync.Mutex
 	held    bool
@@ -28,9 +33,14 @@ type appendCounts struct {
 	Gone    int // ended with their client gone (the request's context done)
 }
 
-// newAppendWatch returns a watch that holds every APPEND when hold is set.
-func newAppendWatch(hold bool) *appendWatch {
-	return &appendWatch{held: hold, release: make(chan struct{}), counts: map[string]appendCounts{}}
+// newWatchedEnv is newEnv behind an appendWatch that holds every APPEND
+// when hold is set; held ones are let through when the test ends.
+func newWatchedEnv(t *testing.T, hold bool, xopts xfake.Options, flags ...string) (*env, *appendWatch) {
+	t.Helper()
+	w := &appendWatch{held: hold, release: make(chan struct{}), counts: map[string]appendCounts{}}
+	e := newEnvFront(t, xopts, nil, w.front, flags...)
+	t.Cleanup(w.unhold) // before the emulator's server closes: it waits for its handlers
+	return e, w
 }
 
 // front is the func for newEnvFront.
@@ -41,6 +51,12 @@ func (w *appendWatch) front(next http.Handler) http.Handler {
 			next.ServeHTTP(rw, r)
 			return
 		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		w.update(id, func(c *appendCounts) { c.Arrived++; c.Active++ })
 		defer func() {
 			gone := r.Context().Err() != nil
