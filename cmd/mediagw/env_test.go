@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,8 +40,10 @@ type env struct {
 	// adminURL serves /metrics, /healthz, /readyz and pprof.
 	adminURL string
 	logs     *syncBuffer
-	cancel   context.CancelFunc
-	done     chan error
+	// metrics is the /metrics handler, readable after stop too.
+	metrics http.Handler
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 const testToken = "test-token"
@@ -121,7 +124,7 @@ func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...strin
 	if a.tls != nil {
 		scheme = "https://"
 	}
-	e := &env{t: t, app: a, httpURL: scheme + a.httpLis.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	e := &env{t: t, app: a, httpURL: scheme + a.httpLis.Addr().String(), logs: logs, metrics: tel.metrics, cancel: cancel, done: make(chan error, 1)}
 	if a.adminLis != nil {
 		e.adminURL = "http://" + a.adminLis.Addr().String()
 	}
@@ -154,6 +157,20 @@ func (e *env) stop() {
 	case <-time.After(30 * time.Second):
 		e.t.Error("mediagw did not stop within 30s")
 	}
+}
+
+// stopped stops mediagw and returns its logs and its /metrics text. Every
+// call has returned by then, so every span has ended (a SpanRecorder has
+// it at once) and every line is written.
+func (e *env) stopped() (logs, metrics string) {
+	e.t.Helper()
+	e.stop()
+	rec := httptest.NewRecorder()
+	e.metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		e.t.Fatalf("/metrics after the stop: HTTP %d", rec.Code)
+	}
+	return e.logs.String(), rec.Body.String()
 }
 
 // openUpload starts an Upload stream, sends the start message for data and
