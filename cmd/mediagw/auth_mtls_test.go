@@ -173,13 +173,7 @@ func TestTLSReload(t *testing.T) {
 	next := ca.issue(leaf{cn: "mediagw-rotated", server: true})
 	copyFile(t, next.certFile, srv.certFile)
 	copyFile(t, next.keyFile, srv.keyFile)
-	deadline := time.Now().Add(10 * time.Second)
-	for served() != "mediagw-rotated" {
-		if time.Now().After(deadline) {
-			t.Fatal("the rotated certificate was not served within 10s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "the rotated certificate served", func() bool { return served() == "mediagw-rotated" })
 	// A certificate that does not match its key is refused; the last good
 	// one stays.
 	other := ca.issue(leaf{cn: "mismatched", server: true})
