@@ -85,7 +85,10 @@ func TestDetachEndsWriteInFlight(t *testing.T) {
 		_, err := io.Copy(conn, io.LimitReader(b, int64(len(seg))+8))
 		written <- err
 	}()
-	time.Sleep(200 * time.Millisecond) // let the write fill the socket buffers and block
+	// The write is in writeTo (which holds the body until it returns); 64 MiB
+	// cannot fit in the socket buffers of a peer that never reads, so it
+	// cannot end without the detach.
+	eventually(t, 10*time.Second, "the body's write started", func() bool { return b.writing.Load() != nil })
 	select {
 	case err := <-written:
 		t.Fatalf("the write ended before detach: %v", err)

@@ -9,3 +9,6 @@ var UploadAll = uploadAll
 
 // CloseIdle is closeIdle for the external tests.
 var CloseIdle = closeIdle
+
+// Eventually is eventually for the external tests.
+var Eventually = eventually

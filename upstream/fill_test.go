@@ -78,7 +78,7 @@ func TestSlowSegmentIsSpilled(t *testing.T) {
 	}()
 	// The slow upload sent its first segment and holds a buffer with 1000
 	// bytes of the second, blocked in its reader.
-	waitFor(t, func() bool { return srv.X.Stats().Requests["append"] >= 1 })
+	upstream.Eventually(t, 10*time.Second, "an APPEND answered", func() bool { return srv.X.Stats().Requests["append"] >= 1 })
 
 	fastData := payload(2*seg, 32)
 	start := time.Now()
@@ -190,16 +190,5 @@ func TestReadyTakesTheBuffer(t *testing.T) {
 	}
 	if _, err := idle.Finish(context.Background()); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -3,7 +3,24 @@ package upstream
 import (
 	"context"
 	"io"
+	"testing"
+	"time"
 )
+
+// eventually polls cond every 5 ms until it holds, failing t with what when
+// it has not within d. It is for what nothing announces (the emulator's
+// counters, a goroutine reaching a system call); the external tests call it
+// as Eventually.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // uploadAll sends INIT, streams r (exactly p.TotalBytes bytes) through the
 // APPENDs and sends FINALIZE: Begin, ReadFrom and Finish, aborting the

@@ -215,13 +215,9 @@ func TestPipelineStreamsAndBounds(t *testing.T) {
 	if _, err := u.Write(data[:seg+10]); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.Media(t, u.MediaID()).AppendRequests == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first APPEND did not leave while the caller was still writing")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	upstream.Eventually(t, 5*time.Second, "the first APPEND left while the caller was still writing", func() bool {
+		return srv.Media(t, u.MediaID()).AppendRequests > 0
+	})
 	// The rest through small writes.
 	for off := seg + 10; off < len(data); off += 1000 {
 		if _, err := u.Write(data[off:min(off+1000, len(data))]); err != nil {

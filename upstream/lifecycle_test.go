@@ -127,13 +127,7 @@ func TestCancelMidUpload(t *testing.T) {
 		done <- err
 	}()
 	// Cancel once APPENDs are in flight.
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.X.Stats().Requests["append"] < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no APPEND started")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	upstream.Eventually(t, 5*time.Second, "two APPENDs answered", func() bool { return srv.X.Stats().Requests["append"] >= 2 })
 	start := time.Now()
 	cancel()
 	pw.CloseWithError(context.Canceled) // the caller's stream ends too

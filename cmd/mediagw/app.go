@@ -196,7 +196,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	if err != nil {
 		return nil, err
 	}
-	xb := xBackend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accountSet}
+	xb := xBackend{c: client, hasDefault: hasDefault, parallelism: cfg.Parallelism, accounts: a.accountSet, log: log}
 	if a.relay, err = relay.New(relay.Config{
 		Backend:       xb,
 		Store:         a.statusStore(),

@@ -173,13 +173,7 @@ func TestTLSReload(t *testing.T) {
 	next := ca.issue(leaf{cn: "mediagw-rotated", server: true})
 	copyFile(t, next.certFile, srv.certFile)
 	copyFile(t, next.keyFile, srv.keyFile)
-	deadline := time.Now().Add(10 * time.Second)
-	for served() != "mediagw-rotated" {
-		if time.Now().After(deadline) {
-			t.Fatal("the rotated certificate was not served within 10s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "the rotated certificate served", func() bool { return served() == "mediagw-rotated" })
 	// A certificate that does not match its key is refused; the last good
 	// one stays.
 	other := ca.issue(leaf{cn: "mismatched", server: true})
@@ -203,11 +197,7 @@ func insist(cfg *tls.Config, pair tls.Certificate) *tls.Config {
 // waitLog waits up to 5s for text in e's logs.
 func waitLog(t *testing.T, e *env, text string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(e.logs.String(), text); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q", text)
-		}
-	}
+	e.logs.await(t, 5*time.Second, text)
 }
 
 func copyFile(t *testing.T, from, to string) {

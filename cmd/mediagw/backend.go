@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/mediagw/mediagw/service/backend"
@@ -20,6 +21,7 @@ type xBackend struct {
 	parallelism int
 	// accounts are the named X accounts (--accounts), by name.
 	accounts *accountSet
+	log      *slog.Logger
 }
 
 var _ backend.Backend = xBackend{}
@@ -59,7 +61,7 @@ func (b xBackend) Begin(ctx context.Context, a backend.Auth, s backend.Spec) (ba
 	if err != nil {
 		return nil, err
 	}
-	return session{u: u, parallelism: b.parallelism}, nil
+	return session{u: u, parallelism: b.parallelism, log: b.log}, nil
 }
 
 func (b xBackend) Resume(ctx context.Context, a backend.Auth, s backend.Spec, at backend.ResumeAt) (backend.Session, error) {
@@ -78,7 +80,7 @@ func (b xBackend) Resume(ctx context.Context, a backend.Auth, s backend.Spec, at
 	if err != nil {
 		return nil, err
 	}
-	return session{u: u, parallelism: b.parallelism}, nil
+	return session{u: u, parallelism: b.parallelism, log: b.log}, nil
 }
 
 func initParams(s backend.Spec) upstream.InitParams {
@@ -138,16 +140,26 @@ func (b xBackend) Status(ctx context.Context, a backend.Auth, mediaID string) (b
 type session struct {
 	u           *upstream.Upload
 	parallelism int
+	log         *slog.Logger
 }
 
 func (s session) MediaID() string                     { return s.u.MediaID() }
 func (s session) MediaKey() string                    { return s.u.MediaKey() }
 func (s session) Ready() error                        { return s.u.Ready() }
 func (s session) Expires() time.Time                  { return s.u.Expires() }
-func (s session) Interrupt(wait time.Duration)        { s.u.Interrupt(wait) }
 func (s session) Write(p []byte) (int, error)         { return s.u.Write(p) }
 func (s session) ReadFrom(r io.Reader) (int64, error) { return s.u.ReadFrom(r) }
 func (s session) Abort(err error)                     { s.u.Abort(err) }
+
+// Interrupt says at debug level that the upload waits for its APPENDs in
+// flight (up to wait, which a drain or a broken stream can spend), then
+// interrupts it.
+func (s session) Interrupt(wait time.Duration) {
+	if s.log != nil {
+		s.log.Debug("upload interrupted: the APPENDs in flight may finish", "media_id", s.u.MediaID(), "wait", wait.String())
+	}
+	s.u.Interrupt(wait)
+}
 
 func (s session) Info() backend.SessionInfo {
 	size, n := s.u.Segments()

@@ -174,18 +174,14 @@ func (c *cluster) start(r *replica) {
 	}
 	r.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(r.cmd, r.exited)
-	deadline := time.Now().Add(30 * time.Second)
-	for !c.ready(r) {
+	eventually(c.t, 30*time.Second, r.name+" ready", func() bool {
 		select {
 		case <-r.exited:
 			c.t.Fatalf("%s exited:\n%s", r.name, r.logs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s was not ready within 30s:\n%s", r.name, r.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c.ready(r)
+	})
 }
 
 // kill ends replica r with SIGKILL: no drain, no release of its leases.
@@ -222,19 +218,15 @@ func (c *cluster) serving(r *replica) healthpb.HealthCheckResponse_ServingStatus
 func (c *cluster) waitAll(what string, cond func(*replica) bool) time.Duration {
 	c.t.Helper()
 	start := time.Now()
-	for {
-		ok := true
+	eventually(c.t, 30*time.Second, "every replica "+what, func() bool {
 		for _, r := range c.reps {
-			ok = ok && cond(r)
+			if !cond(r) {
+				return false
+			}
 		}
-		if ok {
-			return time.Since(start)
-		}
-		if time.Since(start) > 30*time.Second {
-			c.t.Fatalf("not every replica %s within 30s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return true
+	})
+	return time.Since(start)
 }
 
 // stats reads the emulator's counters.

@@ -390,10 +390,12 @@ func TestDrainPastTimeoutInterrupts(t *testing.T) {
 
 // TestFullSegmentsFinishAfterTheCallerGoes: the APPENDs that hold all
 // their bytes when the caller's stream breaks still finish and count: the
-// resume starts after them, not before.
+// resume starts after them, not before. The APPENDs are held in front of
+// X until mediagw has seen the break, so they are in flight then whatever
+// the scheduling.
 func TestFullSegmentsFinishAfterTheCallerGoes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, xfake.Options{Latency: 300 * time.Millisecond})
+	e, w := newWatchedEnv(t, true, xfake.Options{})
 	data := media("video/mp4", 1<<20, 57)
 	ctx, cancel := context.WithCancel(context.Background())
 	stream, err := e.client.Upload(ctx)
@@ -401,21 +403,23 @@ func TestFullSegmentsFinishAfterTheCallerGoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = stream.Send(startMsg(keyed("full-segments", data, false)))
-	// Four whole 64 KiB segments and a bit: their APPENDs are in flight
-	// (300 ms each at X) when the stream breaks.
+	// Four whole 64 KiB segments and a bit: their four APPENDs (the
+	// parallelism) are in flight when the stream breaks.
 	for off := 0; off < 4*64<<10+1000; off += 1000 {
 		_ = stream.Send(chunkMsg(data[off : off+1000]))
 	}
-	waitFor(t, func() bool {
-		v, _ := metricValue(scrape(t, e), "mediagw_upstream_segments_in_flight")
-		return v >= 4
-	})
-	if n := e.x.X.Stats().Requests["append"]; n != 0 {
-		t.Fatalf("%d APPENDs already answered; the test needs them in flight", n)
-	}
+	w.await(t, "four APPENDs held in front of X", func() bool { return w.total().Arrived == 4 })
 	cancel()
+	e.logs.await(t, 15*time.Second, "upload interrupted: the APPENDs in flight may finish")
+	if c := w.total(); c.Active != 4 || c.Gone != 0 || e.x.X.Stats().Requests["append"] != 0 {
+		t.Fatalf("when mediagw saw the break: APPENDs %+v, %d at X; want the 4 still in flight", c, e.x.X.Stats().Requests["append"])
+	}
+	w.unhold()
 	st := e.waitPhase("full-segments", mediagwv1.UploadPhase_UPLOAD_PHASE_INTERRUPTED)
 	if st.GetCommittedBytes() != 4*64<<10 {
 		t.Fatalf("committed %d after the break, want the 4 segments in flight (%d)", st.GetCommittedBytes(), 4*64<<10)
+	}
+	if c := w.total(); c.Arrived != 4 || c.Gone != 0 {
+		t.Fatalf("APPENDs %+v, want the 4 answered and no other", c)
 	}
 }

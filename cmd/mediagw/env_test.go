@@ -7,9 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -37,8 +40,10 @@ type env struct {
 	// adminURL serves /metrics, /healthz, /readyz and pprof.
 	adminURL string
 	logs     *syncBuffer
-	cancel   context.CancelFunc
-	done     chan error
+	// metrics is the /metrics handler, readable after stop too.
+	metrics http.Handler
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 const testToken = "test-token"
@@ -55,6 +60,13 @@ func newEnv(t *testing.T, xopts xfake.Options, flags ...string) *env {
 // always go to a registry of this env, served on its /metrics.
 func newEnvWith(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, flags ...string) *env {
 	t.Helper()
+	return newEnvFront(t, xopts, tp, nil, flags...)
+}
+
+// newEnvFront is newEnvWith with the emulator's handler passed through
+// front (nil: none), which stands between mediagw and X.
+func newEnvFront(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, front func(http.Handler) http.Handler, flags ...string) *env {
+	t.Helper()
 	if xopts.Tokens == nil {
 		xopts.Tokens = []string{testToken}
 	}
@@ -64,7 +76,7 @@ func newEnvWith(t *testing.T, xopts xfake.Options, tp trace.TracerProvider, flag
 	if xopts.Seed == 0 {
 		xopts.Seed = 1
 	}
-	x := xfaketest.New(t, xopts)
+	x := xfaketest.NewWrapped(t, xopts, front)
 	e := startApp(t, x.URL, tp, flags...)
 	e.x = x
 	return e
@@ -112,7 +124,7 @@ func startApp(t *testing.T, xURL string, tp trace.TracerProvider, flags ...strin
 	if a.tls != nil {
 		scheme = "https://"
 	}
-	e := &env{t: t, app: a, httpURL: scheme + a.httpLis.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	e := &env{t: t, app: a, httpURL: scheme + a.httpLis.Addr().String(), logs: logs, metrics: tel.metrics, cancel: cancel, done: make(chan error, 1)}
 	if a.adminLis != nil {
 		e.adminURL = "http://" + a.adminLis.Addr().String()
 	}
@@ -145,6 +157,20 @@ func (e *env) stop() {
 	case <-time.After(30 * time.Second):
 		e.t.Error("mediagw did not stop within 30s")
 	}
+}
+
+// stopped stops mediagw and returns its logs and its /metrics text. Every
+// call has returned by then, so every span has ended (a SpanRecorder has
+// it at once) and every line is written.
+func (e *env) stopped() (logs, metrics string) {
+	e.t.Helper()
+	e.stop()
+	rec := httptest.NewRecorder()
+	e.metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		e.t.Fatalf("/metrics after the stop: HTTP %d", rec.Code)
+	}
+	return e.logs.String(), rec.Body.String()
 }
 
 // openUpload starts an Upload stream, sends the start message for data and
@@ -261,16 +287,26 @@ func (e *env) uploadLogs() []map[string]any {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
+// syncBuffer is a bytes.Buffer safe for concurrent writers; every write
+// is announced to await.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written changes
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	s.mu.Unlock()
+	s.written.notify()
+	return n, err
+}
+
+// await waits up to d for text in the buffer.
+func (s *syncBuffer) await(t testing.TB, d time.Duration, text string) {
+	t.Helper()
+	s.written.await(t, d, fmt.Sprintf("no log line with %q", text), func() bool { return strings.Contains(s.String(), text) })
 }
 
 func (s *syncBuffer) String() string {

@@ -135,9 +135,7 @@ func TestAdminPort(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	for !e.app.ready.Load() {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "mediagw ready", e.app.ready.Load)
 	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
 		if code := get(e.adminURL + path); code != http.StatusOK {
 			t.Errorf("admin %s: HTTP %d", path, code)
@@ -148,17 +146,9 @@ func TestAdminPort(t *testing.T) {
 	}
 	data := media("video/mp4", 200<<10, 12)
 	stream := e.openUpload(context.Background(), data, 1000)
-	for e.x.X.Stats().Requests["init"] == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "the INIT answered", func() bool { return e.x.X.Stats().Requests["init"] > 0 })
 	e.cancel()
-	deadline := time.Now().Add(10 * time.Second)
-	for get(e.adminURL+"/readyz") != http.StatusServiceUnavailable {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz did not turn 503 while draining")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "/readyz turning 503 while draining", func() bool { return get(e.adminURL+"/readyz") == http.StatusServiceUnavailable })
 	if err := stream.Send(chunkMsg(data[1000:])); err != nil {
 		t.Fatal(err)
 	}

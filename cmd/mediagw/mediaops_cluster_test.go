@@ -151,7 +151,7 @@ func TestActionsTakenOverAfterKill(t *testing.T) {
 		c.kill(c.reps[h.gate])
 		h.release <- forward
 		var info xfake.MediaInfo
-		waitForLong(t, 60*time.Second, func() bool {
+		eventually(t, 60*time.Second, "X holds the metadata call", func() bool {
 			c.getJSON(c.xURL+"/_xfake/media/"+id, &info)
 			calls.mu.Lock()
 			defer calls.mu.Unlock()
@@ -164,7 +164,7 @@ func TestActionsTakenOverAfterKill(t *testing.T) {
 				live = r
 			}
 		}
-		waitForLong(t, 30*time.Second, func() bool {
+		eventually(t, 30*time.Second, "the live replica's ledger says APPLIED", func() bool {
 			_, st := c.getUpload(live, key)
 			a, _ := st["actions"].(map[string]any)
 			md, _ := a["metadata"].(map[string]any)
@@ -213,17 +213,6 @@ func TestActionsTakenOverAfterKill(t *testing.T) {
 		t.Fatalf("after the second kill: %d metadata calls (want 0: X had it) and %d lookups by the survivor (want some)", sent, lookups)
 	}
 	t.Logf("second kill: replica %d died after its call reached X; the survivor's lookup found it", killed2)
-}
-
-func waitForLong(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestActionsAfterRestart: one mediagw on its bbolt ledger is killed with

@@ -32,11 +32,11 @@ const (
 	callerSpan  = "00f067aa0ba902b7"
 )
 
-// spansOnce waits until the recorder holds n ended spans.
-func spansOnce(t *testing.T, rec *tracetest.SpanRecorder, n int) []sdktrace.ReadOnlySpan {
-	t.Helper()
-	waitFor(t, func() bool { return len(rec.Ended()) >= n })
-	time.Sleep(50 * time.Millisecond) // let a stray extra span show up
+// endedSpans stops mediagw, which waits for every call, and returns the
+// spans rec holds then: all of them, a stray extra one included.
+func endedSpans(e *env, rec *tracetest.SpanRecorder) []sdktrace.ReadOnlySpan {
+	e.t.Helper()
+	e.stop()
 	return rec.Ended()
 }
 
@@ -66,7 +66,7 @@ func TestRESTUploadSpanTree(t *testing.T) {
 	}
 	// HTTP server, upload, INIT, four APPENDs, FINALIZE: no gRPC hop.
 	const want = 1 + 1 + 1 + 4 + 1
-	spans := spansOnce(t, rec, want)
+	spans := endedSpans(e, rec)
 	if len(spans) != want {
 		var names []string
 		for _, s := range spans {
@@ -346,10 +346,10 @@ func TestNoTokenInTelemetry(t *testing.T) {
 	if code, _, _ := restUpload(t, req); code != http.StatusUnauthorized {
 		t.Fatalf("revoked token: HTTP %d", code)
 	}
-	time.Sleep(100 * time.Millisecond)
+	logs, metrics := e.stopped()
 	var b strings.Builder
-	b.WriteString(e.logs.String())
-	b.WriteString(scrape(t, e))
+	b.WriteString(logs)
+	b.WriteString(metrics)
 	for _, s := range rec.Ended() {
 		fmt.Fprintln(&b, s.Name(), s.Status().Description)
 		for _, kv := range s.Attributes() {

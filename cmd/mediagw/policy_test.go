@@ -239,9 +239,7 @@ func TestCallerQuotas(t *testing.T) {
 	// dave: one upload at a time.
 	data := media("video/mp4", 200<<10, 9)
 	first := p.openUpload(p.as("dave"), data, 1000)
-	for p.x.X.Stats().Requests["init"] == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "dave's first INIT answered", func() bool { return p.x.X.Stats().Requests["init"] > 0 })
 	_, err := p.upload(p.as("dave"), pngStart(data[:3000], ""), media("image/png", 3000, 1), fixed(1000))
 	if codeOf(err) != "ResourceExhausted" || retryDelay(err) != time.Second || !strings.Contains(status.Convert(err).Message(), "1 uploads in progress") {
 		t.Fatalf("a second concurrent upload: %v (retry %v)", err, retryDelay(err))
@@ -371,20 +369,12 @@ func TestCallersReload(t *testing.T) {
 		t.Fatalf("carol after a broken file: %v", err)
 	}
 	// SIGHUP, as an operator sends it.
-	for !p.app.ready.Load() {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "mediagw ready (its SIGHUP handler installed)", p.app.ready.Load)
 	write(testCallers)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for codeOf(up()) != "PermissionDenied" {
-		if time.Now().After(deadline) {
-			t.Fatal("SIGHUP did not reload the callers file within 10s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "SIGHUP reloading the callers file", func() bool { return codeOf(up()) == "PermissionDenied" })
 }
 
 // TestCallerKeys: idempotency keys are the caller's own: another caller

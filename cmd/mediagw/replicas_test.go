@@ -111,17 +111,11 @@ func (c *cluster) killAndResume(ttl time.Duration) {
 	_ = pw.CloseWithError(io.ErrClosedPipe)
 	<-done
 	var st map[string]any
-	for {
+	eventually(t, 5*ttl, "INTERRUPTED after the kill", func() bool {
 		var code int
 		code, st = c.getUpload(c.reps[1], key)
-		if code == http.StatusOK && st["phase"] == "UPLOAD_PHASE_INTERRUPTED" {
-			break
-		}
-		if time.Since(killed) > 5*ttl {
-			t.Fatalf("still %v %s after the kill", st["phase"], time.Since(killed))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return code == http.StatusOK && st["phase"] == "UPLOAD_PHASE_INTERRUPTED"
+	})
 	took := time.Since(killed)
 	t.Logf("INTERRUPTED through %s %s after the SIGKILL (lease TTL %s); %d bytes committed", c.reps[1].name, took.Round(time.Millisecond), ttl, committed(st))
 	// The lease expires at most a TTL after its last renewal, which was

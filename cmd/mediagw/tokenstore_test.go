@@ -191,13 +191,7 @@ func TestReplicasShareOneRefresh(t *testing.T) {
 		t.Fatalf("%d token calls for the first upload", n)
 	}
 	acc, _, _ := replicas[0].app.tokens.stored(defaultAccountName)
-	deadline := time.Now().Add(10 * time.Second)
-	for acc.Health().State != upstream.AccountExpiring {
-		if time.Now().After(deadline) {
-			t.Fatalf("the 4 s token is not expiring after 10 s: %+v", acc.Health())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "the 4 s token expiring", func() bool { return acc.Health().State == upstream.AccountExpiring })
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for i := range 50 {
@@ -298,13 +292,7 @@ func waitExpiring(t *testing.T, e *env) {
 	if !ok {
 		t.Fatal("no stored default account")
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for acc.Health().State != upstream.AccountExpiring {
-		if time.Now().After(deadline) {
-			t.Fatalf("the token is not expiring after 15 s: %+v", acc.Health())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, 15*time.Second, "the token expiring", func() bool { return acc.Health().State == upstream.AccountExpiring })
 }
 
 // A restart with the original configuration after two rotations: uploads

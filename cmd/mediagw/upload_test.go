@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
-	"time"
 
 	mediagwv1 "github.com/mediagw/mediagw/gen/mediagw/v1"
 	"github.com/mediagw/mediagw/upstream/xfake"
@@ -172,16 +171,18 @@ func TestPerCallToken(t *testing.T) {
 	}
 }
 
+// TestCancelStopsUpstream: a caller that cancels an upload without an
+// idempotency key ends it at X too. Its APPENDs are held in front of X:
+// the cancel must end them there (their requests' contexts end), and once
+// the upload is logged no other APPEND of it arrives before the next
+// upload's have all been answered.
 func TestCancelStopsUpstream(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, xfake.Options{Latency: 20 * time.Millisecond})
+	e, w := newWatchedEnv(t, true, xfake.Options{})
 	data := media("video/mp4", 4<<20, 9)
 	ctx, cancel := context.WithCancel(context.Background())
 	e.openUpload(ctx, data, 1<<20)
-	deadline := time.Now().Add(10 * time.Second)
-	for e.x.X.Stats().Requests["append"] == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	w.await(t, "an APPEND held in front of X", func() bool { return w.total().Arrived > 0 })
 	cancel()
 	waitFor(t, func() bool { return len(e.uploadLogs()) == 1 })
 	line := e.uploadLogs()[0]
@@ -189,25 +190,27 @@ func TestCancelStopsUpstream(t *testing.T) {
 		t.Fatalf("upload log %v, want outcome Canceled", line)
 	}
 	id := line["media_id"].(string)
-	time.Sleep(200 * time.Millisecond)
-	before := e.x.X.Stats().Requests["append"]
-	time.Sleep(300 * time.Millisecond)
-	if after := e.x.X.Stats().Requests["append"]; after != before {
-		t.Fatalf("APPENDs continued after the caller cancelled: %d then %d", before, after)
+	w.await(t, "the cancelled upload's APPENDs ended in front of X", func() bool { return w.of(id).Active == 0 })
+	cut := w.of(id)
+	if cut.Arrived == 0 || cut.Gone != cut.Arrived {
+		t.Fatalf("APPENDs of the cancelled upload %+v: want every one ended by mediagw going away", cut)
 	}
-	if info := e.x.Media(t, id); info.State != "uploading" || !info.FinalizedAt.IsZero() {
-		t.Fatalf("media %s at X: %+v, want it never finalized", id, info)
+	if n := e.x.X.Stats().Requests["append"]; n != 0 {
+		t.Fatalf("X answered %d APPENDs of the cancelled upload, want 0", n)
 	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 15s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The marker: a whole upload after it, through the same mediagw.
+	w.unhold()
+	next := media("video/mp4", 200<<10, 10)
+	resp, err := e.upload(context.Background(), &mediagwv1.UploadStart{MediaType: "video/mp4", TotalBytes: int64(len(next))}, next, fixed(32<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.checkStored(resp.GetMediaId(), next)
+	if after := w.of(id); after != cut {
+		t.Fatalf("APPENDs of the cancelled upload went on: %+v, then %+v after the next upload", cut, after)
+	}
+	if info := e.x.Media(t, id); info.State != "uploading" || !info.FinalizedAt.IsZero() || info.AppendRequests != 0 {
+		t.Fatalf("media %s at X: %+v, want it never appended to nor finalized", id, info)
 	}
 }
 

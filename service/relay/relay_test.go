@@ -26,10 +26,15 @@ type fakeX struct {
 	calls  atomic.Int64
 	answer func(id string) (backend.Media, error)
 	gate   chan struct{} // when set, every call waits for it
+	first  chan struct{} // when set, closed by the first call
+	once   sync.Once
 }
 
 func (x *fakeX) Status(ctx context.Context, _ backend.Auth, id string) (backend.Media, error) {
 	x.calls.Add(1)
+	if x.first != nil {
+		x.once.Do(func() { close(x.first) })
+	}
 	if x.gate != nil {
 		select {
 		case <-x.gate:
@@ -69,7 +74,7 @@ func newHub(t *testing.T, x *fakeX) *Hub {
 // STATUS call: the first answers the concurrent ones, and its state is
 // kept until X's check_after_secs.
 func TestGetStatusFloodCostsOneCall(t *testing.T) {
-	x := &fakeX{answer: pending, gate: make(chan struct{})}
+	x := &fakeX{answer: pending, gate: make(chan struct{}), first: make(chan struct{})}
 	h := newHub(t, x)
 	var wg sync.WaitGroup
 	errs := make(chan error, 1000)
@@ -87,8 +92,10 @@ func TestGetStatusFloodCostsOneCall(t *testing.T) {
 		}()
 	}
 	// Let the calls pile up behind the one in flight, then answer it.
-	for x.calls.Load() == 0 {
-		<-time.After(time.Millisecond)
+	select {
+	case <-x.first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no STATUS call reached X within 10s")
 	}
 	close(x.gate)
 	wg.Wait()

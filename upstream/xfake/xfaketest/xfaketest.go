@@ -26,12 +26,24 @@ type Server struct {
 // shutdown with tb.Cleanup.
 func New(tb testing.TB, opts xfake.Options) *Server {
 	tb.Helper()
+	return NewWrapped(tb, opts, nil)
+}
+
+// NewWrapped is New with the emulator's handler passed through wrap (when
+// not nil), for a test that stands in front of it to hold or follow
+// requests. The listener, and so the Bandwidth cap, stay the emulator's.
+func NewWrapped(tb testing.TB, opts xfake.Options, wrap func(http.Handler) http.Handler) *Server {
+	tb.Helper()
 	x := xfake.New(opts)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("xfaketest: listen: %v", err)
 	}
-	ts := httptest.NewUnstartedServer(x)
+	var h http.Handler = x
+	if wrap != nil {
+		h = wrap(x)
+	}
+	ts := httptest.NewUnstartedServer(h)
 	ts.Listener = x.Listener(l)
 	ts.Start()
 	// Cleanups run last-in first-out: the emulator closes first, which ends
