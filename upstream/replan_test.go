@@ -39,10 +39,22 @@ func (p *plans) fn(plan upstream.Plan) {
 	p.all = append(p.all, plan)
 }
 
-func (p *plans) list() []upstream.Plan {
+// want fails t unless the plans reported are want, in order.
+func (p *plans) want(t *testing.T, want ...upstream.Plan) {
+	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return slices.Clone(p.all)
+	if !slices.EqualFunc(p.all, want, slices.Equal) {
+		t.Fatalf("plans %v, want %v", p.all, want)
+	}
+}
+
+// noBuffersHeld fails t when c still holds segment buffers.
+func noBuffersHeld(t *testing.T, c *upstream.Client) {
+	t.Helper()
+	if held, _ := upstream.BuffersHeld(c); held != 0 {
+		t.Fatalf("%d segment buffers held", held)
+	}
 }
 
 // spillDir is an empty directory for a Client's spilled and refused
@@ -85,15 +97,11 @@ func TestReplanAfter413(t *testing.T) {
 			}
 			checkMedia(t, srv, m, data, 17)
 			want := []upstream.Plan{{{From: 0, Size: 2 * mib}}, {{From: 0, Size: mib}}}
-			if got := seen.list(); !slices.EqualFunc(got, want, slices.Equal) {
-				t.Fatalf("plans %v, want %v", got, want)
-			}
+			seen.want(t, want...)
 			if got := done.list(); len(got) != 17 || got[16] != 16 {
 				t.Fatalf("segments acknowledged: %v, want 0..16", got)
 			}
-			if held, _ := upstream.BuffersHeld(c); held != 0 {
-				t.Fatalf("%d buffers held after the upload", held)
-			}
+			noBuffersHeld(t, c)
 
 			// The next upload starts at the size X took.
 			key := "append"
@@ -185,9 +193,7 @@ func TestReplanMidUpload(t *testing.T) {
 	// 2 × 4 MiB, then 6 MiB + 1 byte in 2 MiB segments: 4 more.
 	checkMedia(t, srv, m, data, 6)
 	want := []upstream.Plan{{{From: 0, Size: 4 * mib}, {From: 2, Size: 2 * mib}}}
-	if got := seen.list(); !slices.EqualFunc(got, want, slices.Equal) {
-		t.Fatalf("plans %v, want %v", got, want)
-	}
+	seen.want(t, want...)
 	if n := e.refused.Load(); n != 1 {
 		t.Fatalf("%d APPENDs refused, want 1", n)
 	}
@@ -220,9 +226,7 @@ func TestReplanGivesUp(t *testing.T) {
 		if !errors.As(err, &ae) || ae.StatusCode() != http.StatusRequestEntityTooLarge || !strings.Contains(err.Error(), "X took segment 1 after refusing segment 0") {
 			t.Fatalf("err = %v, want X's 413 saying segment 1 was taken", err)
 		}
-		if held, _ := upstream.BuffersHeld(c); held != 0 {
-			t.Fatalf("%d buffers held after the upload failed", held)
-		}
+		noBuffersHeld(t, c)
 	})
 	t.Run("the last segment was taken", func(t *testing.T) {
 		t.Parallel()
@@ -247,12 +251,8 @@ func TestReplanGivesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkMedia(t, srv, m, data, 5)
-		if got, want := seen.list(), []upstream.Plan{{{From: 0, Size: 2 * mib}}}; !slices.EqualFunc(got, want, slices.Equal) {
-			t.Fatalf("plans %v, want %v", got, want)
-		}
-		if held, _ := upstream.BuffersHeld(c); held != 0 {
-			t.Fatalf("%d buffers held after the upload", held)
-		}
+		seen.want(t, upstream.Plan{{From: 0, Size: 2 * mib}})
+		noBuffersHeld(t, c)
 	})
 	t.Run("already at the smallest size", func(t *testing.T) {
 		t.Parallel()
@@ -389,10 +389,6 @@ func TestReplanKeepsAnAcknowledgedLastSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkMedia(t, srv, m, data, 5)
-	if got, want := seen.list(), []upstream.Plan{{{From: 0, Size: 2 * mib}}}; !slices.EqualFunc(got, want, slices.Equal) {
-		t.Fatalf("plans %v, want %v", got, want)
-	}
-	if held, _ := upstream.BuffersHeld(c); held != 0 {
-		t.Fatalf("%d buffers held after the upload", held)
-	}
+	seen.want(t, upstream.Plan{{From: 0, Size: 2 * mib}})
+	noBuffersHeld(t, c)
 }
