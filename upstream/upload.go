@@ -143,8 +143,9 @@ func (u *Upload) MediaKey() string { return u.key }
 // when X did not say.
 func (u *Upload) Expires() time.Time { return u.expires }
 
-// Segments returns the segment size the upload was planned with and the
-// number of segments it needs now (more after a re-plan; see Plan).
+// Segments returns the size of the first run of the upload's plan (the
+// size it was planned with, unless a re-plan began at segment 0) and the
+// number of segments it needs now; Plan has the whole plan.
 func (u *Upload) Segments() (size int64, count int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
