@@ -385,7 +385,11 @@ func transportReason(err error) string {
 		return "connection reset"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE),
+		// net/http closes a connection whose read failed; the body's
+		// write still under way then fails on the closed socket, and
+		// net/http may report that error instead of the read's.
+		errors.Is(err, net.ErrClosed):
 		return "connection closed"
 	case errors.As(err, &dns):
 		return "host name not resolved"
