@@ -73,3 +73,24 @@ type Scanner interface {
 	// returns false.
 	Scan(ctx context.Context, fn func(key string, e *Entry) bool) error
 }
+
+// ActionsPending reports whether e's upload completed and its actions
+// still have work to do: the entries a PendingScanner lists. An upload
+// that did not complete (yet) has nothing to apply them to.
+func (e *Entry) ActionsPending() bool {
+	return e != nil && e.Phase == PhaseCompleted && e.Actions.Open()
+}
+
+// PendingScanner is a Scanner that also keeps an index of the keys whose
+// entry's actions are pending (Entry.ActionsPending), written in the same
+// transaction or script as the entry itself, so that listing them reads
+// those entries only, not the whole ledger.
+type PendingScanner interface {
+	Scanner
+	// ScanPending calls fn with every entry whose actions are pending and
+	// the key it is stored under, in no particular order, until fn returns
+	// false; it reads no other entry (beyond stale index members, which it
+	// skips). Entries that a store written before the index existed holds
+	// are listed too: the implementation indexes them first.
+	ScanPending(ctx context.Context, fn func(key string, e *Entry) bool) error
+}

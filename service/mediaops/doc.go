@@ -17,6 +17,6 @@
 //
 // Processed media is watched through the status relay (its poll runs
 // whether or not a caller watches). Uploads whose actions are still open
-// after a restart or a replica's death are found by scanning the ledger
-// (ledger.Scanner) every Config.ScanEvery.
+// after a restart or a replica's death are found by scanning the ledger's
+// index of pending actions (ledger.PendingScanner) every Config.ScanEvery.
 package mediaops

@@ -41,7 +41,8 @@ type Config struct {
 	// ScanEvery is how often the ledger is scanned for uploads whose
 	// actions are still open (after a restart, or another replica's
 	// death); default 30s. Only ledgers that are a ledger.Scanner are
-	// scanned.
+	// scanned, through their index of pending actions when they are a
+	// ledger.PendingScanner.
 	ScanEvery time.Duration
 	// CallTimeout bounds one X call made after an upload; default 30s.
 	CallTimeout time.Duration
@@ -136,12 +137,18 @@ func (o *Ops) Close() {
 	o.wg.Wait()
 }
 
-// scan takes up every completed upload whose actions are still open.
+// scan takes up every completed upload whose actions are still open. A
+// ledger that indexes them (a ledger.PendingScanner) is read through its
+// index: only those entries, not the whole ledger.
 func (o *Ops) scan(sc ledger.Scanner) {
 	type found struct{ key, mediaID string }
 	var open []found
-	err := sc.Scan(o.ctx, func(key string, e *ledger.Entry) bool {
-		if e.Phase == ledger.PhaseCompleted && e.Actions.Open() {
+	list := sc.Scan
+	if ps, ok := sc.(ledger.PendingScanner); ok {
+		list = ps.ScanPending
+	}
+	err := list(o.ctx, func(key string, e *ledger.Entry) bool {
+		if e.ActionsPending() {
 			open = append(open, found{key, e.MediaID})
 		}
 		return o.ctx.Err() == nil

@@ -15,33 +15,47 @@ import (
 // Ledger scripts.
 var (
 	// putScript stores an entry while the lease holds the writer's token,
-	// and keeps its expiry in the sorted set Sweep reads. Every key gets a
-	// TTL: the entry lives until its expiry and a grace (ARGV[5] ms; an
-	// entry without an expiry yet, ARGV[6] ms from now), the sorted set
-	// until its last member's.
-	// KEYS: lease, entry, expiries. ARGV: token, entry, key, expiry (ms;
-	// 0: none), grace (ms), TTL without an expiry (ms).
+	// keeps its expiry in the sorted set Sweep reads, and its key in the
+	// index of pending actions (ledgerscan.go) when ARGV[7] is 1, else
+	// takes it out. Every key gets a TTL: the entry lives until its expiry
+	// and a grace (ARGV[5] ms; an entry without an expiry yet, ARGV[6] ms
+	// from now), the sorted sets until their last member's (the index
+	// scores each key by when its entry's TTL ends).
+	// KEYS: lease, entry, expiries, pending. ARGV: token, entry, key,
+	// expiry (ms; 0: none), grace (ms), TTL without an expiry (ms),
+	// pending (1 or 0).
 	putScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local function extend(k, at)
+  if redis.call('PTTL', k) == -1 then redis.call('PEXPIREAT', k, at) else redis.call('PEXPIREAT', k, at, 'GT') end
+end
 local exp = tonumber(ARGV[4])
 if exp > 0 then
   local until_ms = exp + tonumber(ARGV[5])
   redis.call('SET', KEYS[2], ARGV[2], 'PXAT', until_ms)
   redis.call('ZADD', KEYS[3], exp, ARGV[3])
-  if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], until_ms) else redis.call('PEXPIREAT', KEYS[3], until_ms, 'GT') end
+  extend(KEYS[3], until_ms)
 else
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[6])
   redis.call('ZREM', KEYS[3], ARGV[3])
 end
+if ARGV[7] == '1' then
+  local at = redis.call('PEXPIRETIME', KEYS[2])
+  redis.call('ZADD', KEYS[4], at, ARGV[3])
+  extend(KEYS[4], at)
+else
+  redis.call('ZREM', KEYS[4], ARGV[3])
+end
 return 1`)
 	// sweepScript removes an entry expired before ARGV[2] that no holder
-	// has. KEYS: lease, entry, expiries. ARGV: key, now (ms).
+	// has. KEYS: lease, entry, expiries, pending. ARGV: key, now (ms).
 	sweepScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local at = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if (not at) or tonumber(at) >= tonumber(ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return 1`)
 )
 
@@ -65,6 +79,7 @@ func (s *Store) Ledger() Ledger { return Ledger{s} }
 func (l Ledger) entryKey(key string) string { return l.s.prefix + "ledger:" + key }
 func (l Ledger) leaseKey(key string) string { return l.s.prefix + "ledger-lease:" + key }
 func (l Ledger) expiries() string           { return l.s.prefix + "ledger-expires" }
+func (l Ledger) pending() string            { return l.s.prefix + "ledger-pending" }
 
 // Get implements ledger.Ledger.
 func (l Ledger) Get(ctx context.Context, key string) (*ledger.Entry, error) {
@@ -130,7 +145,7 @@ func (l Ledger) Sweep(ctx context.Context, now time.Time) (int, error) {
 	}
 	n := 0
 	for _, k := range keys {
-		r, err := sweepScript.Run(ctx, l.s.rdb, []string{l.leaseKey(k), l.entryKey(k), l.expiries()}, k, ms).Int()
+		r, err := sweepScript.Run(ctx, l.s.rdb, []string{l.leaseKey(k), l.entryKey(k), l.expiries(), l.pending()}, k, ms).Int()
 		if err != nil {
 			return n, err
 		}
@@ -159,8 +174,12 @@ func (p *ledgerLease) Put(ctx context.Context, e *ledger.Entry) error {
 	if !e.Expires.IsZero() {
 		exp = e.Expires.UnixMilli()
 	}
-	n, err := putScript.Run(ctx, p.s.rdb, []string{p.key, p.l.entryKey(p.name), p.l.expiries()}, p.token, v, p.name, exp,
-		entryGrace.Milliseconds(), unexpiringTTL.Milliseconds()).Int()
+	pending := 0
+	if e.ActionsPending() {
+		pending = 1
+	}
+	n, err := putScript.Run(ctx, p.s.rdb, []string{p.key, p.l.entryKey(p.name), p.l.expiries(), p.l.pending()}, p.token, v, p.name, exp,
+		entryGrace.Milliseconds(), unexpiringTTL.Milliseconds(), pending).Int()
 	if err != nil {
 		return err
 	}

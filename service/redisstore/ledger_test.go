@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -77,7 +78,10 @@ func TestEveryKeyHasATTL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := lease.Put(ctx, &ledger.Entry{Key: key, Phase: ledger.PhaseReceiving, Expires: exp}); err != nil {
+		// Completed with metadata to set: the index of pending actions too.
+		e := &ledger.Entry{Key: key, Phase: ledger.PhaseCompleted, Expires: exp,
+			Actions: &ledger.Actions{Metadata: []byte(`{"alt_text":"x"}`), MetaSt: ledger.ActionState{Step: ledger.StepPending}}}
+		if err := lease.Put(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 		_ = lease.Release(ctx)
@@ -93,6 +97,9 @@ func TestEveryKeyHasATTL(t *testing.T) {
 	keys, err := rdb.Keys(ctx, prefix+"*").Result()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Contains(keys, prefix+"ledger-pending") {
+		t.Errorf("no index of pending actions among %v", keys)
 	}
 	if len(keys) < 4 {
 		t.Fatalf("only %d keys under %s: %v", len(keys), prefix, keys)

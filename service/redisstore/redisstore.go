@@ -21,8 +21,10 @@
 // # Keys
 //
 // Every key starts with the prefix (default "mediagw:"): ledger:<key> (the
-// entry as JSON, no expiry), ledger-lease:<key>, ledger-expires (a sorted
-// set of the entries' expiry, for Sweep), status:<key> (with a TTL),
+// entry as JSON, until its expiry and an hour), ledger-lease:<key>,
+// ledger-expires (a sorted set of the entries' expiry, for Sweep),
+// ledger-pending (a sorted set of the keys whose entry's actions are
+// pending, for the actions scan), status:<key> (with a TTL),
 // poll-lease:<key>, rl:<key> (a hash that expires with X's window), and
 // the channels ch:stop:<lease key> and ch:status:<key>, which every
 // replica receives through one pattern subscription.
@@ -86,6 +88,9 @@ type Store struct {
 	wg       sync.WaitGroup
 	health   atomic.Pointer[error] // nil: answering
 	closed   atomic.Bool
+	// indexed is set once the ledger's entries stored before its index of
+	// pending actions existed were indexed (ledgerscan.go).
+	indexed atomic.Bool
 
 	mu     sync.Mutex
 	leases map[string]*lease                     // held by this process, by lease key

@@ -25,6 +25,10 @@ import (
 
 var bucket = []byte("uploads")
 
+// pendingBucket indexes the keys whose entry's actions are pending
+// (scan.go); it is written in the same transaction as the entry.
+var pendingBucket = []byte("uploads-pending")
+
 // lockTimeout is how long Open waits for another process's lock on the
 // file before giving up.
 const lockTimeout = time.Second
@@ -82,8 +86,10 @@ func Open(path string) (*Ledger, error) {
 	return l, nil
 }
 
-// recover checks the file and marks the uploads a stopped process left
-// receiving or finalizing as interrupted.
+// recover checks the file, marks the uploads a stopped process left
+// receiving or finalizing as interrupted, and builds the index of pending
+// actions anew from the entries it reads (a file written before the index
+// existed has none).
 func (l *Ledger) recover() error {
 	return l.db.Update(func(tx *bolt.Tx) error {
 		var bad error
@@ -104,10 +110,14 @@ func (l *Ledger) recover() error {
 			v []byte
 		}
 		var fixes []fix
+		var pending [][]byte
 		err = b.ForEach(func(k, v []byte) error {
 			var e ledger.Entry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("entry %q: %w", k, err)
+			}
+			if e.ActionsPending() {
+				pending = append(pending, append([]byte(nil), k...))
 			}
 			if e.Phase != ledger.PhaseReceiving && e.Phase != ledger.PhaseFinalizing {
 				return nil
@@ -129,7 +139,7 @@ func (l *Ledger) recover() error {
 				return err
 			}
 		}
-		return nil
+		return rebuildPending(tx, pending) // scan.go
 	})
 }
 
@@ -218,6 +228,9 @@ func (l *Ledger) Sweep(_ context.Context, now time.Time) (int, error) {
 			if err := b.Delete(k); err != nil {
 				return err
 			}
+			if err := tx.Bucket(pendingBucket).Delete(k); err != nil {
+				return err
+			}
 		}
 		owners, err := sweepOwners(tx, now)
 		n = len(gone) + owners
@@ -255,7 +268,8 @@ func (s *lease) held() bool {
 
 // Put implements ledger.Lease. The check that the lease is still held
 // runs inside the write's transaction, so a lease released meanwhile
-// writes nothing.
+// writes nothing; the index of pending actions is written in the same
+// transaction.
 func (s *lease) Put(_ context.Context, e *ledger.Entry) error {
 	v, err := json.Marshal(e)
 	if err != nil {
@@ -265,7 +279,10 @@ func (s *lease) Put(_ context.Context, e *ledger.Entry) error {
 		if !s.held() {
 			return ledger.ErrLeaseLost
 		}
-		return tx.Bucket(bucket).Put([]byte(s.key), v)
+		if err := tx.Bucket(bucket).Put([]byte(s.key), v); err != nil {
+			return err
+		}
+		return indexPending(tx, []byte(s.key), e.ActionsPending())
 	})
 }
 
