@@ -139,7 +139,7 @@ func (l Ledger) Acquire(ctx context.Context, key string, takeover bool) (ledger.
 // Sweep implements ledger.Ledger.
 func (l Ledger) Sweep(ctx context.Context, now time.Time) (int, error) {
 	ms := now.UnixMilli()
-	keys, err := l.s.rdb.ZRangeByScore(ctx, l.expiries(), &redis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatInt(ms, 10)}).Result()
+	keys, err := l.s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: l.expiries(), ByScore: true, Start: "-inf", Stop: "(" + strconv.FormatInt(ms, 10)}).Result()
 	if err != nil {
 		return 0, err
 	}

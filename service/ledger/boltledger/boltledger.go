@@ -19,6 +19,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mediagw/mediagw/service/ledger"
 )
@@ -69,7 +70,7 @@ func Open(path string) (*Ledger, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	switch {
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("ledger %s is in use by another process (another mediagw?); give each process its own --ledger", path)
 	case err != nil:
 		return nil, fmt.Errorf("ledger %s is not a readable ledger: %w", path, err)

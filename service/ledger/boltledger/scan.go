@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mediagw/mediagw/service/ledger"
 )
@@ -88,7 +89,7 @@ func indexPending(tx *bolt.Tx, key []byte, pending bool) error {
 
 // rebuildPending replaces the index of pending actions with keys.
 func rebuildPending(tx *bolt.Tx, keys [][]byte) error {
-	if err := tx.DeleteBucket(pendingBucket); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+	if err := tx.DeleteBucket(pendingBucket); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 		return err
 	}
 	b, err := tx.CreateBucket(pendingBucket)
