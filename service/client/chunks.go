@@ -15,9 +15,10 @@ import (
 // bytes: the source is read straight into a pooled buffer, and the
 // stream's codec hands gRPC that buffer, the message's protobuf header
 // (tag and length) written in the room left before the chunk, instead of
-// marshalling the message into a second buffer. The transport frees the buffer once written, and
-// it returns to the pool; it is never written again while gRPC holds it.
-// The bytes on the wire are protobuf's own encoding of the message.
+// marshalling the message into a second buffer. The transport frees the
+// buffer once written and it returns to the pool; it is never written
+// again while gRPC holds it. The bytes on the wire are protobuf's own
+// encoding of the message.
 
 // uploadChunkField is UploadRequest.chunk's field number.
 const uploadChunkField = 2
