@@ -103,7 +103,9 @@ func WithHTTPClient(hc *http.Client) Option {
 }
 
 // WithDialOptions adds gRPC dial options (interceptors, keepalive, a
-// resolver).
+// resolver). A stream interceptor that keeps an Upload chunk message
+// after SendMsg returns must copy its chunk: the buffer is reused once
+// gRPC has written it.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(c *config) error { c.dialOptions = append(c.dialOptions, opts...); return nil }
 }

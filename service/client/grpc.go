@@ -25,6 +25,7 @@ type grpcTransport struct {
 	svc    mediagwv1.MediaUploadServiceClient
 	tokens oauth2.TokenSource
 	chunk  int
+	pool   *chunkPool // the chunk buffers of Upload messages
 	certs  *certWatch
 }
 
@@ -51,7 +52,8 @@ func newGRPC(target string, cfg *config) (*grpcTransport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mediagw target %s: %w", target, err)
 	}
-	return &grpcTransport{conn: conn, svc: mediagwv1.NewMediaUploadServiceClient(conn), tokens: cfg.tokens, chunk: cfg.chunk, certs: certs}, nil
+	return &grpcTransport{conn: conn, svc: mediagwv1.NewMediaUploadServiceClient(conn), tokens: cfg.tokens, chunk: cfg.chunk,
+		pool: newChunkPool(chunkRoom(cfg.chunk)), certs: certs}, nil
 }
 
 func (g *grpcTransport) close() error { return g.conn.Close() }
@@ -86,7 +88,9 @@ func (g *grpcTransport) upload(ctx context.Context, start *mediagwv1.UploadStart
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := g.svc.Upload(ctx)
+	codec := newChunkCodec(g.chunk, g.pool)
+	defer codec.drop()
+	stream, err := g.svc.Upload(ctx, grpc.ForceCodecV2(codec))
 	if err != nil {
 		return nil, err
 	}
@@ -95,15 +99,26 @@ func (g *grpcTransport) upload(ctx context.Context, start *mediagwv1.UploadStart
 		// a completed key): its status or response says which.
 		return stream.CloseAndRecv()
 	}
+	// Each chunk is read into a pooled buffer that becomes the message's
+	// encoding as it is (see chunkCodec); the message itself is reused,
+	// as gRPC is done with it when Send returns.
+	chunk := &mediagwv1.UploadRequest_Chunk{}
+	msg := &mediagwv1.UploadRequest{Payload: chunk}
 	for {
-		// A message must not change after Send: each gets its own buffer.
-		buf := make([]byte, g.chunk)
-		n, rerr := io.ReadFull(body, buf)
+		p, room := codec.buffer()
+		n, rerr := io.ReadFull(body, room)
 		if n > 0 {
-			if err := stream.Send(&mediagwv1.UploadRequest{Payload: &mediagwv1.UploadRequest_Chunk{Chunk: buf[:n]}}); err != nil {
+			chunk.Chunk = room[:n]
+			codec.set(msg, p, n)
+			err := stream.Send(msg)
+			chunk.Chunk = nil
+			codec.drop()
+			if err != nil {
 				return stream.CloseAndRecv()
 			}
 			sent(n)
+		} else {
+			g.pool.Put(p)
 		}
 		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 			break

@@ -21,7 +21,7 @@ import (
 
 // seen is a MediaUploadService that records the metadata of GetStatus.
 type seen struct {
-	discard
+	mediagwv1.UnimplementedMediaUploadServiceServer
 	md chan metadata.MD
 }
 

@@ -46,8 +46,9 @@ type UploadOptions struct {
 	// upload is then all or nothing (for a mediagw run with --ledger off).
 	NoIdempotencyKey bool
 	// NoSHA256 skips hashing a plain Reader as it is sent (Result.SHA256
-	// stays empty): SHA-256 costs about 3 CPU s/GiB here, more than the
-	// rest of the upload path together.
+	// stays empty): SHA-256 cost the caller about 0.7 CPU s/GiB in the
+	// bench (docs/performance.md), about half as much as the rest of a
+	// gRPC upload.
 	NoSHA256 bool
 	// ResumeOffset continues an interrupted upload of IdempotencyKey from
 	// a Reader that yields the media from this offset on (see Reader).
