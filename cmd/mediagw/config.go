@@ -50,6 +50,7 @@ type config struct {
 	DrainTimeout  time.Duration
 	WatchTimeout  time.Duration
 	ActionsScan   time.Duration
+	ActionsCall   time.Duration
 	IdleTimeout   time.Duration
 
 	// Ledger is the upload ledger: a bbolt file path, a redis:// or
@@ -158,6 +159,7 @@ func newFlags(stderr io.Writer) (*config, *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight uploads may take before they are cancelled")
 	fs.DurationVar(&c.WatchTimeout, "watch-timeout", 30*time.Minute, "how long one media id is polled for STATUS")
 	fs.DurationVar(&c.ActionsScan, "actions-scan", 30*time.Second, "how often the ledger is scanned for uploads whose metadata or subtitles are still to apply (after a restart or another replica's death)")
+	fs.DurationVar(&c.ActionsCall, "actions-call-timeout", 30*time.Second, "bounds one X call that sets metadata or subtitles; a call a dead replica left under way is taken over this long (and 5s) after it was sent, when it can no longer reach X")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "fail an upload whose caller sends nothing for this long, releasing its buffer")
 	fs.StringVar(&c.Ledger, "ledger", "", "upload ledger: a file path (embedded bbolt), redis://[user:password@]host:port/db or rediss://… (shared by replicas: ledger, status, rate limits), or off; default mediagw/ledger.db under $XDG_STATE_HOME or ~/.local/state")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 10*time.Second, "with a Redis ledger: how long a replica's lease on an upload or a STATUS poll outlives it")
@@ -239,6 +241,9 @@ func (c *config) validate() error {
 	}
 	if c.LeaseTTL < 300*time.Millisecond {
 		return fmt.Errorf("--lease-ttl must be at least 300ms, not %s", c.LeaseTTL)
+	}
+	if c.ActionsCall <= 0 || c.ActionsScan <= 0 {
+		return fmt.Errorf("--actions-call-timeout and --actions-scan must be positive, not %s and %s", c.ActionsCall, c.ActionsScan)
 	}
 	if c.MediaChecks == "" {
 		c.MediaChecks = "enforce"

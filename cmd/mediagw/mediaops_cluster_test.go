@@ -122,7 +122,7 @@ func TestActionsTakenOverAfterKill(t *testing.T) {
 		for i := range 3 {
 			gates = append(gates, newGate(t, i, c.xURL, calls))
 		}
-		c.extra = []string{"--actions-scan=300ms"}
+		c.extra = []string{"--actions-scan=300ms", "--actions-call-timeout=2s"}
 		c.flagsFor = func(r *replica) []string {
 			return []string{"--x-api-url=" + gates[int(r.name[len(r.name)-1]-'a')].srv.URL}
 		}
@@ -223,7 +223,7 @@ func TestActionsAfterRestart(t *testing.T) {
 	x := xfaketestServer(t)
 	calls := &gateCalls{held: make(chan heldCall, 1), metadata: map[int]int{}, lookups: map[int]int{}, armed: true}
 	g := newGate(t, 0, x.URL, calls)
-	args := []string{"--x-api-url=" + g.srv.URL, "--x-token=" + testToken, "--segment-size=64KiB", "--actions-scan=200ms",
+	args := []string{"--x-api-url=" + g.srv.URL, "--x-token=" + testToken, "--segment-size=64KiB", "--actions-scan=200ms", "--actions-call-timeout=2s",
 		"--ledger=" + filepath.Join(t.TempDir(), "ledger.db")}
 	p := startProc(t, args...)
 	data := media("video/mp4", 200<<10, 81)

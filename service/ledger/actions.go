@@ -1,6 +1,9 @@
 package ledger
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Actions is what an upload asked mediagw to do on the media once it is
 // usable (UploadStart.metadata and subtitles) and how far that went. It is
@@ -35,6 +38,9 @@ type ActionState struct {
 	Error *Error `json:"error,omitempty"`
 	// Attempts counts the calls sent.
 	Attempts int `json:"attempts,omitempty"`
+	// Since is when SENDING was recorded: until the call's timeout has
+	// passed since then, the call may still be in flight at X.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // The steps of an ActionState.

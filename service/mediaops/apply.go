@@ -217,11 +217,24 @@ func (w *work) metadataApplied(ctx context.Context, md *mediagwv1.MediaMetadata)
 	return d.AltText == md.GetAltText(), nil
 }
 
+// inFlightGrace is how long after its timeout a call recorded SENDING is
+// still taken to be possibly in flight: its holder's clock, the time its
+// cancellation takes to reach X.
+const inFlightGrace = 5 * time.Second
+
 // step drives one action: SENDING is recorded before the call goes out;
-// an action found SENDING is first checked with applied.
+// an action found SENDING is first checked with applied. One found SENDING
+// with no outcome recorded, by a holder that may still be making the call
+// (its lease was lost or taken over while the call ran), is left alone
+// until the call's timeout has passed: a lookup before then could miss a
+// call that X applies a moment later, and the action would be sent twice.
 func (w *work) step(st *ledger.ActionState, applied func(context.Context) (bool, error), call func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.o.cfg.CallTimeout)
 	defer cancel()
+	if st.Step == ledger.StepSending && st.Error == nil && !st.Since.IsZero() &&
+		time.Since(st.Since) < w.o.cfg.CallTimeout+inFlightGrace {
+		return errOpen
+	}
 	if st.Step == ledger.StepSending {
 		ok, err := applied(ctx)
 		switch {
@@ -240,7 +253,7 @@ func (w *work) step(st *ledger.ActionState, applied func(context.Context) (bool,
 			return w.ended(ctx, "failed")
 		}
 	}
-	st.Step, st.Error = ledger.StepSending, nil
+	st.Step, st.Error, st.Since = ledger.StepSending, nil, time.Now().UTC()
 	st.Attempts++
 	if err := w.put(); err != nil {
 		return err // nothing was sent
@@ -251,7 +264,7 @@ func (w *work) step(st *ledger.ActionState, applied func(context.Context) (bool,
 		*st = ledger.ActionState{Step: ledger.StepApplied, Attempts: st.Attempts}
 		return w.ended(ctx, "applied")
 	case outcomeUnknown(err):
-		st.Error = failure(err)
+		st.Error = failure(err) // the call ended: it can be looked up at once
 		if perr := w.put(); perr != nil {
 			return perr
 		}

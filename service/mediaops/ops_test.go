@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
@@ -96,11 +97,18 @@ func TestFailedVideoFailsActionsWithXReason(t *testing.T) {
 	}
 }
 
-// sending stores an entry whose metadata a dead holder recorded SENDING.
+// sending stores an entry whose metadata a dead holder recorded SENDING
+// long enough ago for its call to have ended.
 func sending(t *testing.T, e *env, key, id, alt string) {
 	t.Helper()
+	sendingSince(t, e, key, id, alt, time.Now().Add(-time.Hour))
+}
+
+// sendingSince is sending with SENDING recorded at since.
+func sendingSince(t *testing.T, e *env, key, id, alt string, since time.Time) {
+	t.Helper()
 	b, _ := protojson.Marshal(&mediagwv1.MediaMetadata{AltText: ptr(alt)})
-	a := &ledger.Actions{Metadata: b, MetaSt: ledger.ActionState{Step: ledger.StepSending, Attempts: 1}, Account: "main"}
+	a := &ledger.Actions{Metadata: b, MetaSt: ledger.ActionState{Step: ledger.StepSending, Attempts: 1, Since: since}, Account: "main"}
 	resp, _ := protojson.Marshal(&mediagwv1.UploadResponse{MediaId: id, MediaKey: "7_" + id})
 	e.put(t, &ledger.Entry{Key: "caller's " + key, Phase: ledger.PhaseCompleted, MediaID: id, MediaKey: "7_" + id, Response: resp,
 		Start: ledger.Start{Category: "tweet_image"}, Actions: a}, key)
@@ -130,6 +138,27 @@ func TestSendingIsCheckedWithLookupBeforeAnyResend(t *testing.T) {
 		}
 		if st := e.entry(t, "k").Actions.MetaSt; st.Step != ledger.StepApplied || st.Attempts != 2 {
 			t.Fatalf("state %+v, want APPLIED after 2 attempts", st)
+		}
+	})
+	t.Run("maybe still in flight", func(t *testing.T) {
+		// The holder recorded SENDING a moment ago and lost its lease: its
+		// call may still reach X, so nothing is looked up or sent until the
+		// call's timeout has passed.
+		x := newFakeX()
+		e := newEnv(t, x, "v2")
+		sendingSince(t, e, "k", "404", "new text", time.Now())
+		e.ops.scan(e.l.(ledger.Scanner))
+		if sets, _, lookups := x.counts(); sets != 0 || lookups != 0 {
+			t.Fatalf("%d metadata calls and %d lookups while the call may be in flight, want 0 and 0", sets, lookups)
+		}
+		if st := e.entry(t, "k").Actions.MetaSt; st.Step != ledger.StepSending || st.Attempts != 1 {
+			t.Fatalf("state %+v, want SENDING after 1 attempt", st)
+		}
+		// Past the timeout, it is looked up and sent.
+		sendingSince(t, e, "k", "404", "new text", time.Now().Add(-e.ops.cfg.CallTimeout-inFlightGrace))
+		e.ops.scan(e.l.(ledger.Scanner))
+		if sets, _, lookups := x.counts(); sets != 1 || lookups != 1 {
+			t.Fatalf("%d metadata calls and %d lookups once the call's timeout passed, want 1 and 1", sets, lookups)
 		}
 	})
 	t.Run("no lookup", func(t *testing.T) {
