@@ -209,7 +209,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) 
 	}
 	if a.ops, err = mediaops.New(mediaops.Config{
 		X: xActions{xBackend: xb, dialect: cfg.XDialect}, Dialect: cfg.XDialect, Relay: a.relay,
-		Store: a.statusStore(), Ledger: a.ledger, ScanEvery: cfg.ActionsScan, CallTimeout: cfg.ActionsCall, Logger: log, MeterProvider: tel.mp,
+		Store: a.mediaRecords(), Ledger: a.ledger, ScanEvery: cfg.ActionsScan, CallTimeout: cfg.ActionsCall, Logger: log, MeterProvider: tel.mp,
 	}); err != nil {
 		return nil, err
 	}

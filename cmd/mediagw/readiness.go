@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/mediagw/mediagw/service/ledger/boltledger"
+	"github.com/mediagw/mediagw/service/mediaops"
 	"github.com/mediagw/mediagw/service/relay"
 	"github.com/mediagw/mediagw/upstream"
 )
@@ -89,6 +92,34 @@ func (a *app) owners() relay.OwnerStore {
 		return a.shared.Status()
 	}
 	return nil
+}
+
+// mediaRecords is where mediaops keeps what it knows of each uploaded
+// media (its category above all): Redis when shared, else the bbolt
+// ledger's file, else (--ledger off) mediaops' in-process default.
+func (a *app) mediaRecords() mediaops.Records {
+	if a.shared != nil {
+		return a.shared.Status()
+	}
+	if l, ok := a.ledger.(*boltledger.Ledger); ok {
+		return boltRecords{l.Records()}
+	}
+	return nil
+}
+
+// boltRecords reads the ledger file's records as mediaops.Records.
+type boltRecords struct{ r boltledger.Records }
+
+func (b boltRecords) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	return b.r.Put(ctx, key, value, ttl)
+}
+
+func (b boltRecords) Get(ctx context.Context, key string) ([]byte, error) {
+	v, ok, err := b.r.Get(ctx, key)
+	if err == nil && !ok {
+		err = relay.ErrNoEntry
+	}
+	return v, err
 }
 
 // budgets is the rate-limit budget store: Redis's when shared, else the

@@ -32,9 +32,10 @@ type Config struct {
 	// say when processed media is usable. Required.
 	Relay *relay.Hub
 	// Store keeps what Ops knows of each uploaded media (its category, key
-	// and ledger entry); share it between replicas (the relay's Redis
-	// store). Default: an in-process store.
-	Store relay.StatusStore
+	// and ledger entry) for the media's lifetime: shared between replicas
+	// (the relay's Redis store), or beside the ledger in its file. Default:
+	// an in-process store, lost with the process.
+	Store Records
 	// Ledger holds the actions of keyed uploads; nil refuses uploads that
 	// name metadata or subtitles.
 	Ledger ledger.Ledger
@@ -54,12 +55,21 @@ type Config struct {
 	MeterProvider metric.MeterProvider
 }
 
+// Records keeps small values that expire; relay.StatusStore is one.
+type Records interface {
+	// Put stores value under key for ttl.
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Get returns the value of key, or relay.ErrNoEntry once it expired or
+	// was never stored.
+	Get(ctx context.Context, key string) ([]byte, error)
+}
+
 // Ops does the work on uploaded media. Close it to stop its watches and
 // scans.
 type Ops struct {
 	cfg    Config
 	log    *slog.Logger
-	store  relay.StatusStore
+	store  Records
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -233,8 +233,12 @@ func (l *Ledger) Sweep(_ context.Context, now time.Time) (int, error) {
 				return err
 			}
 		}
-		owners, err := sweepOwners(tx, now)
-		n = len(gone) + owners
+		owners, err := sweepExpiring(tx, ownersBucket, now)
+		if err != nil {
+			return err
+		}
+		records, err := sweepExpiring(tx, recordsBucket, now)
+		n = len(gone) + owners + records
 		return err
 	})
 	return n, err

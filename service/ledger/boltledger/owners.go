@@ -14,7 +14,7 @@ import (
 // relay's record.
 var ownersBucket = []byte("owners")
 
-// errNoOwner ends GetOwner's read of a media id with no live record.
+// errNoOwner ends the read of a key with no live value.
 var errNoOwner = errors.New("no owner")
 
 // Owners is the status relay's record of who uploaded which media, in the
@@ -28,27 +28,61 @@ func (l *Ledger) Owners() Owners { return Owners{l} }
 
 // PutOwner records owner for mediaID until ttl has passed.
 func (o Owners) PutOwner(_ context.Context, mediaID, _ string, owner []byte, ttl time.Duration) error {
-	v := make([]byte, 8+len(owner))
-	binary.BigEndian.PutUint64(v, uint64(time.Now().Add(ttl).UnixNano()))
-	copy(v[8:], owner)
-	return o.l.db.Batch(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(ownersBucket)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(mediaID), v)
-	})
+	return putExpiring(o.l.db, ownersBucket, mediaID, owner, ttl)
 }
 
 // GetOwner returns the record of mediaID; false when it has none.
 func (o Owners) GetOwner(_ context.Context, mediaID string) ([]byte, bool, error) {
+	return getExpiring(o.l.db, ownersBucket, mediaID)
+}
+
+// recordsBucket holds what mediagw keeps of each uploaded media beside the
+// entries (mediaops' records: category, media key, ledger key): key →
+// expiry (8 bytes, Unix nanoseconds) and the value.
+var recordsBucket = []byte("records")
+
+// Records are small values that expire, in the ledger's file: what
+// mediagw knows of each uploaded media, kept across restarts for the
+// media's lifetime. Expired records are removed by Sweep.
+type Records struct{ l *Ledger }
+
+// Records returns the ledger's media records.
+func (l *Ledger) Records() Records { return Records{l} }
+
+// Put stores value under key until ttl has passed.
+func (r Records) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	return putExpiring(r.l.db, recordsBucket, key, value, ttl)
+}
+
+// Get returns the value of key; false when it has none or it expired.
+func (r Records) Get(_ context.Context, key string) ([]byte, bool, error) {
+	return getExpiring(r.l.db, recordsBucket, key)
+}
+
+// putExpiring stores value under key in bucket until ttl has passed.
+func putExpiring(db *bolt.DB, bucket []byte, key string, value []byte, ttl time.Duration) error {
+	v := make([]byte, 8+len(value))
+	binary.BigEndian.PutUint64(v, uint64(time.Now().Add(ttl).UnixNano()))
+	copy(v[8:], value)
+	return db.Batch(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucket)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), v)
+	})
+}
+
+// getExpiring returns the live value of key in bucket; false when it has
+// none.
+func getExpiring(db *bolt.DB, bucket []byte, key string) ([]byte, bool, error) {
 	var out []byte
-	err := o.l.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(ownersBucket)
+	err := db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
 		if b == nil {
 			return errNoOwner
 		}
-		v := b.Get([]byte(mediaID))
+		v := b.Get([]byte(key))
 		if len(v) < 8 || time.Now().UnixNano() > int64(binary.BigEndian.Uint64(v)) {
 			return errNoOwner
 		}
@@ -61,9 +95,9 @@ func (o Owners) GetOwner(_ context.Context, mediaID string) ([]byte, bool, error
 	return out, err == nil, err
 }
 
-// sweepOwners removes the records that expired before now.
-func sweepOwners(tx *bolt.Tx, now time.Time) (int, error) {
-	b := tx.Bucket(ownersBucket)
+// sweepExpiring removes the values of bucket that expired before now.
+func sweepExpiring(tx *bolt.Tx, bucket []byte, now time.Time) (int, error) {
+	b := tx.Bucket(bucket)
 	if b == nil {
 		return 0, nil
 	}
