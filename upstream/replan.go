@@ -189,6 +189,10 @@ func (u *Upload) replan() error {
 				break
 			}
 			if err != nil {
+				// The bytes still queued go with the queue: the upload
+				// cannot go on (a BusyError from a buffer that did not
+				// free up would otherwise leave it short of them).
+				u.fail(err)
 				return err
 			}
 			queue[0].remove()
