@@ -85,12 +85,12 @@ func TestReplanStoppedMidway(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			srv := xfaketest.New(t, xfake.Options{Seed: 73, Tokens: []string{"tok"}})
+			srv := xfaketest.New(t, xfake.Options{Seed: 73, Tokens: []string{"tok"}, MaxSegment: 3 * mib})
 			reached := make(chan struct{})
 			var once sync.Once
 			var stalling atomic.Bool
 			stalling.Store(true)
-			e := &edge{refuse: func(_ int, size int64) bool { return size > 3*mib }, release: make(chan struct{}),
+			e := &edge{refuse: func(int, int64) bool { return false }, release: make(chan struct{}),
 				// New segments 0 and 1 pass; 2 and 3 hang until the
 				// resume.
 				stall: func(idx int, size int64) bool {

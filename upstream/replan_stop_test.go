@@ -16,15 +16,17 @@ import (
 // does, while the new segments' APPENDs hang.
 func TestReplanInFinishHonoursItsContext(t *testing.T) {
 	t.Parallel()
-	srv := xfaketest.New(t, xfake.Options{Seed: 68, Tokens: []string{"tok"}})
+	// The emulator refuses over 3 MiB (having read the body); the edge
+	// only holds APPENDs.
+	srv := xfaketest.New(t, xfake.Options{Seed: 68, Tokens: []string{"tok"}, MaxSegment: 3 * mib})
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	errGone := errors.New("the caller went away")
-	e := &edge{refuse: func(_ int, size int64) bool { return size > 3*mib }, release: make(chan struct{}),
+	e := &edge{refuse: func(int, int64) bool { return false }, release: make(chan struct{}),
 		// The 2 MiB segments of the new plan hang, and the caller of
 		// Finish gives up once the first one reached X.
 		stall: func(_ int, size int64) bool {
-			if size > 3*mib/2 {
+			if size > 3*mib/2 && size < 3*mib {
 				cancel(errGone)
 				return true
 			}
@@ -65,11 +67,9 @@ func TestReplanInFinishHonoursItsContext(t *testing.T) {
 // upload failed, or a retry of what Write did not take makes it whole.
 func TestReplanBusyLosesNoBytes(t *testing.T) {
 	t.Parallel()
-	srv := xfaketest.New(t, xfake.Options{Seed: 69, Tokens: []string{"tok"}})
-	e := &edge{refuse: func(_ int, size int64) bool { return size > 3*mib }}
-	base := e.start(t, srv)
+	srv := xfaketest.New(t, xfake.Options{Seed: 69, Tokens: []string{"tok"}, MaxSegment: 3 * mib})
 	c := newClient(t, srv, func(cfg *upstream.Config) {
-		cfg.BaseURL, cfg.SegmentSize, cfg.Parallelism, cfg.SpillDir = base, 4*mib, 1, spillDir(t)
+		cfg.SegmentSize, cfg.Parallelism, cfg.SpillDir = 4*mib, 1, spillDir(t)
 		cfg.MaxInFlight, cfg.BufferWait, cfg.SpillAfter = 2, 200*time.Millisecond, time.Hour
 	})
 	data := payload(8*mib, 69)
@@ -101,7 +101,10 @@ func TestReplanBusyLosesNoBytes(t *testing.T) {
 	if _, err := a.Write(data[:4*mib]); err != nil {
 		t.Fatal(err)
 	}
-	upstream.Eventually(t, 10*time.Second, "X refused a's segment", func() bool { return e.refused.Load() == 1 })
+	upstream.Eventually(t, 10*time.Second, "a's refused segment gave its buffer back", func() bool {
+		held, _ := upstream.BuffersHeld(c)
+		return held == 1
+	})
 	hold()
 	n, err := a.Write(data[4*mib:])
 	var busy *upstream.BusyError
