@@ -228,3 +228,70 @@ func TestReplanWithFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestReplanKeepsASpilledAcknowledgedLastSegment: as
+// TestReplanKeepsAnAcknowledgedLastSegment, with the last segment spilled
+// to disk (its caller was slow while another upload waited for a buffer)
+// before X refused the segments ahead of it.
+func TestReplanKeepsASpilledAcknowledgedLastSegment(t *testing.T) {
+	t.Parallel()
+	srv := xfaketest.New(t, xfake.Options{Seed: 76, Tokens: []string{"tok"}, MaxSegment: 3 * mib})
+	// The 4 MiB segments reach the emulator, which refuses them, only once
+	// the last segment was taken.
+	e := &edge{refuse: func(int, int64) bool { return false }, release: make(chan struct{}),
+		stall: func(_ int, size int64) bool { return size > 3*mib }}
+	base := e.start(t, srv)
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(e.release)
+		}
+	})
+	dir := spillDir(t)
+	c := newClient(t, srv, func(cfg *upstream.Config) {
+		cfg.BaseURL, cfg.SegmentSize, cfg.Parallelism, cfg.SpillDir = base, 4*mib, 2, dir
+		cfg.MaxInFlight, cfg.SpillAfter = 3, 50*time.Millisecond
+	})
+	data := payload(10*mib, 76)
+	p := upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}
+	u, err := c.Begin(context.Background(), nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Interrupt(time.Second)
+	var seen plans
+	r, err := c.Resume(context.Background(), nil, p, upstream.ResumePoint{
+		MediaID: u.MediaID(), SegmentSize: 4 * mib, Segments: 3, Acked: []bool{false, false, true}, Offset: 0,
+	}, upstream.WithReplanned(seen.fn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Abort(nil)
+	if _, err := r.Write(data[:9*mib]); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Begin(context.Background(), nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Abort(nil)
+	if err := b.Ready(); err != nil { // spills r's last segment
+		t.Fatal(err)
+	}
+	if f := spillFiles(t, dir); len(f) != 1 {
+		t.Fatalf("spill files while X holds segments 0 and 1: %v, want the last segment", f)
+	}
+	if _, err := r.Write(data[9*mib:]); err != nil {
+		t.Fatal(err)
+	}
+	released = true
+	close(e.release)
+	m, err := r.Finish(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMedia(t, srv, m, data, 5)
+	seen.want(t, upstream.Plan{{From: 0, Size: 2 * mib}})
+	b.Abort(nil)
+	noBuffersHeld(t, c)
+}
