@@ -171,8 +171,10 @@ func TestReplanStoppedMidway(t *testing.T) {
 			for i := 0; i < n && ack[i]; i++ {
 				off = plan.Offset(i + 1)
 			}
-			if off != 4*mib {
-				t.Fatalf("acknowledged %v before the interruption, want segments 0 and 1", acked)
+			// Segment 2 hangs; 0 may still have been in flight, and cut
+			// off, when it reached X.
+			if off > 4*mib || !acked[0] && !acked[1] {
+				t.Fatalf("acknowledged %v before the interruption, want segment 0 or 1 (and none from 2 on)", acked)
 			}
 			stalling.Store(false)
 			r, err := c.Resume(context.Background(), nil, p, upstream.ResumePoint{
