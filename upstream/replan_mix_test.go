@@ -297,3 +297,61 @@ func TestReplanKeepsASpilledAcknowledgedLastSegment(t *testing.T) {
 	b.Abort(nil)
 	noBuffersHeld(t, c)
 }
+
+// TestReplanThenResumeDialects: TestReplanThenResume in the v2-command
+// and v1.1 dialects, reading the rest with ReadFrom.
+func TestReplanThenResumeDialects(t *testing.T) {
+	t.Parallel()
+	for _, d := range []upstream.Dialect{upstream.DialectV2Command, upstream.DialectV1} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			srv := xfaketest.New(t, xfake.Options{Seed: 77, OAuth1: &o1, MaxSegment: 3 * mib})
+			c := newClient(t, srv, func(cfg *upstream.Config) {
+				cfg.Dialect, cfg.Credentials = d, oauth1Creds()
+				cfg.SegmentSize, cfg.Parallelism, cfg.SpillDir = 4*mib, 1, spillDir(t)
+			})
+			data := payload(12*mib+7, 77)
+			p := upstream.InitParams{MediaType: tsType, MediaCategory: "tweet_video", TotalBytes: int64(len(data))}
+			var first acks
+			u, err := c.Begin(context.Background(), nil, p, upstream.WithSegmentDone(first.fn))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := u.Write(data[:19*mib/2]); err != nil {
+				t.Fatal(err)
+			}
+			u.Interrupt(10 * time.Second)
+			plan := u.Plan()
+			if want := (upstream.Plan{{From: 0, Size: 2 * mib}}); !slices.Equal(plan, want) {
+				t.Fatalf("plan %v, want %v", plan, want)
+			}
+			_, n := u.Segments()
+			acked := make([]bool, n)
+			for _, i := range first.list() {
+				acked[i] = true
+			}
+			var off int64
+			for i := 0; i < n && acked[i]; i++ {
+				off = plan.Offset(i + 1)
+			}
+			if off != 8*mib {
+				t.Fatalf("committed %d bytes before the interruption (acked %v), want 8 MiB", off, first.list())
+			}
+			r, err := c.Resume(context.Background(), nil, p, upstream.ResumePoint{
+				MediaID: u.MediaID(), SegmentSize: 4 * mib, Segments: n, Plan: plan, Acked: acked, Offset: off,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.ReadFrom(bytes.NewReader(data[off:])); err != nil {
+				t.Fatal(err)
+			}
+			m, err := r.Finish(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkMedia(t, srv, m, data, 7)
+			noBuffersHeld(t, c)
+		})
+	}
+}
