@@ -128,3 +128,57 @@ func TestReplanBusyLosesNoBytes(t *testing.T) {
 	}
 	checkMedia(t, srv, m, data, 4)
 }
+
+// TestReplanAbortedWhileWaiting: Abort from another goroutine while the
+// writer waits, to cut a refused segment again, for another APPEND in
+// flight: Write returns, and no buffer or refused segment's file is left.
+func TestReplanAbortedWhileWaiting(t *testing.T) {
+	t.Parallel()
+	srv := xfaketest.New(t, xfake.Options{Seed: 78, Tokens: []string{"tok"}, MaxSegment: 3 * mib})
+	reached := make(chan struct{})
+	e := &edge{refuse: func(int, int64) bool { return false }, release: make(chan struct{}),
+		// Segment 1 hangs; segment 0 is refused at once.
+		stall: func(idx int, _ int64) bool {
+			if idx == 1 {
+				close(reached)
+				return true
+			}
+			return false
+		}}
+	base := e.start(t, srv)
+	t.Cleanup(func() { close(e.release) })
+	dir := spillDir(t)
+	c := newClient(t, srv, func(cfg *upstream.Config) {
+		cfg.BaseURL, cfg.SegmentSize, cfg.Parallelism, cfg.SpillDir = base, 4*mib, 2, dir
+	})
+	data := payload(12*mib, 78)
+	u, err := c.Begin(context.Background(), nil, upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() { _, err := u.Write(data); wrote <- err }()
+	select {
+	case <-reached:
+	case <-time.After(20 * time.Second):
+		t.Fatal("segment 1 never reached X")
+	}
+	// Segment 0's buffer came back: it was refused and set aside.
+	upstream.Eventually(t, 10*time.Second, "segment 0 refused", func() bool {
+		held, _ := upstream.BuffersHeld(c)
+		return held == 2 && len(spillFiles(t, dir)) == 1
+	})
+	u.Abort(nil)
+	select {
+	case err := <-wrote:
+		if !errors.Is(err, upstream.ErrAborted) {
+			t.Fatalf("Write after Abort: %v, want ErrAborted", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Write did not return after Abort")
+	}
+	noBuffersHeld(t, c)
+	if f := spillFiles(t, dir); len(f) != 0 {
+		t.Fatalf("files left after Abort: %v", f)
+	}
+}
