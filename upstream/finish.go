@@ -59,8 +59,12 @@ func (u *Upload) Finish(ctx context.Context) (*Media, error) {
 			break
 		}
 		// X refused segments as too large: cut them again and wait for
-		// the new ones.
-		if err := u.replan(); err != nil {
+		// the new ones. ctx bounds this too: the new segments' APPENDs
+		// run under Begin's context, which fctx ending cancels.
+		stopReplan := context.AfterFunc(fctx, func() { u.fail(context.Cause(fctx)) })
+		err := u.replan()
+		stopReplan()
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -98,11 +98,14 @@ func (u *Upload) setAside(seg []byte) (spilled, error) {
 
 // keptSegment is the last segment of an upload, which X took: its buffer
 // and global slot are kept until the APPENDs before it ended, in case X
-// refused one of those as too large (see keep).
+// refused one of those as too large (see keep). A last segment X
+// acknowledged in an earlier life that was spilled to disk keeps its file
+// instead (sp, with buf nil).
 type keptSegment struct {
 	idx int
 	buf *[]byte
 	n   int64
+	sp  spilled
 }
 
 // keep holds on to the buffer of segment idx, which X took, when it is the
@@ -110,7 +113,13 @@ type keptSegment struct {
 // then gives neither the buffer nor its slot back. Called on the APPEND
 // path, while the plan cannot change.
 func (u *Upload) keep(idx int, buf *[]byte, n int64) bool {
-	if idx == 0 || idx != u.segments-1 {
+	return u.keepSegment(&keptSegment{idx: idx, buf: buf, n: n})
+}
+
+// keepSegment holds on to k as keep does; with k.buf nil, k.sp's file is
+// then the kept segment's, not the caller's to remove.
+func (u *Upload) keepSegment(k *keptSegment) bool {
+	if k.idx == 0 || k.idx != u.segments-1 {
 		return false
 	}
 	u.mu.Lock()
@@ -118,7 +127,7 @@ func (u *Upload) keep(idx int, buf *[]byte, n int64) bool {
 	if u.err != nil {
 		return false
 	}
-	u.kept = &keptSegment{idx: idx, buf: buf, n: n}
+	u.kept = k
 	return true
 }
 
@@ -127,6 +136,10 @@ func (u *Upload) keep(idx int, buf *[]byte, n int64) bool {
 func (u *Upload) releaseKeptLocked() {
 	if k := u.kept; k != nil {
 		u.kept = nil
+		if k.buf == nil {
+			k.sp.remove()
+			return
+		}
 		u.c.release(k.buf)
 		u.c.global.Release(1)
 	}
@@ -189,6 +202,10 @@ func (u *Upload) replan() error {
 				break
 			}
 			if err != nil {
+				// The bytes still queued go with the queue: the upload
+				// cannot go on (a BusyError from a buffer that did not
+				// free up would otherwise leave it short of them).
+				u.fail(err)
 				return err
 			}
 			queue[0].remove()
@@ -232,11 +249,19 @@ func (u *Upload) recut(refs []refusal) ([]spilled, error) {
 		// follows the refused ones.
 		var err error
 		var sp spilled
-		if kept.idx == f+len(refs) && kept.idx == u.next-1 {
-			sp, err = u.setAside((*kept.buf)[:kept.n])
+		follows := kept.idx == f+len(refs) && kept.idx == u.next-1
+		switch {
+		case kept.buf == nil && follows:
+			sp = kept.sp
+		case kept.buf == nil:
+			kept.sp.remove()
+		default:
+			if follows {
+				sp, err = u.setAside((*kept.buf)[:kept.n])
+			}
+			u.c.release(kept.buf)
+			u.c.global.Release(1)
 		}
-		u.c.release(kept.buf)
-		u.c.global.Release(1)
 		if err != nil {
 			return giveUp("the last segment could not be set aside: " + err.Error())
 		}

@@ -138,6 +138,10 @@ type edge struct {
 	refused atomic.Int32
 	// hold, when set, delays each 413 until it is closed.
 	hold chan struct{}
+	// stall, when set, picks APPENDs passed on to the emulator that wait
+	// until release is closed.
+	stall   func(index int, size int64) bool
+	release chan struct{}
 }
 
 var segmentIndexField = regexp.MustCompile(`name="segment_index"\r\n\r\n([0-9]+)\r\n`)
@@ -162,6 +166,9 @@ func (e *edge) start(t *testing.T, srv *xfaketest.Server) string {
 				e.refused.Add(1)
 				w.WriteHeader(http.StatusRequestEntityTooLarge)
 				return
+			}
+			if e.stall != nil && e.stall(idx, r.ContentLength) {
+				<-e.release
 			}
 			r.Body = io.NopCloser(br)
 		}

@@ -389,14 +389,19 @@ func (u *Upload) maybeDispatch() error {
 	}
 	if acked {
 		// X has this segment from an earlier life of the upload. The last
-		// one is kept, as when X takes it in this life (see keep).
+		// one is kept, as when X takes it in this life (see keep): its
+		// buffer, or its spill file.
 		u.fillMu.Lock()
-		if buf := u.buf; buf != nil && !onDisk && u.keep(idx, buf, u.fill) {
+		switch {
+		case onDisk:
+			if u.keepSegment(&keptSegment{idx: idx, sp: spilled{f: u.disk, n: u.diskN}}) {
+				u.disk, u.diskN = nil, 0
+			}
+		case u.buf != nil && u.keep(idx, u.buf, u.fill):
 			u.c.filling(u, false)
 			u.buf, u.fill, u.spillable = nil, 0, false
-		} else {
-			u.dropLocked()
 		}
+		u.dropLocked()
 		u.fillMu.Unlock()
 		u.next++
 		return nil

@@ -32,6 +32,11 @@ func (u *upload) tally(p []byte) {
 	}
 	for len(p) > 0 {
 		next := u.segPlan.Offset(u.segPlan.Index(u.received) + 1)
+		if total := u.spec.TotalBytes; u.received < total {
+			// The last segment ends at total_bytes: a resume from there
+			// needs the hash state of every byte.
+			next = min(next, total)
+		}
 		k := int(min(int64(len(p)), next-u.received))
 		u.digest.Write(p[:k])
 		u.received += int64(k)
