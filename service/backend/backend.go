@@ -59,7 +59,7 @@ type Session interface {
 
 // SessionInfo describes an upload at X for logs and traces.
 type SessionInfo struct {
-	SegmentSize int64 // bytes per APPEND as planned at INIT (the last one may be shorter)
+	SegmentSize int64 // bytes per APPEND of the plan's first run (the last segment may be shorter)
 	Segments    int   // APPENDs the upload needs
 	Parallelism int   // APPENDs in flight at most
 	Retries     int64 // attempts of X calls retried so far

@@ -18,7 +18,9 @@ func TestExpiringRecords(t *testing.T) {
 	ctx := context.Background()
 	for name, s := range map[string]store{
 		"owners": {
-			put: func(l *Ledger, k string, v []byte, ttl time.Duration) error { return l.Owners().PutOwner(ctx, k, "svc", v, ttl) },
+			put: func(l *Ledger, k string, v []byte, ttl time.Duration) error {
+				return l.Owners().PutOwner(ctx, k, "svc", v, ttl)
+			},
 			get: func(l *Ledger, k string) ([]byte, bool, error) { return l.Owners().GetOwner(ctx, k) },
 		},
 		"records": {
