@@ -177,20 +177,9 @@ func TestReplanStoppedMidway(t *testing.T) {
 				t.Fatalf("acknowledged %v before the interruption, want segment 0 or 1 (and none from 2 on)", acked)
 			}
 			stalling.Store(false)
-			r, err := c.Resume(context.Background(), nil, p, upstream.ResumePoint{
+			finishResume(t, c, srv, p, upstream.ResumePoint{
 				MediaID: u.MediaID(), SegmentSize: 4 * mib, Segments: n, Plan: plan, Acked: ack, Offset: off,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.ReadFrom(bytes.NewReader(data[off:])); err != nil {
-				t.Fatal(err)
-			}
-			m, err := r.Finish(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkMedia(t, srv, m, data, 7)
+			}, data, 7)
 		})
 	}
 }
@@ -256,18 +245,7 @@ func TestReplanKeepsASpilledAcknowledgedLastSegment(t *testing.T) {
 	})
 	data := payload(10*mib, 76)
 	p := upstream.InitParams{MediaType: tsType, TotalBytes: int64(len(data))}
-	u, err := c.Begin(context.Background(), nil, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Interrupt(time.Second)
-	var seen plans
-	r, err := c.Resume(context.Background(), nil, p, upstream.ResumePoint{
-		MediaID: u.MediaID(), SegmentSize: 4 * mib, Segments: 3, Acked: []bool{false, false, true}, Offset: 0,
-	}, upstream.WithReplanned(seen.fn))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, seen := resumeWithLastAcked(t, c, p)
 	defer r.Abort(nil)
 	if _, err := r.Write(data[:9*mib]); err != nil {
 		t.Fatal(err)
@@ -337,20 +315,9 @@ func TestReplanThenResumeDialects(t *testing.T) {
 			if off != 8*mib {
 				t.Fatalf("committed %d bytes before the interruption (acked %v), want 8 MiB", off, first.list())
 			}
-			r, err := c.Resume(context.Background(), nil, p, upstream.ResumePoint{
+			finishResume(t, c, srv, p, upstream.ResumePoint{
 				MediaID: u.MediaID(), SegmentSize: 4 * mib, Segments: n, Plan: plan, Acked: acked, Offset: off,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.ReadFrom(bytes.NewReader(data[off:])); err != nil {
-				t.Fatal(err)
-			}
-			m, err := r.Finish(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkMedia(t, srv, m, data, 7)
+			}, data, 7)
 			noBuffersHeld(t, c)
 		})
 	}
