@@ -178,8 +178,10 @@ func (r *record) segmentDone(i int, _ int64) {
 
 // replanned records the session's new plan: the acknowledgements of the
 // segments it numbers again no longer count. It waits until the plan is
-// stored, so that no stored entry pairs the old plan with the new
-// segments' acknowledgements.
+// stored. A store that fails is not an error here: the plan is in the
+// record's entry from now on, so every later store that holds a new
+// segment's acknowledgement holds the plan too, and a ledger that keeps
+// failing fails the upload's own later writes (finalizing, settle).
 func (r *record) replanned(plan backend.Plan, segments int) {
 	ctx, cancel := context.WithTimeout(context.Background(), ledgerWriteTimeout)
 	defer cancel()
